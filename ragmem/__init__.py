@@ -1,0 +1,67 @@
+"""ragmem: retrieval-augmented generation and agent memory, offline by default."""
+
+from ragmem.embedders import Embedder, HashingEmbedder, TokenEmbedder
+from ragmem.errors import (
+    BackendError,
+    BackendHTTPError,
+    BackendResponseError,
+    BackendUnavailableError,
+    ConfigurationError,
+    CorruptIndexError,
+    DimensionMismatchError,
+    InvalidFilterError,
+    InvalidInputError,
+    InvalidVectorError,
+    MissingDependencyError,
+    NotFoundError,
+    RagmemError,
+    RateLimitError,
+    StorageError,
+    StoreLockedError,
+    TextTooLongError,
+    UnknownBackendError,
+)
+from ragmem.filters import F, parse_filter
+from ragmem.llms import LLM, Message
+from ragmem.retrievers import Reranker, Retriever
+from ragmem.stores import LocalVectorStore, VectorStore
+from ragmem.types import Chunk, Document, Hit, Record
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LLM",
+    "BackendError",
+    "BackendHTTPError",
+    "BackendResponseError",
+    "BackendUnavailableError",
+    "Chunk",
+    "ConfigurationError",
+    "CorruptIndexError",
+    "DimensionMismatchError",
+    "Document",
+    "Embedder",
+    "F",
+    "HashingEmbedder",
+    "Hit",
+    "InvalidFilterError",
+    "InvalidInputError",
+    "InvalidVectorError",
+    "LocalVectorStore",
+    "Message",
+    "MissingDependencyError",
+    "NotFoundError",
+    "RagmemError",
+    "RateLimitError",
+    "Record",
+    "Reranker",
+    "Retriever",
+    "StorageError",
+    "StoreLockedError",
+    "TextTooLongError",
+    "TokenEmbedder",
+    "UnknownBackendError",
+    "VectorStore",
+    "__version__",
+    "parse_filter",
+]

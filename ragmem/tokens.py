@@ -1,0 +1,59 @@
+"""Tokenizers: one small protocol for counting and cutting text by tokens.
+
+Chunkers, the context builder and the conversation buffer take any object with this
+shape. ``CharTokenizer`` and ``WhitespaceTokenizer`` need nothing installed; OpenAI
+encodings (tiktoken, offline) and the local model's tokenizer live beside them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Protocol, runtime_checkable
+
+__all__ = ["CharTokenizer", "Tokenizer", "WhitespaceTokenizer"]
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    """Splits text into tokens with character spans.
+
+    ``spans(text)`` returns one ``(start, end)`` character span per token, in order;
+    the text between spans (if any) is what the tokenizer drops, such as whitespace.
+    Spans do not overlap, except that byte-level tokens holding parts of one
+    character all get that character's span. ``count(text) == len(spans(text))``.
+    """
+
+    name: str
+
+    def count(self, text: str) -> int:
+        """Number of tokens in ``text``."""
+        ...
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Character span of each token."""
+        ...
+
+
+class CharTokenizer:
+    """Every character is a token (code points, not bytes)."""
+
+    name = "chars"
+
+    def count(self, text: str) -> int:
+        return len(text)
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        return [(i, i + 1) for i in range(len(text))]
+
+
+class WhitespaceTokenizer:
+    """Tokens are maximal runs of non-whitespace characters."""
+
+    name = "whitespace"
+    _TOKEN = re.compile(r"\S+")
+
+    def count(self, text: str) -> int:
+        return sum(1 for _ in self._TOKEN.finditer(text))
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        return [m.span() for m in self._TOKEN.finditer(text)]
