@@ -1,0 +1,268 @@
+"""The memory ledger: every memory and every change to it, in SQLite.
+
+SQLite is the source of truth for agent memory. The vector store and the BM25 index are
+derived from it: every change is written here together with an *outbox* row in one
+transaction, and the outbox row is removed only after the indexes have applied the
+change. A crash between the two leaves the outbox row behind, and the next open replays
+it, so the indexes never drift from the ledger and no acknowledged memory is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from ragmem.errors import CorruptIndexError, NotFoundError
+from ragmem.types import Metadata
+
+__all__ = ["HistoryEvent", "Ledger", "MemoryItem", "Status"]
+
+Status = Literal["active", "superseded", "deleted"]
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS memories (
+    id TEXT PRIMARY KEY,
+    text TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    user_id TEXT, agent_id TEXT, session_id TEXT,
+    key TEXT,
+    metadata TEXT NOT NULL,
+    importance REAL NOT NULL,
+    timestamp REAL NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    expires_at REAL,
+    status TEXT NOT NULL,
+    superseded_by TEXT,
+    mentions INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX IF NOT EXISTS memories_scope ON memories (user_id, agent_id, session_id, status);
+CREATE INDEX IF NOT EXISTS memories_hash ON memories (hash, status);
+CREATE INDEX IF NOT EXISTS memories_key ON memories (key, status);
+CREATE TABLE IF NOT EXISTS history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    memory_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    text TEXT,
+    metadata TEXT,
+    detail TEXT,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_memory ON history (memory_id, seq);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    memory_id TEXT NOT NULL,
+    action TEXT NOT NULL
+);
+"""
+
+_COLUMNS = (
+    "id, text, hash, user_id, agent_id, session_id, key, metadata, importance, timestamp, "
+    "created_at, updated_at, expires_at, status, superseded_by, mentions"
+)
+
+
+class MemoryItem(BaseModel):
+    """One memory as stored: its text, scope, times and lifecycle status."""
+
+    id: str
+    text: str
+    hash: str
+    user_id: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None
+    key: str | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    importance: float = 0.5
+    timestamp: float
+    created_at: float
+    updated_at: float
+    expires_at: float | None = None
+    status: Status = "active"
+    superseded_by: str | None = None
+    mentions: int = 1
+
+
+class HistoryEvent(BaseModel):
+    """One change to a memory: ADD, MERGE, UPDATE, SUPERSEDE, DELETE or FORGET."""
+
+    memory_id: str
+    event: str
+    text: str | None
+    metadata: Metadata | None
+    detail: dict[str, Any]
+    at: float
+
+
+def _row_to_item(row: sqlite3.Row) -> MemoryItem:
+    data = dict(row)
+    data["metadata"] = json.loads(data["metadata"])
+    return MemoryItem.model_validate(data)
+
+
+class Ledger:
+    """SQLite-backed records, history and outbox for agent memory (thread-safe)."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = None if path is None else Path(path)
+        target = ":memory:" if self.path is None else str(self.path)
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA busy_timeout = 10000")
+            if self.path is not None:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute("PRAGMA synchronous = FULL")
+            self._db.executescript(_SCHEMA)
+            self._check_version()
+        except sqlite3.DatabaseError as exc:
+            raise CorruptIndexError(target, f"not a readable memory database ({exc})") from exc
+
+    def _check_version(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        elif int(row["value"]) != SCHEMA_VERSION:
+            raise CorruptIndexError(
+                self.path, f"schema version {row['value']}, this ragmem reads {SCHEMA_VERSION}"
+            )
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write: everything inside commits together or not at all."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- writes (call inside ``transaction``) ------------------------------------------------
+
+    def insert(self, db: sqlite3.Connection, item: MemoryItem) -> None:
+        """Add a new memory row and queue its indexing."""
+        values = item.model_dump()
+        values["metadata"] = json.dumps(item.metadata, ensure_ascii=False)
+        names = [c.strip() for c in _COLUMNS.split(",")]
+        db.execute(
+            f"INSERT INTO memories ({_COLUMNS}) VALUES ({', '.join('?' * len(names))})",
+            [values[n] for n in names],
+        )
+        self.enqueue(db, item.id, "index")
+
+    def update(self, db: sqlite3.Connection, item_id: str, **fields: Any) -> None:
+        """Change columns of one memory and queue its re-indexing."""
+        if "metadata" in fields:
+            fields["metadata"] = json.dumps(fields["metadata"], ensure_ascii=False)
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        db.execute(f"UPDATE memories SET {assignments} WHERE id = ?", [*fields.values(), item_id])
+        self.enqueue(db, item_id, "index")
+
+    def record(
+        self,
+        db: sqlite3.Connection,
+        item_id: str,
+        event: str,
+        *,
+        text: str | None = None,
+        metadata: Metadata | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Append one history event."""
+        db.execute(
+            "INSERT INTO history (memory_id, event, text, metadata, detail, at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                item_id,
+                event,
+                text,
+                None if metadata is None else json.dumps(metadata, ensure_ascii=False),
+                json.dumps(detail or {}, ensure_ascii=False),
+                time.time(),
+            ),
+        )
+
+    @staticmethod
+    def enqueue(db: sqlite3.Connection, item_id: str, action: str) -> None:
+        db.execute("INSERT INTO outbox (memory_id, action) VALUES (?, ?)", (item_id, action))
+
+    # -- outbox -------------------------------------------------------------------------------
+
+    def pending(self) -> list[tuple[int, str]]:
+        """Queued index changes as (seq, memory id), oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT seq, memory_id FROM outbox ORDER BY seq").fetchall()
+        return [(int(r["seq"]), str(r["memory_id"])) for r in rows]
+
+    def done(self, seqs: Sequence[int]) -> None:
+        """Mark queued changes as applied to the indexes."""
+        if not seqs:
+            return
+        with self.transaction() as db:
+            db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def get(self, ids: Sequence[str]) -> list[MemoryItem]:
+        """Memories by id, in the order asked; NotFoundError names the missing ones."""
+        found = self.find(ids)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise NotFoundError(missing, what="memory ids")
+        return [found[i] for i in ids]
+
+    def find(self, ids: Sequence[str]) -> dict[str, MemoryItem]:
+        """The memories that exist among ``ids``, by id."""
+        out: dict[str, MemoryItem] = {}
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                part = list(ids[start : start + 500])
+                rows = self._db.execute(
+                    f"SELECT {_COLUMNS} FROM memories WHERE id IN ({', '.join('?' * len(part))})",
+                    part,
+                ).fetchall()
+                out.update((row["id"], _row_to_item(row)) for row in rows)
+        return out
+
+    def select(self, sql: str, params: Sequence[Any] = ()) -> list[MemoryItem]:
+        """Memories matching a WHERE clause (``sql`` is trusted, written by ragmem)."""
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM memories WHERE {sql}", params)
+            return [_row_to_item(r) for r in rows.fetchall()]
+
+    def history(self, item_id: str) -> list[HistoryEvent]:
+        """Every change to one memory, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT memory_id, event, text, metadata, detail, at FROM history "
+                "WHERE memory_id = ? ORDER BY seq",
+                (item_id,),
+            ).fetchall()
+        return [
+            HistoryEvent(
+                memory_id=r["memory_id"],
+                event=r["event"],
+                text=r["text"],
+                metadata=None if r["metadata"] is None else json.loads(r["metadata"]),
+                detail=json.loads(r["detail"]),
+                at=r["at"],
+            )
+            for r in rows
+        ]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
