@@ -265,3 +265,16 @@ def test_embeds_with_the_network_cut(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "(1, 384) 384"
+
+
+def test_cache_in_front_of_the_local_model(tmp_path, minilm):
+    from ragmem import CachedEmbedder
+
+    texts = ["cached passage one", "cached passage two"]
+    with CachedEmbedder(minilm, path=tmp_path / "c.sqlite") as cached:
+        first = cached.embed(texts)
+    with CachedEmbedder(LocalEmbedder(), path=tmp_path / "c.sqlite") as again:
+        second = again.embed(texts)
+        assert (again.hits, again.misses) == (2, 0)
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_allclose(first, minilm.embed(texts), atol=1e-6)
