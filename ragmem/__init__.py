@@ -1,6 +1,6 @@
 """ragmem: retrieval-augmented generation and agent memory, offline by default."""
 
-from ragmem.embedders import Embedder, HashingEmbedder, TokenEmbedder
+from ragmem.embedders import CachedEmbedder, Embedder, HashingEmbedder, TokenEmbedder
 from ragmem.errors import (
     BackendError,
     BackendHTTPError,
@@ -35,6 +35,7 @@ __all__ = [
     "BackendHTTPError",
     "BackendResponseError",
     "BackendUnavailableError",
+    "CachedEmbedder",
     "Chunk",
     "ConfigurationError",
     "CorruptIndexError",

@@ -27,6 +27,7 @@ Kind = Literal["embedders", "stores", "retrievers", "llms"]
 _BUILTINS: dict[str, dict[str, str]] = {
     "embedders": {
         "hashing": "ragmem.embedders.hashing:HashingEmbedder",
+        "local": "ragmem.embedders.local:LocalEmbedder",
     },
     "stores": {
         "local": "ragmem.stores.local:LocalVectorStore",
