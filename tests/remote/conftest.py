@@ -1,0 +1,26 @@
+"""Fixtures: fake OpenAI-compatible and Cohere servers on 127.0.0.1, and a fast retry policy."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragmem.remote import RetryPolicy
+from tests.remote.fake_openai import FakeOpenAI
+
+# Tiny sleeps keep the fault matrix fast; the bound on total time is still enforced.
+FAST_RETRY = RetryPolicy(max_attempts=4, initial_delay=0.001, max_delay=0.01, max_elapsed=10.0)
+
+
+@pytest.fixture(scope="session")
+def openai_fake():
+    fake = FakeOpenAI(extra_models={"nomic-embed-text": 768})
+    fake.server.start()
+    yield fake
+    fake.server.stop()
+
+
+@pytest.fixture
+def openai_server(openai_fake):
+    openai_fake.server.reset()
+    openai_fake.server.delay = 0.0
+    return openai_fake.server
