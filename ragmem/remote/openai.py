@@ -6,11 +6,8 @@ any OpenAI-compatible server (vLLM, Ollama, LM Studio, TEI) through ``base_url``
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
-from email.utils import parsedate_to_datetime
-from typing import Any
 
 from ragmem.errors import (
     BackendError,
@@ -21,37 +18,17 @@ from ragmem.errors import (
     MissingDependencyError,
     RateLimitError,
 )
-from ragmem.remote.resilience import redact
+from ragmem.remote.resilience import parse_retry_after, redact
 
 try:
     import openai
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependencyError(package="openai", extra="openai") from exc
 
-__all__ = ["OpenAIClients", "parse_retry_after", "translate_openai"]
+__all__ = ["OpenAIClients", "translate_openai"]
 
 # Compatible servers (vLLM, Ollama, LM Studio) ignore the key but the SDK requires one.
 _PLACEHOLDER_KEY = "not-needed"
-
-
-def parse_retry_after(headers: Any) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``retry-after`` (number of seconds or HTTP date)."""
-    if headers is None:
-        return None
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) / scale
-        except ValueError:
-            try:
-                when = parsedate_to_datetime(value)
-            except (TypeError, ValueError):
-                continue
-            seconds = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
-        return max(0.0, seconds)
-    return None
 
 
 def _body_text(body: object) -> str:
@@ -153,4 +130,7 @@ class OpenAIClients:
             base_url=self.base_url,
             organization=self.organization,
             max_retries=0,
+            # A plain pool: the SDK's default one schedules its own closing on whatever
+            # loop runs when it is collected, which fails once its loop has closed.
+            http_client=openai.DefaultAsyncHttpxClient(),
         )

@@ -19,6 +19,7 @@ Vendor exceptions are translated into the ``BackendError`` family at one boundar
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import random
 import re
@@ -26,7 +27,8 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ragmem.errors import (
     BackendError,
@@ -46,6 +48,7 @@ __all__ = [
     "RemoteCaller",
     "RetryPolicy",
     "is_retryable",
+    "parse_retry_after",
     "redact",
 ]
 
@@ -61,6 +64,28 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
     return _KEY_PATTERN.sub(lambda m: f"{m.group(1)}-***", text)
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (number of seconds or HTTP date)."""
+    if headers is None:
+        return None
+    if isinstance(headers, dict):
+        headers = {str(k).lower(): v for k, v in headers.items()}
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / scale
+        except ValueError:
+            try:
+                when = parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                continue
+            seconds = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+        return max(0.0, seconds)
+    return None
 
 
 @dataclass(frozen=True)

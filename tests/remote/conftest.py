@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ragmem.remote import RetryPolicy
+from tests.remote.fake_cohere import FakeCohere
 from tests.remote.fake_openai import FakeOpenAI
 
 # Tiny sleeps keep the fault matrix fast; the bound on total time is still enforced.
@@ -24,3 +25,18 @@ def openai_server(openai_fake):
     openai_fake.server.reset()
     openai_fake.server.delay = 0.0
     return openai_fake.server
+
+
+@pytest.fixture(scope="session")
+def cohere_fake():
+    fake = FakeCohere()
+    fake.server.start()
+    yield fake
+    fake.server.stop()
+
+
+@pytest.fixture
+def cohere_server(cohere_fake):
+    cohere_fake.server.reset()
+    cohere_fake.server.delay = 0.0
+    return cohere_fake.server
