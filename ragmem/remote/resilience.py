@@ -39,7 +39,7 @@ from ragmem.errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 
 __all__ = [
     "ConcurrencyLimit",
@@ -316,3 +316,51 @@ class RemoteCaller:
                         raise error from exc
             await asyncio.sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def stream(
+        self, open_stream: Callable[[float], Iterable[T]], *, tokens: int = 0
+    ) -> Iterator[T]:
+        """Items of a streamed reply; opening it (up to the first item) is retried.
+
+        Once items have been yielded a failure is raised, translated, not retried:
+        the caller has already seen part of the reply.
+        """
+
+        def attempt(timeout: float) -> tuple[Iterator[T], list[T]]:
+            items = iter(open_stream(timeout))
+            for first in items:
+                return items, [first]
+            return items, []
+
+        items, head = self.call(attempt, tokens=tokens)
+        yield from head
+        try:
+            yield from items
+        except Exception as exc:
+            error = self.translate(exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+    async def stream_async(
+        self, open_stream: Callable[[float], Awaitable[AsyncIterator[T]]], *, tokens: int = 0
+    ) -> AsyncIterator[T]:
+        """Async twin of ``stream``."""
+
+        async def attempt(timeout: float) -> tuple[AsyncIterator[T], list[T]]:
+            items = await open_stream(timeout)
+            async for first in items:
+                return items, [first]
+            return items, []
+
+        items, head = await self.call_async(attempt, tokens=tokens)
+        for item in head:
+            yield item
+        try:
+            async for item in items:
+                yield item
+        except Exception as exc:
+            error = self.translate(exc)
+            if error is exc:
+                raise
+            raise error from exc
