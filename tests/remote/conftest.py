@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 
 from ragmem.remote import RetryPolicy
-from tests.remote.fake_cohere import FakeCohere
-from tests.remote.fake_openai import FakeOpenAI
 
 # Tiny sleeps keep the fault matrix fast; the bound on total time is still enforced.
 FAST_RETRY = RetryPolicy(max_attempts=4, initial_delay=0.001, max_delay=0.01, max_elapsed=10.0)
@@ -14,6 +12,9 @@ FAST_RETRY = RetryPolicy(max_attempts=4, initial_delay=0.001, max_delay=0.01, ma
 
 @pytest.fixture(scope="session")
 def openai_fake():
+    pytest.importorskip("tiktoken")
+    from tests.remote.fake_openai import FakeOpenAI
+
     fake = FakeOpenAI(extra_models={"nomic-embed-text": 768})
     fake.server.start()
     yield fake
@@ -29,6 +30,8 @@ def openai_server(openai_fake):
 
 @pytest.fixture(scope="session")
 def cohere_fake():
+    from tests.remote.fake_cohere import FakeCohere
+
     fake = FakeCohere()
     fake.server.start()
     yield fake

@@ -6,6 +6,10 @@ import asyncio
 
 import pytest
 
+pytest.importorskip("openai")
+pytest.importorskip("cohere")
+pytest.importorskip("tiktoken")
+
 from ragmem.errors import BackendHTTPError, InvalidInputError, RateLimitError
 from ragmem.llms import LLM, Message
 from ragmem.llms.cohere import CohereChat

@@ -9,6 +9,8 @@ import httpx
 import numpy as np
 import pytest
 
+pytest.importorskip("cohere")
+
 from ragmem.embedders.cohere import CohereEmbedder
 from ragmem.errors import ConfigurationError
 from ragmem.testing import EmbedderContract

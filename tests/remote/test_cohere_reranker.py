@@ -6,6 +6,8 @@ import asyncio
 
 import pytest
 
+pytest.importorskip("cohere")
+
 from ragmem.errors import BackendResponseError, InvalidInputError
 from ragmem.retrievers.cohere import CohereReranker
 from ragmem.types import Hit

@@ -13,6 +13,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pytest
 
+pytest.importorskip("openai")
+pytest.importorskip("cohere")
+pytest.importorskip("tiktoken")
+
 from ragmem.embedders.cohere import CohereEmbedder
 from ragmem.embedders.openai import OpenAIEmbedder
 from ragmem.errors import (

@@ -10,6 +10,9 @@ import numpy as np
 import openai
 import pytest
 
+pytest.importorskip("openai")
+pytest.importorskip("tiktoken")
+
 from ragmem.embedders.openai import OpenAIEmbedder
 from ragmem.errors import (
     BackendHTTPError,
