@@ -26,14 +26,19 @@ Kind = Literal["embedders", "stores", "retrievers", "llms"]
 
 _BUILTINS: dict[str, dict[str, str]] = {
     "embedders": {
+        "cohere": "ragmem.embedders.cohere:CohereEmbedder",
         "hashing": "ragmem.embedders.hashing:HashingEmbedder",
         "local": "ragmem.embedders.local:LocalEmbedder",
+        "openai": "ragmem.embedders.openai:OpenAIEmbedder",
     },
     "stores": {
         "local": "ragmem.stores.local:LocalVectorStore",
     },
     "retrievers": {},
-    "llms": {},
+    "llms": {
+        "cohere": "ragmem.llms.cohere:CohereChat",
+        "openai": "ragmem.llms.openai:OpenAIChat",
+    },
 }
 
 
