@@ -30,6 +30,7 @@ _BUILTINS: dict[str, dict[str, str]] = {
     },
     "stores": {
         "local": "ragmem.stores.local:LocalVectorStore",
+        "qdrant": "ragmem.stores.qdrant:QdrantVectorStore",
     },
     "retrievers": {},
     "llms": {},
