@@ -29,6 +29,7 @@ _BUILTINS: dict[str, dict[str, str]] = {
         "hashing": "ragmem.embedders.hashing:HashingEmbedder",
     },
     "stores": {
+        "chroma": "ragmem.stores.chroma:ChromaVectorStore",
         "local": "ragmem.stores.local:LocalVectorStore",
         "qdrant": "ragmem.stores.qdrant:QdrantVectorStore",
     },
