@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
@@ -48,6 +50,8 @@ __all__ = ["ChromaVectorStore"]
 _SPACE = {"cosine": "cosine", "dot": "ip", "l2": "l2"}
 _BACKEND = "chroma"
 _DIMENSIONS_KEY = "ragmem:dimensions"
+# Chroma's own rule for collection names, checked here to fail before any network call
+_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
 
 
 @contextmanager
@@ -119,8 +123,11 @@ class ChromaVectorStore(VectorStore):
     ) -> None:
         if not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1:
             raise ConfigurationError(f"dimensions must be a positive integer, got {dimensions!r}")
-        if not isinstance(collection, str) or not collection:
-            raise ConfigurationError(f"collection must be a non-empty string, got {collection!r}")
+        if not isinstance(collection, str) or not _NAME.fullmatch(collection):
+            raise ConfigurationError(
+                "Chroma collection names have 3-512 characters of [a-zA-Z0-9._-] and start "
+                f"and end with a letter or digit; got {collection!r}"
+            )
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise ConfigurationError(f"batch_size must be a positive integer, got {batch_size!r}")
         given = [
@@ -323,7 +330,10 @@ class ChromaVectorStore(VectorStore):
 
 
 def _space_of(collection: Collection) -> Any:
-    config = collection.configuration or {}
+    with warnings.catch_warnings():
+        # chromadb calls a collection made without an embedding function "legacy" on reload
+        warnings.simplefilter("ignore", DeprecationWarning)
+        config = collection.configuration or {}
     hnsw = config.get("hnsw") or {}
     space = hnsw.get("space") if isinstance(hnsw, dict) else None
     if space is None:
