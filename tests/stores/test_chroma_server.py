@@ -93,3 +93,11 @@ def test_unreachable_server_is_backend_unavailable():
 
     with pytest.raises(BackendUnavailableError):
         ChromaVectorStore(collection="nobody", dimensions=8, host="127.0.0.1", port=free_port())
+
+
+def test_random_filters_agree_with_the_built_in_store_on_the_server(chroma_http_client):
+    from tests.stores.adapter_equivalence import check_equivalence
+
+    name = f"eq-{uuid.uuid4().hex[:8]}"
+    check_equivalence(ChromaVectorStore(collection=name, dimensions=8, client=chroma_http_client))
+    chroma_http_client.delete_collection(name)
