@@ -32,7 +32,9 @@ _BUILTINS: dict[str, dict[str, str]] = {
         "openai": "ragmem.embedders.openai:OpenAIEmbedder",
     },
     "stores": {
+        "chroma": "ragmem.stores.chroma:ChromaVectorStore",
         "local": "ragmem.stores.local:LocalVectorStore",
+        "qdrant": "ragmem.stores.qdrant:QdrantVectorStore",
     },
     "retrievers": {},
     "llms": {
