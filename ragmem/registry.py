@@ -31,7 +31,11 @@ _BUILTINS: dict[str, dict[str, str]] = {
     "stores": {
         "local": "ragmem.stores.local:LocalVectorStore",
     },
-    "retrievers": {},
+    "retrievers": {
+        "bm25": "ragmem.retrievers.bm25:BM25Retriever",
+        "dense": "ragmem.retrievers.dense:DenseRetriever",
+        "hybrid": "ragmem.retrievers.hybrid:HybridRetriever",
+    },
     "llms": {},
 }
 
