@@ -36,7 +36,11 @@ _BUILTINS: dict[str, dict[str, str]] = {
         "local": "ragmem.stores.local:LocalVectorStore",
         "qdrant": "ragmem.stores.qdrant:QdrantVectorStore",
     },
-    "retrievers": {},
+    "retrievers": {
+        "bm25": "ragmem.retrievers.bm25:BM25Retriever",
+        "dense": "ragmem.retrievers.dense:DenseRetriever",
+        "hybrid": "ragmem.retrievers.hybrid:HybridRetriever",
+    },
     "llms": {
         "cohere": "ragmem.llms.cohere:CohereChat",
         "openai": "ragmem.llms.openai:OpenAIChat",
