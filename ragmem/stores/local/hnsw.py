@@ -96,6 +96,7 @@ class HnswIndex:
         self._nodes = 0
         self._tombstones = 0
         self._alive_selector: tuple[Any, np.ndarray] | None = None
+        self._identity = True  # node i holds row i and nothing is tombstoned
 
     @staticmethod
     def _check_ef(ef: int) -> int:
@@ -138,6 +139,10 @@ class HnswIndex:
             return
         self._retire(rows)
         start, end = self._nodes, self._nodes + len(rows)
+        if self._identity and not (
+            rows[0] == start and np.array_equal(rows, np.arange(start, end))
+        ):
+            self._identity = False
         self._grow_nodes(end)
         top = int(rows.max()) + 1
         if top > len(self._row_node):
@@ -163,6 +168,7 @@ class HnswIndex:
         self._row_node = np.empty(0, np.int64)
         self._nodes = self._tombstones = 0
         self._alive_selector = None
+        self._identity = True
         self.add(rows, vectors)
 
     def _retire(self, rows: Rows) -> None:
@@ -175,6 +181,7 @@ class HnswIndex:
         self._row_node[self._node_row[nodes]] = -1
         self._tombstones += len(nodes)
         self._alive_selector = None
+        self._identity = False
 
     def _grow_nodes(self, size: int) -> None:
         if size <= len(self._node_row):
@@ -224,7 +231,12 @@ class HnswIndex:
             self._alive_selector = selector
             matching = self._nodes - self._tombstones
         else:
-            node_ok = self._node_alive[: self._nodes] & _take(mask, self._node_row[: self._nodes])
+            if self._identity and len(mask) >= self._nodes:
+                node_ok = mask[: self._nodes]  # skips a gather over every node
+            else:
+                node_ok = self._node_alive[: self._nodes] & _take(
+                    mask, self._node_row[: self._nodes]
+                )
             matching = int(np.count_nonzero(node_ok))
             if matching == 0:
                 return [_empty() for _ in range(len(queries))]
@@ -331,6 +343,7 @@ class HnswIndex:
         self._nodes = len(node_row)
         self._tombstones = self._nodes - len(live)
         self._alive_selector = None
+        self._identity = self._tombstones == 0 and np.array_equal(node_row, np.arange(self._nodes))
         return True
 
     def _fields(self, generation: int, rows: int) -> dict[str, Any]:
