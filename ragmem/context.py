@@ -16,7 +16,7 @@ from xml.sax.saxutils import escape, quoteattr
 from pydantic import BaseModel, Field
 
 from ragmem.errors import ConfigurationError, InvalidInputError
-from ragmem.types import Metadata  # noqa: TC001 (pydantic needs it at runtime)
+from ragmem.types import Metadata
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
