@@ -1,5 +1,6 @@
 """ragmem: retrieval-augmented generation and agent memory, offline by default."""
 
+from ragmem.context import ContextBuilder
 from ragmem.embedders import Embedder, HashingEmbedder, TokenEmbedder
 from ragmem.errors import (
     BackendError,
@@ -23,6 +24,7 @@ from ragmem.errors import (
 )
 from ragmem.filters import F, parse_filter
 from ragmem.llms import LLM, Message
+from ragmem.pipeline import RAGPipeline
 from ragmem.retrievers import Reranker, Retriever
 from ragmem.stores import LocalVectorStore, VectorStore
 from ragmem.types import Chunk, Document, Hit, Record
@@ -37,6 +39,7 @@ __all__ = [
     "BackendUnavailableError",
     "Chunk",
     "ConfigurationError",
+    "ContextBuilder",
     "CorruptIndexError",
     "DimensionMismatchError",
     "Document",
@@ -51,6 +54,7 @@ __all__ = [
     "Message",
     "MissingDependencyError",
     "NotFoundError",
+    "RAGPipeline",
     "RagmemError",
     "RateLimitError",
     "Record",
