@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ragmem.errors import ConfigurationError, InvalidFilterError, InvalidInputError, RagmemError
@@ -24,30 +25,30 @@ if TYPE_CHECKING:
 
 __all__ = ["build_parser", "main"]
 
+Handler = Callable[[argparse.Namespace], int]
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for every subcommand."""
-    parser = argparse.ArgumentParser(
-        prog="ragmem", description="Retrieval-augmented generation over your files, offline."
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+def _add_index(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     index = commands.add_parser("index", help="index a folder or file (incrementally)")
     index.add_argument("path", help="folder or file to index")
     _store_option(index)
-    index.add_argument(
-        "--embedder", help="embedder name for a new index (default: the local model)"
-    )
+    index.add_argument("--embedder", help="embedder name for a new index (default: local model)")
     index.add_argument("--text-field", default="text", help="field of JSON records holding text")
     index.add_argument("--quiet", action="store_true", help="no progress bar")
     index.add_argument("--json", action="store_true", help="print the report as JSON")
+    index.set_defaults(handler=_cmd_index)
 
+
+def _add_search(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     search = commands.add_parser("search", help="print the best matching chunks")
     search.add_argument("query")
     _store_option(search)
     _retrieval_options(search)
     search.add_argument("--json", action="store_true", help="print a JSON list of hits")
+    search.set_defaults(handler=_cmd_search)
 
+
+def _add_ask(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ask = commands.add_parser("ask", help="answer a question with citations")
     ask.add_argument("question")
     _store_option(ask)
@@ -55,14 +56,25 @@ def build_parser() -> argparse.ArgumentParser:
     _llm_options(ask)
     ask.add_argument("--budget", type=int, default=3000, help="context budget in tokens")
     ask.add_argument("--json", action="store_true", help="print the answer and sources as JSON")
+    ask.set_defaults(handler=_cmd_ask)
 
+
+def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = commands.add_parser("demo", help="index ragmem's own docs and answer questions about it")
     demo.add_argument("questions", nargs="*", help="questions to ask (default: a few built in)")
     demo.add_argument("--k", type=int, default=3, help="sources per question")
     _llm_options(demo)
+    demo.set_defaults(handler=_cmd_demo)
 
-    evaluate = commands.add_parser("eval", help="measure retrieval quality on a benchmark")
-    evaluate.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every command registered."""
+    parser = argparse.ArgumentParser(
+        prog="ragmem", description="Retrieval-augmented generation over your files, offline."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_index, _add_search, _add_ask, _add_demo):
+        add(commands)
     return parser
 
 
@@ -96,10 +108,10 @@ def _llm_options(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
     try:
-        return int(_COMMANDS[args.command](args))
+        return handler(args)
     except KeyboardInterrupt:
         print("ragmem: interrupted", file=sys.stderr)
         return 130
@@ -259,19 +271,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from ragmem.demo import run_demo
 
     return run_demo(args.questions, k=args.k, llm=_make_llm(args.model, args.base_url))
-
-
-def _cmd_eval(args: argparse.Namespace) -> int:
-    raise ConfigurationError(f"unknown benchmark {args.benchmark!r}")
-
-
-_COMMANDS = {
-    "index": _cmd_index,
-    "search": _cmd_search,
-    "ask": _cmd_ask,
-    "demo": _cmd_demo,
-    "eval": _cmd_eval,
-}
 
 
 if __name__ == "__main__":  # pragma: no cover
