@@ -177,7 +177,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    with _open(args.store) as rag:
+    with _open(args.store, read_only=True) as rag:
         hits = rag.search(args.query, k=args.k, where=_parse_where(args.where))
     if args.json:
         print(json.dumps([_hit_json(h) for h in hits], indent=2, ensure_ascii=False))
@@ -226,7 +226,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     builder = ContextBuilder(
         args.budget, tokenizer=default_tokenizer(), answer_tokens=512 if llm else 0
     )
-    with _open(args.store, llm=llm, context=builder, k=args.k) as rag:
+    with _open(args.store, llm=llm, context=builder, k=args.k, read_only=True) as rag:
         where = _parse_where(args.where)
         if llm is None or args.json:
             answer = rag.query(args.question, where=where)

@@ -72,6 +72,8 @@ class RAGPipeline:
         k: sources to retrieve per question.
         candidates: hits fetched before reranking (at least ``k``).
         system_prompt: the instruction sent with every question.
+        read_only: open an existing index for searching only, without taking its write
+            lock (any number of readers may open it while one process indexes).
 
     Example:
         >>> from ragmem import Document, HashingEmbedder, RAGPipeline
@@ -97,10 +99,14 @@ class RAGPipeline:
         k: int = 5,
         candidates: int = 30,
         system_prompt: str = SYSTEM_PROMPT,
+        read_only: bool = False,
     ) -> None:
         if k < 1 or candidates < 1:
             raise ConfigurationError("k and candidates must be positive")
         self.path = None if path is None else Path(path)
+        self.read_only = read_only
+        if read_only and (self.path is None or not (self.path / _CONFIG).exists()):
+            raise ConfigurationError(f"read_only needs an existing index; there is none at {path}")
         if self.path is not None:
             self.path.mkdir(parents=True, exist_ok=True)
         self.embedder = self._open_embedder(embedder, embedder_options or {})
@@ -176,6 +182,10 @@ class RAGPipeline:
             config["embedder"]["name"] = config["embedder"]["id"]
         return dict(config)
 
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ConfigurationError("this pipeline was opened read_only; it cannot ingest")
+
     def _write_config(self, config: dict[str, Any]) -> None:
         assert self.path is not None
         tmp = self.path / f"{_CONFIG}.tmp"
@@ -187,7 +197,9 @@ class RAGPipeline:
 
         if self.path is None:
             return LocalVectorStore(self.embedder.dimensions)
-        return LocalVectorStore(self.embedder.dimensions, path=self.path / "vectors")  # type: ignore[call-arg]
+        return LocalVectorStore(  # type: ignore[call-arg]
+            self.embedder.dimensions, path=self.path / "vectors", read_only=self.read_only
+        )
 
     # -- ingestion ----------------------------------------------------------------------------
 
@@ -199,6 +211,7 @@ class RAGPipeline:
 
         Plain strings become documents whose id is a hash of their text.
         """
+        self._check_writable()
         pending = []
         report = IngestReport()
         seen: set[str] = set()
@@ -229,6 +242,7 @@ class RAGPipeline:
         ``path`` lose their chunks. Unsupported and unreadable files are listed in the
         report, and an unreadable file keeps its previously indexed chunks.
         """
+        self._check_writable()
         report = IngestReport()
         scan = scan_folder(Path(path), self.manifest, report)
         pending = []
@@ -331,7 +345,8 @@ class RAGPipeline:
 
     def close(self) -> None:
         """Save the manifest and release the store's files and locks."""
-        self.manifest.save()
+        if not self.read_only:
+            self.manifest.save()
         self.store.close()
 
     def __enter__(self) -> RAGPipeline:
