@@ -69,7 +69,7 @@ def run_demo(questions: Sequence[str] = (), *, k: int = 3, llm: LLM | None = Non
             target.write_text(texts[short.as_posix()], encoding="utf-8")
 
         started = time.perf_counter()
-        rag = RAGPipeline(llm=llm, k=k)
+        rag = RAGPipeline(workdir / "index", llm=llm, k=k)
         report = rag.ingest_folder(corpus)
         took = time.perf_counter() - started
         print(
@@ -89,6 +89,7 @@ def run_demo(questions: Sequence[str] = (), *, k: int = 3, llm: LLM | None = Non
                 print(f"  [{source.number}] {where}  score {source.score:.3f}")
                 print(f"      {_snippet(source.text)}")
             print()
+        rag.close()
         if llm is None:
             print(
                 "These are the sources an LLM would be given. To get written answers, run\n"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import subprocess
@@ -11,14 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ragmem import LocalVectorStore
 from ragmem.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-persistent = pytest.mark.skipif(
-    "path" not in inspect.signature(LocalVectorStore).parameters,
-    reason="needs LocalVectorStore(path=...)",
-)
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -73,7 +67,6 @@ def test_errors_never_show_a_traceback(tmp_path):
     assert proc.stderr.startswith("ragmem: error: no such file or directory")
 
 
-@persistent
 def test_index_search_and_reindex(capsys, folder, tmp_path):
     store = str(tmp_path / "index")
     code, out, _ = run(capsys, "index", str(folder), "--store", store)
@@ -103,7 +96,6 @@ def test_index_search_and_reindex(capsys, folder, tmp_path):
     assert (len(report["unchanged"]), report["embedded"]) == (3, 0)
 
 
-@persistent
 def test_bad_where_is_one_line(capsys, folder, tmp_path):
     store = str(tmp_path / "index")
     run(capsys, "index", str(folder), "--store", store)
@@ -112,7 +104,6 @@ def test_bad_where_is_one_line(capsys, folder, tmp_path):
     assert err.startswith("ragmem: error: invalid filter")
 
 
-@persistent
 def test_ask_without_a_model_prints_the_context(capsys, folder, tmp_path):
     store = str(tmp_path / "index")
     run(capsys, "index", str(folder), "--store", store)
@@ -121,3 +112,42 @@ def test_ask_without_a_model_prints_the_context(capsys, folder, tmp_path):
     assert "No LLM configured" in out
     assert "[1] " in out
     assert "Dogs bark at the postman" in out
+
+
+def _all_hits(capsys, store: str) -> list[dict]:
+    code, out, _ = run(capsys, "search", "the", "--store", store, "--k", "1000", "--json")
+    assert code == 0
+    return json.loads(out)
+
+
+def test_reindex_after_an_edit_changes_only_that_files_chunks(capsys, folder, tmp_path):
+    store = str(tmp_path / "index")
+    run(capsys, "index", str(folder), "--store", store)
+    before = {h["id"]: h["metadata"]["source"] for h in _all_hits(capsys, store)}
+
+    cats = folder / "cats.md"
+    cats.write_text("# Cats\n\nCats sleep for most of the day.", encoding="utf-8")
+    code, out, _ = run(capsys, "index", str(folder), "--store", store, "--json")
+    report = json.loads(out)
+    assert code == 0
+    assert report["updated"] == [cats.as_posix()]
+    assert len(report["unchanged"]) == 2
+    after = {h["id"]: h["metadata"]["source"] for h in _all_hits(capsys, store)}
+    assert report["embedded"] == sum(1 for s in after.values() if s == cats.as_posix())
+    unchanged = {i for i, s in before.items() if s != cats.as_posix()}
+    assert unchanged == {i for i, s in after.items() if s != cats.as_posix()}
+    assert not {i for i, s in before.items() if s == cats.as_posix()} & set(after)
+
+
+def test_search_works_while_another_pipeline_holds_the_write_lock(capsys, folder, tmp_path):
+    from ragmem import RAGPipeline
+
+    store = str(tmp_path / "index")
+    run(capsys, "index", str(folder), "--store", store)
+    with RAGPipeline(store):  # a writer keeps the lock
+        code, out, err = run(capsys, "search", "dogs", "--store", store)
+        assert code == 0, err
+        assert "dogs.txt" in out
+        code, _, err = run(capsys, "index", str(folder), "--store", store)
+        assert code == 1
+        assert "locked" in err

@@ -197,7 +197,7 @@ class RAGPipeline:
 
         if self.path is None:
             return LocalVectorStore(self.embedder.dimensions)
-        return LocalVectorStore(  # type: ignore[call-arg]
+        return LocalVectorStore(
             self.embedder.dimensions, path=self.path / "vectors", read_only=self.read_only
         )
 
