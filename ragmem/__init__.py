@@ -1,5 +1,6 @@
 """ragmem: retrieval-augmented generation and agent memory, offline by default."""
 
+from ragmem.context import ContextBuilder
 from ragmem.embedders import CachedEmbedder, Embedder, HashingEmbedder, TokenEmbedder
 from ragmem.errors import (
     BackendError,
@@ -23,6 +24,7 @@ from ragmem.errors import (
 )
 from ragmem.filters import F, parse_filter
 from ragmem.llms import LLM, Message
+from ragmem.pipeline import RAGPipeline
 from ragmem.retrievers import Reranker, Retriever
 from ragmem.stores import LocalVectorStore, VectorStore
 from ragmem.types import Chunk, Document, Hit, Record
@@ -38,6 +40,7 @@ __all__ = [
     "CachedEmbedder",
     "Chunk",
     "ConfigurationError",
+    "ContextBuilder",
     "CorruptIndexError",
     "DimensionMismatchError",
     "Document",
@@ -52,6 +55,7 @@ __all__ = [
     "Message",
     "MissingDependencyError",
     "NotFoundError",
+    "RAGPipeline",
     "RagmemError",
     "RateLimitError",
     "Record",
