@@ -1,17 +1,23 @@
-"""LocalVectorStore: the built-in numpy store (exact search, columnar metadata filters)."""
+"""LocalVectorStore: the built-in numpy store (exact search, columnar filters, crash-safe files)."""
 
 from __future__ import annotations
 
-import threading
+import os
+import weakref
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from ragmem.columns import MetadataColumns
-from ragmem.errors import ConfigurationError, NotFoundError
+from ragmem.errors import ConfigurationError, CorruptIndexError, NotFoundError, StorageError
 from ragmem.stores.base import VectorStore
-from ragmem.stores.local.flat import prepare_queries, scores_for, top_k
+from ragmem.stores.local import snapshot as snap
+from ragmem.stores.local.flat import FlatIndex, Ranked, prepare_queries
+from ragmem.stores.local.locks import ProcessLock, ReadWriteLock
+from ragmem.stores.local.table import VectorTable
+from ragmem.stores.local.wal import WriteAheadLog, create_log, read_log
 from ragmem.types import Hit, Metadata, Metric, Record, Vectors
 
 if TYPE_CHECKING:
@@ -20,21 +26,50 @@ if TYPE_CHECKING:
 __all__ = ["LocalVectorStore"]
 
 Mask = npt.NDArray[np.bool_]
+_LOCK_FILE = "LOCK"
+# Shared by every row without metadata; never mutated (readers get copies).
+_EMPTY: Metadata = {}
+# In memory, tombstones are dropped once they outnumber live rows (and this floor).
+_VACUUM_FLOOR = 1024
 
-# Below this fraction of matching rows, search gathers the matching rows instead of
-# scoring everything and masking.
-_GATHER_FRACTION = 0.25
+
+class _Files:
+    """Open file handles, released by ``close`` or when the store is garbage collected."""
+
+    def __init__(self) -> None:
+        self.log: WriteAheadLog | None = None
+        self.lock: ProcessLock | None = None
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
 
 class LocalVectorStore(VectorStore):
     """The built-in vector store: numpy exact search with columnar metadata filters.
 
     Rows are kept in insertion order (a replaced id keeps its row), which is how
-    ties in score are broken.
+    ties in score are broken. With ``path`` the store lives in that directory: every
+    ``upsert`` and ``delete`` is appended to a write-ahead log and fsync'd before it
+    returns, and the log is folded into a checksummed snapshot from time to time, so
+    acknowledged writes survive a crash at any instant. One process at a time may
+    open a directory for writing; any number may open it ``read_only`` (they see the
+    state as of opening). Safe to share between threads (many readers, one writer).
 
     Args:
         dimensions: width of every vector.
         metric: ``"cosine"`` (default), ``"dot"`` or ``"l2"``.
+        path: directory of a persistent store (created when missing); in memory if None.
+        read_only: open an existing store without taking the write lock; writes raise.
+        lock_timeout: seconds to wait for another process's write lock before raising
+            StoreLockedError (0 fails at once, ``math.inf`` waits for ever).
+        compact_after: write-ahead log size in bytes past which a write first folds the
+            log into a new snapshot (only when the log is also at least half the
+            snapshot's size, so compaction cost stays proportional to the writes).
 
     Example:
         >>> import numpy as np
@@ -45,147 +80,356 @@ class LocalVectorStore(VectorStore):
         'y'
     """
 
-    def __init__(self, dimensions: int, *, metric: Metric = "cosine") -> None:
-        if not isinstance(dimensions, int) or dimensions < 1:
+    def __init__(
+        self,
+        dimensions: int,
+        *,
+        metric: Metric = "cosine",
+        path: str | os.PathLike[str] | None = None,
+        read_only: bool = False,
+        lock_timeout: float = 0.0,
+        compact_after: int = 64 * 2**20,
+    ) -> None:
+        if not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1:
             raise ConfigurationError(f"dimensions must be a positive integer, got {dimensions!r}")
+        if read_only and path is None:
+            raise ConfigurationError("read_only=True needs a path")
         self.dimensions = dimensions
         self.metric = self._check_metric(metric)
-        self._lock = threading.RLock()
-        self._vectors = np.empty((0, dimensions), np.float32)
-        self._sq_norms = np.empty(0, np.float32)
-        self._alive = np.empty(0, np.bool_)
+        self.path = None if path is None else Path(path)
+        self.read_only = read_only
+        self._compact_after = compact_after
+        self._rw = ReadWriteLock()
+        self._table = VectorTable(dimensions)
+        self._index = FlatIndex(self._table, self.metric)
         self._ids: list[str | None] = []
         self._texts: list[str | None] = []
         self._metadata: list[Metadata] = []
         self._slot_of: dict[str, int] = {}
         self._columns = MetadataColumns()
-        self._n = 0  # rows in use (alive or tombstoned)
+        self._closed = False
+        self._manifest: snap.Manifest | None = None
+        self._files = _Files()
+        weakref.finalize(self, self._files.close)
+        if self.path is not None:
+            self._open(self.path, lock_timeout)
 
     def __len__(self) -> int:
         return len(self._slot_of)
 
+    def __repr__(self) -> str:
+        where = f", path={str(self.path)!r}" if self.path else ""
+        return f"LocalVectorStore(dimensions={self.dimensions}, metric={self.metric!r}{where})"
+
+    # -- opening and closing ------------------------------------------------------------------
+
+    def _open(self, directory: Path, lock_timeout: float) -> None:
+        if self.read_only:
+            self._open_read_only(directory)
+            return
+        directory.mkdir(parents=True, exist_ok=True)
+        self._files.lock = ProcessLock(directory / _LOCK_FILE, timeout=lock_timeout)
+        try:
+            manifest = snap.read_manifest(directory)
+            if manifest is None:
+                manifest = self._create(directory)
+            self._check_config(manifest)
+            snap.remove_stale_files(directory, manifest)
+            valid_bytes = self._load(directory, manifest)
+            self._files.log = WriteAheadLog(directory / manifest.wal, valid_bytes)
+        except BaseException:
+            self._files.close()
+            raise
+        self._manifest = manifest
+
+    def _open_read_only(self, directory: Path) -> None:
+        # A writer may compact (and delete the files a manifest named) while we read;
+        # a newer manifest then explains the missing file, so read again.
+        for _attempt in range(5):
+            manifest = snap.read_manifest(directory)
+            if manifest is None:
+                raise NotFoundError([str(directory)], what="store")
+            self._check_config(manifest)
+            try:
+                self._load(directory, manifest)
+            except CorruptIndexError:
+                if snap.read_manifest(directory) == manifest:
+                    raise
+                self._reset_memory()
+                continue
+            self._manifest = manifest
+            return
+        raise StorageError(f"{directory} kept changing while it was being read")
+
+    def _create(self, directory: Path) -> snap.Manifest:
+        others = [
+            e.name
+            for e in os.scandir(directory)
+            if e.name != _LOCK_FILE and not snap.is_own_file(e.name)
+        ]
+        if others:
+            raise ConfigurationError(
+                f"{directory} holds no ragmem store and is not empty ({sorted(others)[:5]})"
+            )
+        generation = 1
+        # Only a crash while creating the store leaves files without a manifest, and
+        # then they are generation 1 with an empty log. Anything else means the
+        # manifest of a store with data was lost: refuse rather than start empty.
+        log = directory / f"wal-{generation:010d}.log"
+        for entry in os.scandir(directory):
+            stray = snap.is_own_file(entry.name) and f"{generation:010d}" not in entry.name
+            if stray or (entry.path == str(log) and entry.stat().st_size > snap.LOG_HEADER_SIZE):
+                raise CorruptIndexError(directory / snap.MANIFEST, "file is missing")
+        vectors, records = snap.write_snapshot(
+            directory, generation, np.empty((self.dimensions, 0), np.float32), [], [], []
+        )
+        manifest = snap.Manifest(generation, self.dimensions, self.metric, 0, vectors, records)
+        create_log(directory / manifest.wal, generation)
+        snap.write_manifest(directory, manifest)
+        return manifest
+
+    def _check_config(self, manifest: snap.Manifest) -> None:
+        if manifest.dimensions != self.dimensions or manifest.metric != self.metric:
+            raise ConfigurationError(
+                f"store at {self.path} has dimensions={manifest.dimensions}, "
+                f"metric={manifest.metric!r}; opened with dimensions={self.dimensions}, "
+                f"metric={self.metric!r}"
+            )
+
+    def _load(self, directory: Path, manifest: snap.Manifest) -> int:
+        """Load snapshot and log into memory; returns the length of the log's valid prefix."""
+        self._table.reserve(manifest.rows)
+        loaded = snap.read_snapshot(directory, manifest, self._table.matrix)
+        if len(set(loaded.ids)) != len(loaded.ids):
+            raise CorruptIndexError(directory / manifest.records.name, "duplicate ids")
+        self._table.loaded(manifest.rows)
+        self._ids = list(loaded.ids)
+        self._texts = loaded.texts
+        self._metadata = [m or _EMPTY for m in loaded.metadata]
+        self._slot_of = {id_: row for row, id_ in enumerate(loaded.ids)}
+        for row, meta in enumerate(self._metadata):
+            if meta:
+                self._columns.set(row, meta)
+        ops, valid_bytes = read_log(directory / manifest.wal, manifest.generation, self.dimensions)
+        for op in ops:
+            if op.op == "upsert":
+                assert op.vectors is not None
+                assert op.texts is not None
+                assert op.metadata is not None
+                self._apply_upsert(op.ids, op.vectors, op.texts, op.metadata)
+            else:
+                self._apply_delete(op.ids)
+        self._index.reset()
+        return valid_bytes
+
+    def _reset_memory(self) -> None:
+        self._table = VectorTable(self.dimensions)
+        self._index = FlatIndex(self._table, self.metric)
+        self._ids, self._texts, self._metadata = [], [], []
+        self._slot_of = {}
+        self._columns = MetadataColumns()
+
+    def close(self) -> None:
+        """Release the log and the write lock; the store is unusable afterwards."""
+        with self._rw.write():
+            self._closed = True
+            self._files.close()
+
+    def __enter__(self) -> LocalVectorStore:
+        return self
+
+    def compact(self) -> None:
+        """Fold the write-ahead log into a new snapshot now and drop deleted rows.
+
+        Writes do this on their own as the log grows; call it before copying the
+        directory, or after deleting much of the store to give the space back.
+        """
+        with self._rw.write():
+            self._check_writable()
+            if self._files.log is not None:
+                self._compact()
+            else:
+                self._vacuum()
+
     # -- writes -------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError("the store is closed")
+
+    def _check_writable(self) -> None:
+        self._check_open()
+        if self.read_only:
+            raise StorageError(f"store at {self.path} was opened read_only")
 
     def _upsert(
         self, ids: list[str], vectors: Vectors, texts: list[str | None], metadata: list[Metadata]
     ) -> None:
         if self.metric == "cosine":
             vectors = prepare_queries(vectors, "cosine")
-        with self._lock:
-            slots = np.empty(len(ids), np.int64)
-            new = 0
-            for i, id_ in enumerate(ids):
-                slot = self._slot_of.get(id_)
-                if slot is None:
-                    slot = self._n + new
-                    new += 1
-                slots[i] = slot
-            self._reserve(self._n + new)
-            for i, id_ in enumerate(ids):
-                slot = int(slots[i])
-                if slot >= self._n:
-                    self._ids.append(id_)
-                    self._texts.append(texts[i])
-                    self._metadata.append(metadata[i])
-                    self._slot_of[id_] = slot
-                else:
-                    self._texts[slot] = texts[i]
-                    self._metadata[slot] = metadata[i]
-                self._columns.set(slot, metadata[i])
-            self._vectors[slots] = vectors
-            self._sq_norms[slots] = np.einsum("ij,ij->i", vectors, vectors)
-            self._alive[slots] = True
-            self._n += new
-
-    def _reserve(self, rows: int) -> None:
-        capacity = self._vectors.shape[0]
-        if rows <= capacity:
-            return
-        capacity = max(rows, int(capacity * 1.5) + 16)
-        vectors = np.empty((capacity, self.dimensions), np.float32)
-        vectors[: self._n] = self._vectors[: self._n]
-        self._vectors = vectors
-        self._sq_norms = np.resize(self._sq_norms, capacity)
-        alive = np.zeros(capacity, np.bool_)
-        alive[: self._n] = self._alive[: self._n]
-        self._alive = alive
+        with self._rw.write():
+            self._check_writable()
+            log = self._log_for_write()
+            if log is not None:
+                log.append_upsert(ids, vectors, texts, metadata)
+            self._apply_upsert(ids, vectors, texts, metadata)
 
     def _delete(self, ids: list[str] | None, where: Filter | None) -> int:
-        with self._lock:
-            if ids is not None:
-                slots = [s for s in (self._slot_of.get(i) for i in ids) if s is not None]
-            else:
+        with self._rw.write():
+            self._check_writable()
+            if ids is None:
                 assert where is not None
-                slots = np.flatnonzero(self._candidates(where)).tolist()
-            for slot in set(slots):
-                id_ = self._ids[slot]
-                assert id_ is not None
-                del self._slot_of[id_]
-                self._ids[slot] = None
-                self._texts[slot] = None
-                self._metadata[slot] = {}
-                self._columns.clear(slot)
-                self._alive[slot] = False
-            return len(set(slots))
+                rows = np.flatnonzero(self._candidates(where)).tolist()
+                targets = [self._ids[row] for row in rows]
+            else:
+                targets = list(dict.fromkeys(i for i in ids if i in self._slot_of))
+            if not targets:
+                return 0
+            clean = [t for t in targets if t is not None]
+            log = self._log_for_write()
+            if log is not None:
+                log.append_delete(clean)
+            return self._apply_delete(clean)
+
+    def _log_for_write(self) -> WriteAheadLog | None:
+        """The log to append to, compacting first when it has grown large."""
+        log, manifest = self._files.log, self._manifest
+        if log is None or manifest is None:
+            return None
+        snapshot_bytes = manifest.vectors.size + manifest.records.size
+        if log.size >= self._compact_after and 2 * log.size >= snapshot_bytes:
+            self._compact()
+        return self._files.log
+
+    def _apply_upsert(
+        self, ids: list[str], vectors: Vectors, texts: list[str | None], metadata: list[Metadata]
+    ) -> None:
+        slot_of = self._slot_of
+        old = [i for i, id_ in enumerate(ids) if id_ in slot_of]
+        if old:
+            rows = np.array([slot_of[ids[i]] for i in old], np.int64)
+            self._table.write(rows, vectors[old])
+            for i, row in zip(old, rows.tolist()):
+                self._texts[row] = texts[i]
+                self._metadata[row] = metadata[i] or _EMPTY
+                self._columns.set(row, metadata[i])
+            self._index.added(rows)
+        new = [i for i, id_ in enumerate(ids) if id_ not in slot_of] if old else range(len(ids))
+        if len(new):
+            first = self._table.n
+            self._table.append(vectors if not old else vectors[list(new)])
+            for offset, i in enumerate(new):
+                row = first + offset
+                slot_of[ids[i]] = row
+                self._ids.append(ids[i])
+                self._texts.append(texts[i])
+                self._metadata.append(metadata[i] or _EMPTY)
+                if metadata[i]:
+                    self._columns.set(row, metadata[i])
+            self._index.added(np.arange(first, self._table.n, dtype=np.int64))
+
+    def _apply_delete(self, ids: list[str]) -> int:
+        rows = sorted({self._slot_of.pop(id_) for id_ in ids if id_ in self._slot_of})
+        for row in rows:
+            self._ids[row] = None
+            self._texts[row] = None
+            self._metadata[row] = _EMPTY
+            self._columns.clear(row)
+        killed = np.array(rows, np.int64)
+        self._table.kill(killed)
+        self._index.removed(killed)
+        if self._files.log is None and self._table.n - self._table.live > max(
+            _VACUUM_FLOOR, self._table.live
+        ):
+            self._vacuum()
+        return len(rows)
+
+    def _vacuum(self) -> None:
+        """Drop tombstones in memory, keeping the relative order of live rows."""
+        if self._table.live == self._table.n:
+            return
+        kept = self._table.compact().tolist()
+        self._ids = [self._ids[row] for row in kept]
+        self._texts = [self._texts[row] for row in kept]
+        self._metadata = [self._metadata[row] for row in kept]
+        self._slot_of = {id_: row for row, id_ in enumerate(self._ids) if id_ is not None}
+        self._columns = MetadataColumns()
+        for row, meta in enumerate(self._metadata):
+            if meta:
+                self._columns.set(row, meta)
+        self._index.reset()
+
+    def _compact(self) -> None:
+        directory, manifest = self.path, self._manifest
+        assert directory is not None
+        assert manifest is not None
+        self._vacuum()
+        generation = manifest.generation + 1
+        ids = [i for i in self._ids if i is not None]
+        vectors, records = snap.write_snapshot(
+            directory, generation, self._table.view(), ids, self._texts, self._metadata
+        )
+        new = snap.Manifest(
+            generation, self.dimensions, self.metric, self._table.n, vectors, records
+        )
+        create_log(directory / new.wal, generation)
+        snap.write_manifest(directory, new)  # the commit point
+        old_log = self._files.log
+        self._files.log = WriteAheadLog(directory / new.wal, (directory / new.wal).stat().st_size)
+        if old_log is not None:
+            old_log.close()
+        self._manifest = new
+        snap.remove_stale_files(directory, new)
 
     # -- reads --------------------------------------------------------------------------------
 
     def _get(self, ids: list[str]) -> list[Record]:
-        with self._lock:
+        with self._rw.read():
+            self._check_open()
             missing = [i for i in ids if i not in self._slot_of]
             if missing:
                 raise NotFoundError(missing)
-            out = []
-            for id_ in ids:
-                slot = self._slot_of[id_]
-                out.append(
-                    Record(
-                        id=id_,
-                        vector=self._vectors[slot].copy(),
-                        text=self._texts[slot],
-                        metadata=dict(self._metadata[slot]),
-                    )
-                )
-            return out
+            rows = np.array([self._slot_of[i] for i in ids], np.int64)
+            vectors = self._table.rows(rows)
+            return [
+                Record(id=id_, vector=vector, text=self._texts[row], metadata=self._copy_meta(row))
+                for id_, row, vector in zip(ids, rows.tolist(), vectors)
+            ]
 
     def _count(self, where: Filter | None) -> int:
-        with self._lock:
+        with self._rw.read():
+            self._check_open()
             if where is None:
-                return len(self._slot_of)
-            return int(self._candidates(where).sum())
+                return self._table.live
+            return int(np.count_nonzero(self._candidates(where)))
 
-    def _candidates(self, where: Filter | None) -> Mask:
-        alive: Mask = self._alive[: self._n]
-        if where is None:
-            return alive
-        return self._columns.evaluate(where, self._n) & alive
+    def _candidates(self, where: Filter) -> Mask:
+        n = self._table.n
+        return self._columns.evaluate(where, n) & self._table.live_mask()
 
     def _search(self, queries: Vectors, k: int, where: Filter | None) -> list[list[Hit]]:
         queries = prepare_queries(queries, self.metric)
-        with self._lock:
-            mask = self._candidates(where)
-            n_match = int(mask.sum())
-            if n_match == 0:
-                return [[] for _ in range(len(queries))]
-            if n_match < _GATHER_FRACTION * self._n:
-                rows = np.flatnonzero(mask)
-                scores = scores_for(queries, self._vectors[rows], self._sq_norms[rows], self.metric)
-                results = [top_k(s, k, rows) for s in scores]
-            else:
-                scores = scores_for(
-                    queries, self._vectors[: self._n], self._sq_norms[: self._n], self.metric
-                )
-                if n_match < self._n:
-                    scores[:, ~mask] = -np.inf
-                results = [top_k(s, k) for s in scores]
-            return [self._hits(rows, values) for rows, values in results]
+        with self._rw.read():
+            self._check_open()
+            mask = None if where is None else self._candidates(where)
+            return [self._hits(rows, scores) for rows, scores in self._rank(queries, k, mask)]
+
+    def _rank(self, queries: Vectors, k: int, mask: Mask | None) -> list[Ranked]:
+        """The one search seam: best ``k`` rows per query among ``mask`` (None: all live).
+
+        Every search goes through here, so another index (HNSW, quantized) only has to
+        provide ``search(queries, k, mask)`` and the row notifications FlatIndex has.
+        """
+        return self._index.search(queries, k, mask)
+
+    def _copy_meta(self, row: int) -> Metadata:
+        return {k: list(v) if isinstance(v, list) else v for k, v in self._metadata[row].items()}
 
     def _hits(self, rows: npt.NDArray[np.int64], scores: npt.NDArray[np.float32]) -> list[Hit]:
+        ids, texts = self._ids, self._texts
         out = []
         for row, score in zip(rows.tolist(), scores.tolist()):
-            id_ = self._ids[row]
+            id_ = ids[row]
             assert id_ is not None
-            out.append(
-                Hit(id=id_, score=score, text=self._texts[row], metadata=dict(self._metadata[row]))
-            )
+            out.append(Hit(id=id_, score=score, text=texts[row], metadata=self._copy_meta(row)))
         return out

@@ -1,0 +1,176 @@
+"""The filter language: parsing, validation, and vectorised evaluation equal to the reference."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ragmem import InvalidFilterError
+from ragmem.columns import MetadataColumns
+from ragmem.filters import And, Condition, F, Not, Or, matches, parse_filter, to_dict
+
+KEYS = ["a", "b", "c"]
+scalars = st.one_of(
+    st.integers(-3, 3),
+    st.sampled_from([0.5, 1.0, 2.0, -1.5]),
+    st.sampled_from(["x", "y", "1", ""]),
+    st.booleans(),
+)
+values = st.one_of(scalars, st.lists(scalars, max_size=3))
+metadatas = st.dictionaries(st.sampled_from(KEYS), values, max_size=3)
+numbers = st.one_of(st.integers(-3, 3), st.sampled_from([0.5, 1.0, -1.5]))
+conditions = st.one_of(
+    st.builds(lambda k, v: {k: v}, st.sampled_from(KEYS), scalars),
+    st.builds(
+        lambda k, op, v: {k: {op: v}},
+        st.sampled_from(KEYS),
+        st.sampled_from(["$eq", "$ne", "$contains"]),
+        scalars,
+    ),
+    st.builds(
+        lambda k, op, v: {k: {op: v}},
+        st.sampled_from(KEYS),
+        st.sampled_from(["$lt", "$lte", "$gt", "$gte"]),
+        numbers,
+    ),
+    st.builds(
+        lambda k, op, v: {k: {op: v}},
+        st.sampled_from(KEYS),
+        st.sampled_from(["$in", "$nin"]),
+        st.lists(scalars, max_size=3),
+    ),
+    st.builds(lambda k, v: {k: {"$exists": v}}, st.sampled_from(KEYS), st.booleans()),
+)
+filters = st.recursive(
+    conditions,
+    lambda inner: st.one_of(
+        st.builds(lambda fs: {"$and": fs}, st.lists(inner, max_size=3)),
+        st.builds(lambda fs: {"$or": fs}, st.lists(inner, max_size=3)),
+        st.builds(lambda f: {"$not": f}, inner),
+        st.builds(lambda f, g: {**f, **g}, inner, inner),  # several keys in one dict: AND
+    ),
+    max_leaves=6,
+)
+# writes: set a row's metadata, or clear it (as a delete does)
+writes = st.lists(
+    st.tuples(st.integers(0, 11), st.one_of(st.none(), metadatas)), min_size=1, max_size=30
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(writes, st.lists(filters, min_size=1, max_size=4), st.integers(0, 4))
+def test_columns_evaluate_like_matches(ops, wheres, extra_rows):
+    columns = MetadataColumns()
+    current = {}
+    for row, meta in ops:
+        if meta is None:
+            columns.clear(row)
+            current.pop(row, None)
+        else:
+            columns.set(row, meta)
+            current[row] = meta
+    n_rows = max(current, default=0) + 1 + extra_rows  # rows never written have no metadata
+    for where in wheres:
+        tree = parse_filter(where)
+        got = columns.evaluate(tree, n_rows).tolist()
+        want = [matches(tree, current.get(row, {})) for row in range(n_rows)]
+        assert got == want, where
+
+
+@settings(max_examples=200, deadline=None)
+@given(filters)
+def test_dict_form_round_trips(where):
+    tree = parse_filter(where)
+    assert parse_filter(to_dict(tree)) == tree
+
+
+def test_builder_and_dict_forms_parse_to_the_same_tree():
+    built = (F("year") >= 2023) & F("tag").isin(["a", "b"]) & ~F("draft").exists()
+    spelled = {
+        "$and": [
+            {"year": {"$gte": 2023}},
+            {"tag": {"$in": ["a", "b"]}},
+            {"$not": {"draft": {"$exists": True}}},
+        ]
+    }
+    assert parse_filter(spelled) == built
+    assert parse_filter({"year": {"$gte": 2023}, "tag": {"$in": ["a", "b"]}}) == And(
+        filters=(
+            Condition(field="year", op="$gte", value=2023),
+            Condition(field="tag", op="$in", value=("a", "b")),
+        )
+    )
+    assert (F("a") == 1) | (F("b") != "x") == Or(
+        filters=(
+            Condition(field="a", op="$eq", value=1),
+            Condition(field="b", op="$ne", value="x"),
+        )
+    )
+    assert F("t").contains("x") == parse_filter({"t": {"$contains": "x"}})
+    assert F("t").notin([1]) == parse_filter({"t": {"$nin": [1]}})
+    assert ~F("x").exists(False) == Not(filter=Condition(field="x", op="$exists", value=False))
+    assert parse_filter(None) is None
+
+
+@pytest.mark.parametrize(
+    ("where", "operator", "path"),
+    [
+        ({"a": {"$regex": "x"}}, "$regex", "a.$regex"),
+        ({"$nor": []}, "$nor", "$nor"),
+        ({"a": {"$gt": "text"}}, "$gt", "a.$gt"),
+        ({"a": {"$lte": True}}, "$lte", "a.$lte"),
+        ({"a": {"$in": "abc"}}, "$in", "a.$in"),
+        ({"a": {"$nin": [1, None]}}, "$nin", "a.$nin"),
+        ({"a": {"$exists": 1}}, "$exists", "a.$exists"),
+        ({"a": {"$eq": None}}, "$eq", "a.$eq"),
+        ({"a": None}, "$eq", "a"),
+        ({"a": {"$eq": [1, 2]}}, "$eq", "a.$eq"),
+        ({"a": {"$eq": float("nan")}}, "$eq", "a.$eq"),
+        ({"$and": {"a": 1}}, "$and", "$and"),
+        ({"$or": [{"a": 1}, {"b": {"$bad": 1}}]}, "$bad", "$or[1].b.$bad"),
+        ({"$not": {"$and": [{"x": {"$gte": "no"}}]}}, "$gte", "$not.$and[0].x.$gte"),
+    ],
+)
+def test_invalid_dict_filters_name_operator_and_path(where, operator, path):
+    with pytest.raises(InvalidFilterError) as info:
+        parse_filter(where)
+    assert info.value.operator == operator
+    assert info.value.path == path
+    assert operator in str(info.value)
+    assert path in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("build", "operator"),
+    [
+        (lambda: F("a") > "x", "$gt"),
+        (lambda: F("a") < None, "$lt"),
+        (lambda: F("a").isin("abc"), "$in"),
+        (lambda: F("a").contains({"x": 1}), "$contains"),
+        (lambda: F("a") == float("inf"), "$eq"),
+        (lambda: F("a").exists("yes"), "$exists"),
+    ],
+)
+def test_invalid_builder_filters_name_the_operator(build, operator):
+    with pytest.raises(InvalidFilterError) as info:
+        build()
+    assert info.value.operator == operator
+
+
+@pytest.mark.parametrize("where", [[], "a", 3, {"": 1}, {"$and": [5]}, {"a": {}}])
+def test_malformed_filters_are_rejected(where):
+    with pytest.raises(InvalidFilterError):
+        parse_filter(where)
+
+
+def test_documented_semantics():
+    assert matches({"n": 1}, {"n": 1.0})
+    assert not matches({"n": 1}, {"n": True})
+    assert not matches({"n": "1"}, {"n": 1})
+    assert matches({"tags": "a"}, {"tags": ["b", "a"]})
+    assert matches({"tags": {"$gt": 2}}, {"tags": [1, 3]})
+    assert not matches({"missing": {"$gt": 0}}, {})
+    assert matches({"missing": {"$ne": 0}}, {})
+    assert matches({"missing": {"$nin": [0]}}, {})
+    assert matches({"t": {"$exists": True}}, {"t": []})
+    assert matches({"$and": []}, {})
+    assert not matches({"$or": []}, {})

@@ -1,0 +1,49 @@
+"""The package surface: what `import ragmem` pulls in and what it exports."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import ragmem
+
+ROOT = Path(__file__).resolve().parents[1]
+OPTIONAL_SDKS = [
+    "openai",
+    "cohere",
+    "qdrant_client",
+    "chromadb",
+    "onnxruntime",
+    "tokenizers",
+    "tiktoken",
+    "hnswlib",
+    "faiss",
+    "torch",
+    "langchain_core",
+    "llama_index",
+]
+
+
+def test_import_ragmem_imports_no_optional_sdk():
+    code = (
+        "import json, sys; import ragmem; "
+        f"print(json.dumps(sorted(m for m in {OPTIONAL_SDKS!r} if m in sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert json.loads(out.stdout) == []
+
+
+def test_all_matches_the_public_names():
+    public = {
+        name
+        for name, value in vars(ragmem).items()
+        if not name.startswith("_") and not isinstance(value, type(ragmem))
+    }
+    assert set(ragmem.__all__) == public | {"__version__"}
+    # isort-style order: CONSTANTS, then Classes, then functions and dunders
+    kind = lambda n: (0 if n.isupper() and len(n) > 1 else 1 if n[0].isupper() else 2, n)  # noqa: E731
+    assert list(ragmem.__all__) == sorted(ragmem.__all__, key=kind)
+    for name in ragmem.__all__:
+        assert getattr(ragmem, name) is not None
