@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from ragmem.errors import CorruptIndexError, NotFoundError
@@ -59,6 +60,12 @@ CREATE TABLE IF NOT EXISTS history (
     at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS history_memory ON history (memory_id, seq);
+CREATE TABLE IF NOT EXISTS token_vectors (
+    memory_id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     memory_id TEXT NOT NULL,
@@ -198,6 +205,35 @@ class Ledger:
     @staticmethod
     def enqueue(db: sqlite3.Connection, item_id: str, action: str) -> None:
         db.execute("INSERT INTO outbox (memory_id, action) VALUES (?, ?)", (item_id, action))
+
+    def put_tokens(self, items: Sequence[tuple[str, str, np.ndarray]]) -> None:
+        """Keep token vectors (float16) for memories, keyed by id and the text's hash."""
+        rows = [
+            (item_id, digest, len(matrix), np.asarray(matrix, np.float16).tobytes())
+            for item_id, digest, matrix in items
+        ]
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO token_vectors VALUES (?, ?, ?, ?)", rows)
+
+    def tokens(self, dimensions: int) -> dict[str, tuple[str, np.ndarray]]:
+        """Stored token vectors of memories not deleted: id -> (text hash, float32 matrix)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT t.memory_id, t.hash, t.n, t.data FROM token_vectors t "
+                "JOIN memories m ON m.id = t.memory_id WHERE m.status != 'deleted'"
+            ).fetchall()
+        out = {}
+        for row in rows:
+            data = np.frombuffer(row["data"], np.float16)
+            if data.size != row["n"] * dimensions:
+                raise CorruptIndexError(
+                    self.path, f"token vectors of {row['memory_id']} are damaged"
+                )
+            out[row["memory_id"]] = (
+                row["hash"],
+                data.reshape(row["n"], dimensions).astype(np.float32),
+            )
+        return out
 
     # -- outbox -------------------------------------------------------------------------------
 

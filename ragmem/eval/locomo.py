@@ -18,7 +18,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ragmem.agents.recall import RecallWeights
+    from ragmem.embedders.base import Embedder
 
 __all__ = [
     "CATEGORY_NAMES",
@@ -26,6 +30,7 @@ __all__ = [
     "Turn",
     "evaluate",
     "load_conversations",
+    "memory_recall",
     "normalise_evidence",
 ]
 
@@ -210,3 +215,40 @@ def evaluate(
         "index_seconds": round(index_seconds, 2),
         "query_ms_mean": round(1000 * query_seconds / max(n_queries, 1), 2),
     }
+
+
+def memory_recall(
+    embedder: Embedder,
+    *,
+    weights: RecallWeights | None = None,
+    with_date: bool = True,
+) -> Callable[[Conversation], Recall]:
+    """The indexing function ``evaluate`` needs, backed by ragmem's ``Memory``.
+
+    Each conversation gets its own in-memory ``Memory``; every turn is added (no
+    de-duplication: a chat log keeps repeated turns) in the conversation's user scope
+    with its session as ``session_id``, its time as ``timestamp``, and the session date
+    in its text when ``with_date``.
+    """
+    from ragmem.agents.memory import Memory, MemoryInput
+
+    def index(conversation: Conversation) -> Recall:
+        memory = Memory(embedder=embedder, weights=weights, deduplicate=False)
+        inputs = [
+            MemoryInput(
+                text=f"{turn.date_time}: {turn.memory_text()}" if with_date else turn.memory_text(),
+                metadata={"dia_id": turn.id, "speaker": turn.speaker},
+                session_id=f"session_{turn.session}",
+                timestamp=turn.timestamp,
+            )
+            for turn in conversation.turns
+        ]
+        memory.add_many(inputs, user_id=conversation.id)
+
+        def recall(question: Question, k: int) -> list[str]:
+            hits = memory.search(question.question, user_id=conversation.id, k=k)
+            return [str(hit.metadata["dia_id"]) for hit in hits]
+
+        return recall
+
+    return index

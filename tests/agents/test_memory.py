@@ -139,7 +139,7 @@ def test_forget_and_ttl(memory, clock):
 
 def test_time_filters_and_recency(clock):
     memory = Memory(
-        embedder=HashingEmbedder(128), clock=clock, recency_weight=0.5, half_life_days=1
+        embedder=HashingEmbedder(128), clock=clock, recency_weight=0.6, half_life_days=1
     )
     memory.add("project alpha status", user_id="u", timestamp=clock.now - 10 * 86400)
     memory.add("project alpha status update", user_id="u", timestamp=clock.now)

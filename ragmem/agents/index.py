@@ -1,0 +1,162 @@
+"""Keeps memory's indexes (vector store, BM25, token vectors) in step with the ledger.
+
+Changes reach the indexes only through the ledger's outbox: ``sync`` applies queued
+changes and then marks them done, so a crash in between is repaired by the next
+``sync`` (at the latest when the memory is opened again). BM25 and the token-vector
+index live in RAM and are rebuilt from the ledger on open.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+
+import numpy as np
+
+from ragmem.agents.recall import Recall, RecallWeights
+from ragmem.agents.records import Ledger, MemoryItem
+from ragmem.agents.scope import index_metadata
+from ragmem.embedders.base import Embedder
+from ragmem.errors import NotFoundError
+from ragmem.filters import Filter
+from ragmem.stores.base import VectorStore
+from ragmem.types import Hit
+
+__all__ = ["MemoryIndex"]
+
+Session = tuple[str | None, str | None, str]
+
+
+class MemoryIndex:
+    """The derived indexes of one ``Memory``."""
+
+    def __init__(
+        self, ledger: Ledger, embedder: Embedder, store: VectorStore, weights: RecallWeights
+    ) -> None:
+        self.ledger = ledger
+        self.embedder = embedder
+        self.store = store
+        self.recall = Recall(embedder=embedder, store=store, weights=weights)
+        self.fresh: dict[str, np.ndarray] = {}  # dense vectors embedded by the current write
+        self._token_hash: dict[str, str] = {}
+        # memories of each (user, agent, session) in time order, for neighbour smoothing
+        self._sessions: dict[Session, list[tuple[float, str]]] = defaultdict(list)
+        self._session_of: dict[str, Session] = {}
+        self._lock = threading.RLock()
+        self._load()
+        self.sync()
+
+    def _load(self) -> None:
+        items = self.ledger.select("status != 'deleted' ORDER BY timestamp, created_at, id")
+        if not items:
+            return
+        items_by_id = {i.id: i for i in items}
+        tokens = self.ledger.tokens(self.embedder.dimensions) if self.recall.tokens else {}
+        current = {i: m for i, (h, m) in tokens.items() if h == items_by_id[i].hash}
+        self._index(items, current)
+        self._token_hash.update((i, tokens[i][0]) for i in current)
+
+    def sync(self) -> None:
+        """Apply queued ledger changes to every index (idempotent)."""
+        with self._lock:
+            pending = self.ledger.pending()
+            if not pending:
+                return
+            ids = list(dict.fromkeys(mid for _, mid in pending))
+            items = self.ledger.find(ids)
+            gone = [i for i in ids if i not in items or items[i].status == "deleted"]
+            live = [items[i] for i in ids if i in items and items[i].status != "deleted"]
+            if gone:
+                self.store.delete(gone)
+                self.recall.remove(gone)
+                self._forget_sessions(gone)
+            if live:
+                self.store.upsert(
+                    [i.id for i in live],
+                    self._dense_vectors(live),
+                    texts=[i.text for i in live],
+                    metadata=[index_metadata(i) for i in live],
+                )
+                self._index(live, self._token_vectors(live))
+            self.ledger.done([seq for seq, _ in pending])
+            self.fresh.clear()
+
+    def _index(self, items: list[MemoryItem], tokens: dict[str, np.ndarray]) -> None:
+        with_tokens = [i for i in items if i.id in tokens]
+        self.recall.index(
+            [i.id for i in items], [i.text for i in items], [index_metadata(i) for i in items]
+        )
+        self.recall.put_tokens([i.id for i in with_tokens], [tokens[i.id] for i in with_tokens])
+        self._forget_sessions([i.id for i in items])
+        touched = set()
+        for item in items:
+            if item.session_id is not None:
+                session = (item.user_id, item.agent_id, item.session_id)
+                self._session_of[item.id] = session
+                self._sessions[session].append((item.timestamp, item.id))
+                touched.add(session)
+        for session in touched:
+            self._sessions[session].sort()
+
+    def _forget_sessions(self, ids: list[str]) -> None:
+        for id_ in ids:
+            session = self._session_of.pop(id_, None)
+            if session is not None:
+                self._sessions[session] = [e for e in self._sessions[session] if e[1] != id_]
+
+    def _dense_vectors(self, items: list[MemoryItem]) -> np.ndarray:
+        out = np.empty((len(items), self.embedder.dimensions), np.float32)
+        unknown = [i.id for i in items if i.id not in self.fresh]
+        stored = {}
+        if unknown:
+            try:
+                stored = {r.id: r for r in self.store.get(unknown)}
+            except NotFoundError as exc:  # some are new to the store: embed those below
+                missing = set(exc.ids)
+                present = [i for i in unknown if i not in missing]
+                stored = {r.id: r for r in self.store.get(present)} if present else {}
+        todo = []
+        for row, item in enumerate(items):
+            record = stored.get(item.id)
+            if item.id in self.fresh:
+                out[row] = self.fresh[item.id]
+            elif record is not None and record.text == item.text:
+                out[row] = record.vector
+            else:
+                todo.append(row)
+        if todo:
+            out[todo] = self.embedder.embed([items[r].text for r in todo])
+        return out
+
+    def _token_vectors(self, items: list[MemoryItem]) -> dict[str, np.ndarray]:
+        embedder = self.recall.token_embedder
+        if embedder is None or self.recall.tokens is None:
+            return {}
+        stale = [i for i in items if self._token_hash.get(i.id) != i.hash]
+        if stale:
+            matrices = embedder.embed_tokens([i.text for i in stale])
+            self.ledger.put_tokens([(i.id, i.hash, m) for i, m in zip(stale, matrices)])
+            self._token_hash.update((i.id, i.hash) for i in stale)
+            computed = {i.id: m for i, m in zip(stale, matrices)}
+        else:
+            computed = {}
+        keep = [i.id for i in items if i.id not in computed and i.id in self.recall.tokens]
+        if keep:
+            computed.update(zip(keep, self.recall.tokens.get(keep)))
+        return computed
+
+    def neighbors(self, ids: list[str]) -> dict[str, list[str]]:
+        """The previous and next memory of each id in its session (by timestamp)."""
+        out: dict[str, list[str]] = {}
+        for id_ in ids:
+            session = self._session_of.get(id_)
+            if session is None:
+                continue
+            order = self._sessions[session]
+            position = next(i for i, (_, other) in enumerate(order) if other == id_)
+            out[id_] = [order[j][1] for j in (position - 1, position + 1) if 0 <= j < len(order)]
+        return out
+
+    def search(self, query: str, k: int, where: Filter) -> list[Hit]:
+        """Relevance-ranked hits (ids and scores; the caller fills text and metadata)."""
+        return self.recall.search(query, k, where, neighbors_of=self.neighbors)
