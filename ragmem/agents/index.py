@@ -40,14 +40,15 @@ class MemoryIndex:
         self.fresh: dict[str, np.ndarray] = {}  # dense vectors embedded by the current write
         self._token_hash: dict[str, str] = {}
         # memories of each (user, agent, session) in time order, for neighbour smoothing
-        self._sessions: dict[Session, list[tuple[float, str]]] = defaultdict(list)
+        self._sessions: dict[Session, list[tuple[float, int, str]]] = defaultdict(list)
+        self._added = 0  # insertion counter: orders memories that share a timestamp
         self._session_of: dict[str, Session] = {}
         self._lock = threading.RLock()
         self._load()
         self.sync()
 
     def _load(self) -> None:
-        items = self.ledger.select("status != 'deleted' ORDER BY timestamp, created_at, id")
+        items = self.ledger.select("status != 'deleted' ORDER BY timestamp, rowid")
         if not items:
             return
         items_by_id = {i.id: i for i in items}
@@ -93,7 +94,8 @@ class MemoryIndex:
             if item.session_id is not None:
                 session = (item.user_id, item.agent_id, item.session_id)
                 self._session_of[item.id] = session
-                self._sessions[session].append((item.timestamp, item.id))
+                self._added += 1
+                self._sessions[session].append((item.timestamp, self._added, item.id))
                 touched.add(session)
         for session in touched:
             self._sessions[session].sort()
@@ -102,7 +104,7 @@ class MemoryIndex:
         for id_ in ids:
             session = self._session_of.pop(id_, None)
             if session is not None:
-                self._sessions[session] = [e for e in self._sessions[session] if e[1] != id_]
+                self._sessions[session] = [e for e in self._sessions[session] if e[2] != id_]
 
     def _dense_vectors(self, items: list[MemoryItem]) -> np.ndarray:
         out = np.empty((len(items), self.embedder.dimensions), np.float32)
@@ -153,8 +155,8 @@ class MemoryIndex:
             if session is None:
                 continue
             order = self._sessions[session]
-            position = next(i for i, (_, other) in enumerate(order) if other == id_)
-            out[id_] = [order[j][1] for j in (position - 1, position + 1) if 0 <= j < len(order)]
+            position = next(i for i, entry in enumerate(order) if entry[2] == id_)
+            out[id_] = [order[j][2] for j in (position - 1, position + 1) if 0 <= j < len(order)]
         return out
 
     def search(self, query: str, k: int, where: Filter) -> list[Hit]:

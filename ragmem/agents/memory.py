@@ -514,7 +514,7 @@ class Memory:
         if status is not None:
             clause += " AND status = ?"
             params.append(status)
-        clause += " ORDER BY timestamp, created_at, id"
+        clause += " ORDER BY timestamp, rowid"
         if limit is not None:
             clause += f" LIMIT {int(limit)}"
         return self._ledger.select(clause, params)
