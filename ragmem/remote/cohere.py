@@ -35,7 +35,8 @@ DEFAULT_BASE_URL = "https://api.cohere.com"
 
 def request_options(timeout: float) -> Any:
     """Per-request options: ragmem's timeout, and no SDK-level retries."""
-    return {"timeout": timeout, "max_retries": 0}
+    # "timeout_in_seconds" is the older SDKs' name for "timeout"; newer ones read both.
+    return {"timeout": timeout, "timeout_in_seconds": timeout, "max_retries": 0}
 
 
 def _body_text(body: object) -> str:

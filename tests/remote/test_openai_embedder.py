@@ -237,3 +237,33 @@ def test_wrong_key_error_does_not_leak_the_key(openai_server):
     assert secret not in info.value.body
     assert secret not in repr(embedder)
     assert len(openai_server.requests) == 1  # 401 is not retried
+
+
+def test_tokens_per_minute_limit_holds_on_the_server(openai_server):
+    tpm = 6000.0  # 100 tokens per second, bucket of 100
+    embedder = make(
+        openai_server,
+        model="text-embedding-3-small",
+        dimensions=32,
+        max_inputs_per_request=1,
+        tokens_per_minute=tpm,
+    )
+    text = " ".join(["token"] * 40)  # 40 tokens per request
+    assert embedder.tokenizer.count(text) == 40
+    embedder.embed([text] * 6)
+    arrivals = [r.arrived for r in openai_server.requests]
+    assert len(arrivals) == 6
+    rate, burst = tpm / 60.0, tpm / 60.0
+    for i, start in enumerate(arrivals):
+        for j in range(i, len(arrivals)):
+            assert 40 * (j - i + 1) <= burst + rate * (arrivals[j] - start) + 40
+
+
+def test_registered_by_name():
+    from ragmem.embedders.cohere import CohereEmbedder
+    from ragmem.registry import get_embedder, load_backend
+
+    assert load_backend("embedders", "openai") is OpenAIEmbedder
+    assert load_backend("embedders", "cohere") is CohereEmbedder
+    built = get_embedder("openai", model="text-embedding-3-small", dimensions=64)
+    assert built.dimensions == 64
