@@ -100,7 +100,15 @@ class CohereEmbedder(Embedder):
         self.normalize = normalize
         self.batch_size = max_texts_per_request
         self.base_url = base_url
-        self.name = f"cohere:{model}" + (f":{embedding_type}" if embedding_type != "float" else "")
+        # The name identifies the vectors (it keys CachedEmbedder): everything that
+        # changes them is in it; dimensions are keyed separately.
+        self.name = (
+            f"cohere:{model}"
+            + (f":{embedding_type}" if embedding_type != "float" else "")
+            + (f":{input_type}" if input_type else "")
+            + ("" if normalize else ":unnormalized")
+            + (f"@{base_url}" if base_url else "")
+        )
         self._clients = CohereClients(
             api_key=api_key, base_url=base_url, client=client, async_client=async_client
         )
