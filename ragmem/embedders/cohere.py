@@ -90,6 +90,10 @@ class CohereEmbedder(Embedder):
             raise ConfigurationError(f"dimensions is required for model {model!r}")
         if dimensions is not None and dimensions != width:
             raise ConfigurationError(f"dimensions={dimensions} but the model returns {width}")
+        if native is not None and output_dimension is None and width != native:
+            raise ConfigurationError(
+                f"{model} returns {native} dimensions; use output_dimension= where supported"
+            )
         if not 1 <= max_texts_per_request <= _MAX_TEXTS:
             raise ConfigurationError(f"max_texts_per_request must be in 1..{_MAX_TEXTS}")
         self.model = model

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -267,3 +268,47 @@ def test_registered_by_name():
     assert load_backend("embedders", "cohere") is CohereEmbedder
     built = get_embedder("openai", model="text-embedding-3-small", dimensions=64)
     assert built.dimensions == 64
+
+
+def _canned(request: httpx.Request) -> httpx.Response:
+    body = json.loads(request.content)
+    data = [
+        {"object": "embedding", "index": i, "embedding": [float(len(t)), 1.0]}
+        for i, t in enumerate(body["input"])
+    ]
+    return httpx.Response(
+        200,
+        json={
+            "object": "list",
+            "data": data,
+            "model": "m",
+            "usage": {"prompt_tokens": 1, "total_tokens": 1},
+        },
+    )
+
+
+def test_async_with_an_injected_async_client():
+    seen = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        return _canned(request)
+
+    async def run():
+        async_client = openai.AsyncOpenAI(
+            api_key=KEY,
+            base_url="http://mock/v1",
+            http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+        )
+        embedder = OpenAIEmbedder("m", dimensions=2, async_client=async_client, normalize=False)
+        return await embedder.embed_async(["ab", "abcd"], purpose="query")
+
+    out = asyncio.run(run())
+    np.testing.assert_allclose(out, [[2.0, 1.0], [4.0, 1.0]])
+    assert seen == [{"model": "m", "input": ["ab", "abcd"], "encoding_format": "base64"}]
+
+
+def test_async_with_only_a_sync_client_runs_it_in_a_thread():
+    embedder = mock_embedder(_canned, model="m", dimensions=2, normalize=False)
+    out = asyncio.run(embedder.embed_async(["abc"]))
+    np.testing.assert_allclose(out, [[3.0, 1.0]])
