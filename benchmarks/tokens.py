@@ -28,6 +28,8 @@ def corpus(limit: int) -> list[str]:
         )
     )
     path = root / "beir" / "scifact" / "corpus.jsonl.gz"
+    if not path.is_file():
+        raise SystemExit(f"SciFact corpus not found at {path}; set RAGMEM_DATA")
     texts = []
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         for line in handle:

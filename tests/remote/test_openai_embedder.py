@@ -312,3 +312,20 @@ def test_async_with_only_a_sync_client_runs_it_in_a_thread():
     embedder = mock_embedder(_canned, model="m", dimensions=2, normalize=False)
     out = asyncio.run(embedder.embed_async(["abc"]))
     np.testing.assert_allclose(out, [[3.0, 1.0]])
+
+
+def test_compatible_server_without_a_key(monkeypatch):
+    """Local servers (Ollama, vLLM, LM Studio) need no key: none is read or required."""
+    from tests.remote.fake_openai import FakeOpenAI
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    fake = FakeOpenAI(extra_models={"nomic-embed-text": 768}, require_key=False)
+    fake.server.start()
+    try:
+        embedder = OpenAIEmbedder(
+            "nomic-embed-text", dimensions=768, base_url=fake.server.url + "/v1", retry=FAST_RETRY
+        )
+        assert embedder.embed(["local model"]).shape == (1, 768)
+        assert fake.server.requests[0].headers["authorization"] == "Bearer not-needed"
+    finally:
+        fake.server.stop()
