@@ -230,3 +230,27 @@ def test_retries_are_logged_without_secrets(backend, caplog):
         assert key not in caplog.text
         assert key not in str(info.value)
         assert key not in repr(vars(backend.make()))
+
+
+def test_sdk_retries_are_off_even_in_injected_clients(openai_server, cohere_server):
+    """Only ragmem's policy retries: a client built with SDK retries does not add its own."""
+    import cohere
+    import openai
+
+    client = openai.OpenAI(
+        api_key=fake_openai.KEY, base_url=openai_server.url + "/v1", max_retries=5
+    )
+    embedder = OpenAIEmbedder(
+        "text-embedding-3-small", dimensions=32, client=client, retry=FAST_RETRY
+    )
+    openai_server.faults.extend([Fault.http(503)] * 20)
+    with pytest.raises(BackendHTTPError):
+        embedder.embed(TEXTS)
+    assert len(openai_server.requests) == FAST_RETRY.max_attempts
+
+    co = cohere.ClientV2(api_key=fake_cohere.KEY, base_url=cohere_server.url, max_retries=5)
+    embedder = CohereEmbedder("embed-english-light-v3.0", client=co, retry=FAST_RETRY)
+    cohere_server.faults.extend([Fault.http(503)] * 20)
+    with pytest.raises(BackendHTTPError):
+        embedder.embed(TEXTS)
+    assert len(cohere_server.requests) == FAST_RETRY.max_attempts
