@@ -99,6 +99,38 @@ def _eval_beir(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_locomo(args: argparse.Namespace) -> int:
+    from ragmem.embedders.local import LocalEmbedder
+    from ragmem.eval.locomo import evaluate, load_conversations, memory_recall
+
+    conversations = load_conversations(args.path)
+    if args.conversations:
+        first, _, last = args.conversations.partition("-")
+        try:
+            lo, hi = int(first), int(last or first)
+        except ValueError as exc:
+            raise InvalidInputError(
+                f"--conversations takes a range such as 1-5, got {args.conversations!r}"
+            ) from exc
+        conversations = conversations[lo - 1 : hi]
+    result = evaluate(conversations, memory_recall(LocalEmbedder()), ks=args.k)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"LoCoMo, {len(conversations)} conversations ({', '.join(result['conversations'])})")
+    rows = {
+        **result["per_category"],
+        "categories 1-4": result["categories 1-4"],
+        "categories 1-5": result["categories 1-5"],
+    }
+    metrics = [f"{m}@{k}" for k in args.k for m in ("recall", "hit")]
+    print(f"{'':24}{'n':>6}" + "".join(f"{m:>11}" for m in metrics))
+    for name, row in rows.items():
+        print(f"{name:24}{row['n']:>6}" + "".join(f"{row[m]:>11.1f}" for m in metrics))
+    print(f"indexing {result['index_seconds']} s, {result['query_ms_mean']} ms per question")
+    return 0
+
+
 def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from ragmem.eval.beir import CONFIGURATIONS
 
@@ -117,6 +149,16 @@ def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     beir.add_argument("--cache-dir", default=None, help="cache for corpus vectors")
     beir.add_argument("--json", action="store_true", help="one JSON object per configuration")
     beir.set_defaults(handler=_eval_beir)
+    locomo = benchmarks.add_parser("locomo", help="LoCoMo long-conversation memory recall")
+    locomo.add_argument("path", help="locomo10.json (or .json.gz)")
+    locomo.add_argument("--k", type=_csv_ints, default=[5, 10], help="cutoffs (default 5,10)")
+    locomo.add_argument(
+        "--conversations",
+        default=None,
+        help="which conversations, as 1-based ranges: e.g. 1-5 or 6-10 (default all)",
+    )
+    locomo.add_argument("--json", action="store_true", help="print one JSON object")
+    locomo.set_defaults(handler=_eval_locomo)
 
 
 def build_parser() -> argparse.ArgumentParser:

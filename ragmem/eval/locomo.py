@@ -207,9 +207,7 @@ def evaluate(
         **{f"recall@{k}": overall[f"recall@{k}"] for k in ks},
         "categories 1-5": overall,
         "categories 1-4": summary(range(1, 5)),
-        "per_category": {
-            f"{c} {CATEGORY_NAMES.get(c, '?')}": summary([c]) for c in sorted(counts)
-        },
+        "per_category": {f"{c} {CATEGORY_NAMES.get(c, '?')}": summary([c]) for c in sorted(counts)},
         "skipped_no_evidence": {str(c): n for c, n in sorted(skipped.items())},
         "conversations": [c.id for c in conversations],
         "index_seconds": round(index_seconds, 2),
