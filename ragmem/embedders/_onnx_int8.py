@@ -47,10 +47,13 @@ def cache_root() -> Path:
     return Path(base) / "ragmem"
 
 
-def int8_model(source: Path, cache_dir: Path | None = None) -> Path:
-    """Path of the int8-compute version of ``source``, converting it on first use."""
+def int8_model(source: Path, cache_dir: Path | None = None, *, digest: str | None = None) -> Path:
+    """Path of the int8-compute version of ``source``, converting it on first use.
+
+    ``digest`` is the source's sha256 when the caller already has it.
+    """
     directory = (cache_dir or cache_root()) / "models"
-    key = f"{file_digest(source)[:24]}-ort{onnxruntime.__version__}-int8-r{_RECIPE}"
+    key = f"{(digest or file_digest(source))[:24]}-ort{onnxruntime.__version__}-int8-r{_RECIPE}"
     target = directory / f"{source.stem}-{key}.onnx"
     if target.is_file():
         return target

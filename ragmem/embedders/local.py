@@ -149,7 +149,7 @@ class LocalEmbedder(Embedder, TokenEmbedder):
 
         if model_path is None:
             model_file, tokenizer_file = default_model_path(), default_tokenizer_path()
-            verify_default_model(model_file)
+            digest: str | None = verify_default_model(model_file)
             model_id = name or DEFAULT_MODEL_ID
         else:
             model_file, tokenizer_file = Path(model_path), Path(tokenizer_path or "")
@@ -157,6 +157,7 @@ class LocalEmbedder(Embedder, TokenEmbedder):
                 if not path.is_file():
                     raise ConfigurationError(f"{what} {str(path)!r} is not a file")
             model_id = name or _custom_model_id(model_file, tokenizer_file)
+            digest = None
 
         self.pooling: Pooling = pooling
         self.normalize = normalize
@@ -180,7 +181,9 @@ class LocalEmbedder(Embedder, TokenEmbedder):
             precision = "int8" if model_path is None else "fp32"
         self.precision: Precision = precision
         if precision == "int8":
-            session_file = int8_model(model_file, Path(cache_dir) if cache_dir else None)
+            session_file = int8_model(
+                model_file, Path(cache_dir) if cache_dir else None, digest=digest
+            )
             self._workers = threads or os.cpu_count() or 1
             self._session = _load_session(session_file, 1)
         else:

