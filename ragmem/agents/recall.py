@@ -34,6 +34,9 @@ _WORD = re.compile(r"\w+")
 class RecallWeights:
     """How the views of a memory are mixed (each view min-max normalised first).
 
+    The defaults were chosen on LoCoMo conversations 1-5 only (``benchmarks/memory_tuning.py``)
+    and checked on conversations 6-10; see the README for both halves.
+
     Attributes:
         dense: weight of the dense (mean-pooled) similarity.
         lexical: weight of BM25.
@@ -43,10 +46,10 @@ class RecallWeights:
         depth: candidates fetched from each first-stage index.
     """
 
-    dense: float = 0.2
+    dense: float = 0.1
     lexical: float = 0.3
-    late: float = 0.5
-    neighbors: float = 0.0
+    late: float = 0.6
+    neighbors: float = 0.4
     depth: int = 100
 
 
