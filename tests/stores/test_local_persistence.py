@@ -98,6 +98,22 @@ def test_configuration_must_match(tmp_path):
     LocalVectorStore(4, path=tmp_path).close()  # the failed opens released the lock
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"read_only": True},
+        {"path": "x", "lock_timeout": -1},
+        {"path": "x", "compact_after": 0},
+        {"path": "x", "metric": "manhattan"},
+    ],
+)
+def test_bad_options(tmp_path, options):
+    if "path" in options:
+        options = {**options, "path": tmp_path / options["path"]}
+    with pytest.raises(ConfigurationError):
+        LocalVectorStore(4, **options)
+
+
 def test_refuses_a_directory_that_is_not_a_store(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(ConfigurationError, match=r"notes\.txt"):

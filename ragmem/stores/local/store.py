@@ -94,6 +94,12 @@ class LocalVectorStore(VectorStore):
             raise ConfigurationError(f"dimensions must be a positive integer, got {dimensions!r}")
         if read_only and path is None:
             raise ConfigurationError("read_only=True needs a path")
+        if not lock_timeout >= 0:
+            raise ConfigurationError(f"lock_timeout must be >= 0, got {lock_timeout!r}")
+        if not isinstance(compact_after, int) or compact_after < 1:
+            raise ConfigurationError(
+                f"compact_after must be a positive integer, got {compact_after!r}"
+            )
         self.dimensions = dimensions
         self.metric = self._check_metric(metric)
         self.path = None if path is None else Path(path)
@@ -127,7 +133,9 @@ class LocalVectorStore(VectorStore):
         if self.read_only:
             self._open_read_only(directory)
             return
-        directory.mkdir(parents=True, exist_ok=True)
+        if not directory.exists():
+            directory.mkdir(parents=True)
+            snap.fsync_dir(directory.parent)  # the new directory's entry must be durable too
         self._files.lock = ProcessLock(directory / _LOCK_FILE, timeout=lock_timeout)
         try:
             manifest = snap.read_manifest(directory)
