@@ -10,7 +10,7 @@ notifications, so an approximate index can take FlatIndex's place.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ragmem.stores.local.table import VectorTable
     from ragmem.types import Metric, Vectors
 
-__all__ = ["FlatIndex", "Ranked", "prepare_queries", "top_k", "top_k_rows"]
+__all__ = ["FlatIndex", "Ranked", "RowIndex", "prepare_queries", "top_k", "top_k_rows"]
 
 Mask = npt.NDArray[np.bool_]
 Rows = npt.NDArray[np.int64]
@@ -55,6 +55,22 @@ def prepare_queries(queries: Vectors, metric: Metric) -> Vectors:
     np.maximum(norms, np.finfo(np.float32).tiny, out=norms)
     unit: Vectors = (queries / norms).astype(np.float32, copy=False)
     return unit
+
+
+class RowIndex(Protocol):
+    """What LocalVectorStore needs from an index over its VectorTable's rows.
+
+    Row numbers are the table's; ``reset`` means every row may have been renumbered
+    (after compaction or loading), so an index rebuilds from the table.
+    """
+
+    def added(self, rows: Rows) -> None: ...
+
+    def removed(self, rows: Rows) -> None: ...
+
+    def reset(self) -> None: ...
+
+    def search(self, queries: Vectors, k: int, mask: Mask | None) -> list[Ranked]: ...
 
 
 class FlatIndex:

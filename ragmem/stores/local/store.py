@@ -14,7 +14,7 @@ from ragmem.columns import MetadataColumns
 from ragmem.errors import ConfigurationError, CorruptIndexError, NotFoundError, StorageError
 from ragmem.stores.base import VectorStore
 from ragmem.stores.local import snapshot as snap
-from ragmem.stores.local.flat import FlatIndex, Ranked, prepare_queries
+from ragmem.stores.local.flat import FlatIndex, Ranked, RowIndex, prepare_queries
 from ragmem.stores.local.locks import ProcessLock, ReadWriteLock
 from ragmem.stores.local.table import VectorTable
 from ragmem.stores.local.wal import WriteAheadLog, create_log, read_log
@@ -78,6 +78,11 @@ class LocalVectorStore(VectorStore):
         ...              texts=["first", "second"], metadata=[{"lang": "en"}, {"lang": "de"}])
         >>> store.search(np.array([1, 1, 0], np.float32), k=5, where={"lang": "de"})[0][0].id
         'y'
+        >>> import tempfile
+        >>> with LocalVectorStore(dimensions=3, path=tempfile.mkdtemp()) as disk:
+        ...     disk.upsert(["a"], np.ones((1, 3), np.float32))
+        ...     disk.count()
+        1
     """
 
     def __init__(
@@ -107,7 +112,7 @@ class LocalVectorStore(VectorStore):
         self._compact_after = compact_after
         self._rw = ReadWriteLock()
         self._table = VectorTable(dimensions)
-        self._index = FlatIndex(self._table, self.metric)
+        self._index = self._make_index()
         self._ids: list[str | None] = []
         self._texts: list[str | None] = []
         self._metadata: list[Metadata] = []
@@ -119,6 +124,10 @@ class LocalVectorStore(VectorStore):
         weakref.finalize(self, self._files.close)
         if self.path is not None:
             self._open(self.path, lock_timeout)
+
+    def _make_index(self) -> RowIndex:
+        """The index searches go through (exact flat search over the table)."""
+        return FlatIndex(self._table, self.metric)
 
     def __len__(self) -> int:
         return len(self._slot_of)
@@ -232,7 +241,7 @@ class LocalVectorStore(VectorStore):
 
     def _reset_memory(self) -> None:
         self._table = VectorTable(self.dimensions)
-        self._index = FlatIndex(self._table, self.metric)
+        self._index = self._make_index()
         self._ids, self._texts, self._metadata = [], [], []
         self._slot_of = {}
         self._columns = MetadataColumns()
