@@ -213,7 +213,8 @@ def test_missing_files_are_named(tmp_path, kind):
 
 def test_interrupted_creation_starts_afresh(tmp_path):
     LocalVectorStore(4, path=tmp_path).close()
-    (tmp_path / "MANIFEST.json").unlink()  # as if killed just before the first manifest
+    # as if killed while writing the first manifest
+    (tmp_path / "MANIFEST.json").rename(tmp_path / "MANIFEST.json.tmp")
     with LocalVectorStore(4, path=tmp_path) as store:
         assert store.count() == 0
         store.upsert(["a"], unit_vectors(1, dim=4))

@@ -194,7 +194,11 @@ class LocalVectorStore(VectorStore):
         # manifest of a store with data was lost: refuse rather than start empty.
         log = directory / f"wal-{generation:010d}.log"
         for entry in os.scandir(directory):
-            stray = snap.is_own_file(entry.name) and f"{generation:010d}" not in entry.name
+            stray = (
+                snap.is_own_file(entry.name)
+                and entry.name != snap.MANIFEST + ".tmp"
+                and f"{generation:010d}" not in entry.name
+            )
             if stray or (entry.path == str(log) and entry.stat().st_size > snap.LOG_HEADER_SIZE):
                 raise CorruptIndexError(directory / snap.MANIFEST, "file is missing")
         vectors, records = snap.write_snapshot(
