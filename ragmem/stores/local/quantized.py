@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ragmem.errors import ConfigurationError
-from ragmem.stores.local.flat import prepare_queries, scores_for, top_k
+from ragmem.stores.local.flat import prepare_queries, top_k
 
 if TYPE_CHECKING:
     from ragmem.types import Metric, Vectors
@@ -213,9 +213,14 @@ class QuantizedFlatIndex:
             if subset is not None:
                 candidates = subset[candidates]
             candidates.sort()  # rows in order, so exact ties resolve by row
-            norms = None if sq_norms is None else sq_norms[candidates]
-            exact = scores_for(full[None, :], np.asarray(vectors[candidates]), norms, self.metric)
-            out.append(top_k(exact[0], k, candidates))
+            exact = np.asarray(vectors[candidates]) @ full
+            if self.metric == "l2":
+                assert sq_norms is not None
+                # -||x - q||^2, summed as the flat index sums it
+                exact *= 2.0
+                exact -= sq_norms[candidates]
+                exact -= full @ full
+            out.append(top_k(exact, k, candidates))
         return out
 
     def _binary_candidates(
