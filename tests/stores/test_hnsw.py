@@ -16,6 +16,16 @@ from ragmem.stores.local.hnsw import HnswIndex
 DIM = 16
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_faiss_thread():
+    # faiss's OpenMP workers spin-wait, which is slow on a machine busy with other work
+    faiss = pytest.importorskip("faiss")
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(before)
+
+
 def clustered(n: int, seed: int, dim: int = DIM) -> np.ndarray:
     centres = np.random.default_rng(0).standard_normal((60, dim)).astype(np.float32)
     rng = np.random.default_rng(seed)

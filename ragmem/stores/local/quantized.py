@@ -226,7 +226,10 @@ class QuantizedFlatIndex:
     def _binary_candidates(
         self, query: Vectors, subset: Rows | None, mask: Mask | None, pool: int
     ) -> Rows:
-        """Positions of the ``pool`` codes nearest in Hamming distance (ties: all or by row)."""
+        """Positions of the ``pool`` codes nearest in Hamming distance, plus ties at the cut.
+
+        Codes tied with the last one are all kept up to ``4 * pool`` in all (then by row).
+        """
         codes = self._codes[:, : self._n] if subset is None else self._codes[:, subset]
         distances = _hamming(codes, _pack((query - self._centre)[None, :])[0])
         limit = 64 * self._words + 1  # beyond every real distance
@@ -238,8 +241,11 @@ class QuantizedFlatIndex:
         if counts[-1] <= pool:
             return np.flatnonzero(distances < limit).astype(np.int64)
         cut = int(np.searchsorted(counts, pool))  # distance at which the pool fills
+        if counts[cut] <= 4 * pool:
+            # codes tied at the cut are equally good candidates: rescore them all
+            return np.flatnonzero(distances <= cut).astype(np.int64)
         inside = np.flatnonzero(distances < cut)
-        tied = np.flatnonzero(distances == cut)[: pool - len(inside)]
+        tied = np.flatnonzero(distances == cut)[: 4 * pool - len(inside)]
         return np.concatenate([inside, tied]).astype(np.int64)
 
     def _approx(self, queries: Vectors, subset: Rows | None) -> Scores:
