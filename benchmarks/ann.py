@@ -260,7 +260,8 @@ def searcher(name: str, index: Any, ef: int) -> Callable[[np.ndarray], np.ndarra
         index.hnsw.efSearch = ef
         return lambda q: index.search(q, K)[1][0]
     if name == "ragmem":
-        return lambda q: index.search(q, K, ef=ef)[0][0]
+        index.ef_search = ef
+        return lambda q: index.search(q, K)[0][0]
     if name == "ragmem store":
         store_graph(index).ef_search = ef
         return lambda q: np.array([int(h.id) for h in index.search(q[0], k=K)[0]])

@@ -88,7 +88,7 @@ class HnswIndex:
         self.metric = metric
         self.m = m
         self.ef_construction = ef_construction
-        self.ef_search = self._check_ef(ef_search)
+        self._ef_search = self._check_ef(ef_search)
         self.compact_fraction = compact_fraction
         self._graph = self._new_graph()
         self._node_row = np.empty(0, np.int64)  # node -> store row
@@ -109,10 +109,20 @@ class HnswIndex:
         kind = faiss.METRIC_L2 if self.metric == "l2" else faiss.METRIC_INNER_PRODUCT
         graph = faiss.IndexHNSWFlat(self.dimensions, self.m, kind)
         graph.hnsw.efConstruction = self.ef_construction
-        graph.hnsw.efSearch = self._graph_ef = self.ef_search
+        graph.hnsw.efSearch = self._ef_search
         return graph
 
     # -- state --------------------------------------------------------------------------------
+
+    @property
+    def ef_search(self) -> int:
+        """Default candidate list size while searching."""
+        return self._ef_search
+
+    @ef_search.setter
+    def ef_search(self, ef: int) -> None:
+        self._ef_search = self._check_ef(ef)
+        self._graph.hnsw.efSearch = self._ef_search
 
     @property
     def nodes(self) -> int:
@@ -286,15 +296,15 @@ class HnswIndex:
     def _graph_search(
         self, queries: Vectors, k: int, ef: int, selector: tuple[Any, np.ndarray] | None
     ) -> list[Result]:
-        if selector is None:
-            # the plain path skips building search parameters: it is the hot loop
-            if ef != self._graph_ef:
-                self._graph.hnsw.efSearch = self._graph_ef = ef
+        if selector is None and ef == self._ef_search:
+            # the hot path: the graph's default ef, no per-call parameters to build
             distances, nodes = self._graph.search(queries, k)
         else:
+            # per-call parameters leave the shared graph untouched for concurrent readers
             params = faiss.SearchParametersHNSW()
             params.efSearch = ef
-            params.sel = selector[0]
+            if selector is not None:
+                params.sel = selector[0]
             distances, nodes = self._graph.search(queries, k, params=params)
         if self.metric == "l2":
             np.negative(distances, out=distances)
@@ -345,7 +355,7 @@ class HnswIndex:
         if len(live) and int(node_row[live].max()) >= rows:
             return False
         row_node[node_row[live]] = live
-        graph.hnsw.efSearch = self._graph_ef = self.ef_search
+        graph.hnsw.efSearch = self._ef_search
         self._graph = graph
         self._node_row, self._node_alive, self._row_node = node_row, node_alive, row_node
         self._nodes = len(node_row)
