@@ -1,6 +1,7 @@
 """ragmem: retrieval-augmented generation and agent memory, offline by default."""
 
-from ragmem.embedders import Embedder, HashingEmbedder, TokenEmbedder
+from ragmem.context import ContextBuilder
+from ragmem.embedders import CachedEmbedder, Embedder, HashingEmbedder, TokenEmbedder
 from ragmem.errors import (
     BackendError,
     BackendHTTPError,
@@ -23,6 +24,7 @@ from ragmem.errors import (
 )
 from ragmem.filters import F, parse_filter
 from ragmem.llms import LLM, Message
+from ragmem.pipeline import RAGPipeline
 from ragmem.retrievers import Reranker, Retriever
 from ragmem.stores import LocalVectorStore, VectorStore
 from ragmem.types import Chunk, Document, Hit, Record
@@ -35,8 +37,10 @@ __all__ = [
     "BackendHTTPError",
     "BackendResponseError",
     "BackendUnavailableError",
+    "CachedEmbedder",
     "Chunk",
     "ConfigurationError",
+    "ContextBuilder",
     "CorruptIndexError",
     "DimensionMismatchError",
     "Document",
@@ -51,6 +55,7 @@ __all__ = [
     "Message",
     "MissingDependencyError",
     "NotFoundError",
+    "RAGPipeline",
     "RagmemError",
     "RateLimitError",
     "Record",

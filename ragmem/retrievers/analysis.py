@@ -1,0 +1,137 @@
+"""Text analysis for lexical retrieval: unicode word splitting, stopwords, Snowball stemming.
+
+A tokenizer is any callable ``text -> list[str]``. The default, ``TextAnalyzer``, also
+exposes its two stages (``words`` and ``term``) so the BM25 index can cache the
+analysis of each distinct word instead of re-stemming every occurrence.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Collection, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from ragmem.errors import ConfigurationError, MissingDependencyError
+
+__all__ = ["ENGLISH_STOPWORDS", "TextAnalyzer", "Tokenizer"]
+
+# Lucene's EnglishAnalyzer default stop set (33 words): the same list as Lucene-based
+# BM25 baselines, so scores are comparable with published numbers.
+_LUCENE_ENGLISH = (
+    "a an and are as at be but by for if in into is it no not of on or such that the "
+    "their then there these they this to was will with"
+)
+ENGLISH_STOPWORDS: frozenset[str] = frozenset(_LUCENE_ENGLISH.split())
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    """Turns a text into the terms a lexical index counts."""
+
+    def __call__(self, text: str) -> list[str]: ...
+
+
+def _load_stemmer(language: str) -> Any:
+    try:
+        import Stemmer
+    except ImportError as exc:
+        raise MissingDependencyError(package="PyStemmer", extra="bm25") from exc
+    try:
+        stemmer = Stemmer.Stemmer(language)
+    except KeyError as exc:
+        raise ConfigurationError(
+            f"no Snowball stemmer for {language!r}; "
+            f"available: {', '.join(sorted(Stemmer.algorithms()))}"
+        ) from exc
+    return stemmer
+
+
+class TextAnalyzer:
+    """Unicode-aware analysis: NFKC, case folding, ``\\w+`` words, stopwords, Snowball stems.
+
+    Args:
+        language: Snowball stemmer language (PyStemmer), e.g. ``"english"``, ``"german"``.
+        stem: whether to stem (needs the ``bm25`` extra: PyStemmer).
+        stopwords: ``"english"`` (Lucene's list), ``None`` for none, or your own collection
+            of case-folded words.
+        min_length: shortest word kept (in characters).
+        pattern: regular expression for one word.
+
+    Example:
+        >>> TextAnalyzer()("The runners were running in Zürich")
+        ['runner', 'were', 'run', 'zürich']
+    """
+
+    def __init__(
+        self,
+        language: str = "english",
+        *,
+        stem: bool = True,
+        stopwords: str | Collection[str] | None = "english",
+        min_length: int = 1,
+        pattern: str = r"\w+",
+    ) -> None:
+        if isinstance(stopwords, str):
+            if stopwords != "english":
+                raise ConfigurationError(
+                    f"built-in stopwords exist for 'english' only, got {stopwords!r}; "
+                    "pass a collection of words instead"
+                )
+            stops: frozenset[str] = ENGLISH_STOPWORDS
+        else:
+            stops = frozenset(stopwords or ())
+        if min_length < 1:
+            raise ConfigurationError(f"min_length must be at least 1, got {min_length}")
+        self.language = language
+        self.stem = stem
+        self.stopwords = stops
+        self.min_length = min_length
+        self.pattern = pattern
+        self._regex = re.compile(pattern, re.UNICODE)
+        self._stemmer = _load_stemmer(language) if stem else None
+        self._cache: dict[str, str | None] = {}
+
+    def config(self) -> dict[str, object]:
+        """The options, JSON-serialisable (saved with an index to rebuild the analyzer)."""
+        return {
+            "language": self.language,
+            "stem": self.stem,
+            "stopwords": sorted(self.stopwords),
+            "min_length": self.min_length,
+            "pattern": self.pattern,
+        }
+
+    def words(self, text: str) -> list[str]:
+        """Split into case-folded words, before stopwords and stemming."""
+        return self._regex.findall(unicodedata.normalize("NFKC", text).casefold())
+
+    def term(self, word: str) -> str | None:
+        """The indexed term for one case-folded word, or None when it is dropped."""
+        if word in self._cache:
+            return self._cache[word]
+        return self.terms([word])[0]
+
+    def terms(self, words: Sequence[str]) -> list[str | None]:
+        """``term`` for many words at once (one stemmer call for the uncached ones)."""
+        cache = self._cache
+        todo = [w for w in dict.fromkeys(words) if w not in cache]
+        kept = [w for w in todo if len(w) >= self.min_length and w not in self.stopwords]
+        stems = self._stemmer.stemWords(kept) if self._stemmer is not None else kept
+        found: dict[str, str | None] = dict.fromkeys(todo)
+        found.update(zip(kept, stems))
+        if len(cache) < 1_000_000:  # bound memory on adversarial vocabularies
+            cache.update(found)
+        return [cache[w] if w in cache else found[w] for w in words]
+
+    def __call__(self, text: str) -> list[str]:
+        """Terms of ``text`` in order (stopwords removed, stemmed)."""
+        out = []
+        for word in self.words(text):
+            term = self.term(word)
+            if term is not None:
+                out.append(term)
+        return out
+
+    def __repr__(self) -> str:
+        return f"TextAnalyzer(language={self.language!r}, stem={self.stem})"

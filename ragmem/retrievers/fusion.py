@@ -1,0 +1,123 @@
+"""Rank fusion: combine ranked hit lists from several retrievers into one, by id.
+
+Pure functions shared by the sync and async paths of ``HybridRetriever``, so both give
+identical results. Sums use ``math.fsum`` (exactly rounded), so the fused score of a
+document does not depend on the order the lists are given in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+from ragmem.errors import ConfigurationError
+from ragmem.types import Hit
+
+__all__ = ["FUSIONS", "Fusion", "fuse", "normalize"]
+
+Fusion = Literal["rrf", "minmax", "zscore", "dbsf"]
+FUSIONS: tuple[str, ...] = ("rrf", "minmax", "zscore", "dbsf")
+
+
+def normalize(scores: Sequence[float], method: str) -> list[float]:
+    """Scores of one list mapped to a common scale.
+
+    ``minmax``: to [0, 1]. ``zscore``: to mean 0, standard deviation 1. ``dbsf``
+    (distribution-based score fusion): min-max between mean - 3 sd and mean + 3 sd,
+    clipped to [0, 1]. A list whose scores are all equal maps to 1.0 (minmax, dbsf)
+    or 0.0 (zscore): every member is as good as the best.
+    """
+    if not scores:
+        return []
+    if method == "minmax":
+        low, high = min(scores), max(scores)
+        if high - low <= 0:
+            return [1.0] * len(scores)
+        return [(s - low) / (high - low) for s in scores]
+    mean = math.fsum(scores) / len(scores)
+    sd = math.sqrt(math.fsum((s - mean) ** 2 for s in scores) / len(scores))
+    if method == "zscore":
+        return [(s - mean) / sd if sd > 0 else 0.0 for s in scores]
+    if method == "dbsf":
+        if sd <= 0:
+            return [1.0] * len(scores)
+        low = mean - 3 * sd
+        return [min(1.0, max(0.0, (s - low) / (6 * sd))) for s in scores]
+    raise ConfigurationError(f"unknown normalisation {method!r}; use minmax, zscore or dbsf")
+
+
+def fuse(
+    lists: Sequence[Sequence[Hit]],
+    names: Sequence[str],
+    *,
+    fusion: str = "rrf",
+    weights: Sequence[float] | None = None,
+    rrf_k: float = 60.0,
+) -> list[Hit]:
+    """One ranked list, deduplicated by id, best first (ties broken by id).
+
+    Args:
+        lists: each retriever's hits, best first.
+        names: one name per list, used as the keys of each fused hit's ``explain``.
+        fusion: ``"rrf"`` (sum of ``w / (rrf_k + rank)``), or a convex combination
+            ``sum(w * normalised score)`` with ``"minmax"``, ``"zscore"`` or ``"dbsf"``
+            normalisation. A document missing from a list gets nothing from it under
+            rrf, minmax and dbsf, and that list's lowest normalised score under zscore.
+        weights: one per list (default all 1.0); for the convex fusions they are
+            rescaled to sum to 1.
+        rrf_k: the RRF constant.
+    """
+    if fusion not in FUSIONS:
+        raise ConfigurationError(f"unknown fusion {fusion!r}; use one of {', '.join(FUSIONS)}")
+    if len(names) != len(lists):
+        raise ConfigurationError(f"{len(names)} names for {len(lists)} hit lists")
+    w = [1.0] * len(lists) if weights is None else [float(x) for x in weights]
+    if len(w) != len(lists) or any(not math.isfinite(x) or x < 0 for x in w):
+        raise ConfigurationError(f"need {len(lists)} finite non-negative weights, got {weights}")
+    if fusion != "rrf":
+        total = math.fsum(w)
+        if total <= 0:
+            raise ConfigurationError("weights sum to zero")
+        w = [x / total for x in w]
+    parts: dict[str, list[float]] = {}
+    explain: dict[str, dict[str, dict[str, float | int]]] = {}
+    first: dict[str, Hit] = {}
+    floors: list[float] = []
+    for hits, name, weight in zip(lists, names, w):
+        seen: set[str] = set()
+        unique = [h for h in hits if not (h.id in seen or seen.add(h.id))]  # type: ignore[func-returns-value]
+        normalised = (
+            normalize([h.score for h in unique], fusion) if fusion != "rrf" else [0.0] * len(unique)
+        )
+        floors.append(min(normalised) if fusion == "zscore" and normalised else 0.0)
+        for rank, (hit, norm) in enumerate(zip(unique, normalised), start=1):
+            value = weight / (rrf_k + rank) if fusion == "rrf" else weight * norm
+            parts.setdefault(hit.id, []).append(value)
+            entry: dict[str, float | int] = {"rank": rank, "score": hit.score}
+            if fusion != "rrf":
+                entry["normalized"] = norm
+            explain.setdefault(hit.id, {})[name] = entry
+            if hit.id not in first or (first[hit.id].text is None and hit.text is not None):
+                first[hit.id] = hit
+    if fusion == "zscore":
+        # a list that missed a document contributes its worst normalised score
+        for id_, by_name in explain.items():
+            for name, weight, floor in zip(names, w, floors):
+                if name not in by_name:
+                    parts[id_].append(weight * floor)
+    fused = [(math.fsum(values), id_) for id_, values in parts.items()]
+    fused.sort(key=lambda item: (-item[0], item[1]))
+    out = []
+    for score, id_ in fused:
+        src = first[id_]
+        out.append(
+            Hit(
+                id=id_,
+                score=score,
+                text=src.text,
+                metadata=dict(src.metadata),
+                explain={"fusion": fusion, "retrievers": explain[id_]},
+            )
+        )
+    return out
