@@ -53,6 +53,8 @@ _DISTANCE = {
     "l2": models.Distance.EUCLID,
 }
 _BACKEND = "qdrant"
+# what a search needs back: the keys list exists only for $exists filters
+_HIT_PAYLOAD = [ID_FIELD, TEXT_FIELD, METADATA_FIELD]
 
 
 def point_id(id_: str) -> str:
@@ -236,7 +238,7 @@ class QdrantVectorStore(VectorStore):
     ) -> list[models.QueryRequest]:
         return [
             models.QueryRequest(
-                query=q, filter=flt, limit=k, with_payload=True, params=self._search_params
+                query=q, filter=flt, limit=k, with_payload=_HIT_PAYLOAD, params=self._search_params
             )
             for q in queries.tolist()
         ]

@@ -163,3 +163,23 @@ def test_data_survives_close_and_reopen_in_another_process(tmp_path):
     np.testing.assert_allclose(record.vector, unit_vectors(30, seed=7)[5], atol=1e-6)
     assert store.search(unit_vectors(30, seed=7)[9], k=1)[0][0].id == "id-9"
     store.close()
+
+
+def test_missing_sdk_names_the_extra_and_ragmem_imports_without_it():
+    code = textwrap.dedent(
+        """
+        import sys
+        import ragmem, ragmem.registry, ragmem.stores
+        assert "qdrant_client" not in sys.modules
+        sys.modules["qdrant_client"] = None  # as if the extra were not installed
+        from ragmem.errors import MissingDependencyError
+        try:
+            import ragmem.stores.qdrant
+        except MissingDependencyError as exc:
+            assert "ragmem[qdrant]" in str(exc), exc
+        else:
+            raise AssertionError("no MissingDependencyError")
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=env)
