@@ -156,9 +156,11 @@ class QdrantVectorStore(VectorStore):
             prefer_grpc=prefer_grpc, timeout=timeout,
         )  # fmt: skip
         if async_client is None and url is not None:
+            # the sync client already checked the server version; one check is enough
             async_client = AsyncQdrantClient(
-                url=url, api_key=api_key, prefer_grpc=prefer_grpc, timeout=timeout
-            )
+                url=url, api_key=api_key, prefer_grpc=prefer_grpc, timeout=timeout,
+                check_compatibility=False,
+            )  # fmt: skip
         self._async_client = async_client
         self._ensure_collection()
 

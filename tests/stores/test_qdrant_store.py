@@ -183,3 +183,14 @@ def test_missing_sdk_names_the_extra_and_ragmem_imports_without_it():
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=env)
+
+
+@pytest.mark.filterwarnings("ignore:Failed to obtain server version")
+def test_unreachable_server_is_backend_unavailable():
+    from ragmem.errors import BackendUnavailableError
+    from tests.stores.chroma_server import free_port
+
+    with pytest.raises(BackendUnavailableError):
+        QdrantVectorStore(
+            collection="c", dimensions=8, url=f"http://127.0.0.1:{free_port()}", timeout=2
+        )
