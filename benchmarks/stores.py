@@ -15,21 +15,26 @@ Each measurement is the best of ``--repeat`` runs; ragmem and SDK runs alternate
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ragmem.stores.qdrant import point_id  # noqa: E402
+from ragmem.stores.qdrant import point_id
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
-def make_data(n: int, dim: int, seed: int = 0) -> tuple[list[str], np.ndarray, list[str], list[dict[str, Any]]]:
+def make_data(
+    n: int, dim: int, seed: int = 0
+) -> tuple[list[str], np.ndarray, list[str], list[dict[str, Any]]]:
     rng = np.random.default_rng(seed)
     vectors = rng.standard_normal((n, dim)).astype(np.float32)
     ids = [f"doc-{i}" for i in range(n)]
@@ -161,10 +166,10 @@ class ChromaCase(Case):
         self.collection = None
 
     def _fresh(self, name: str) -> None:
-        try:
+        from chromadb.errors import NotFoundError
+
+        with contextlib.suppress(NotFoundError):  # absent on the first run
             self.client.delete_collection(name)
-        except Exception:  # noqa: BLE001 - absent on the first run
-            pass
 
     def ragmem_upsert(self) -> None:
         from ragmem.stores.chroma import ChromaVectorStore
