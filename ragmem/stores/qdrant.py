@@ -74,6 +74,17 @@ def _errors() -> Iterator[None]:
         raise BackendUnavailableError(str(exc), backend=_BACKEND) from exc
 
 
+def _single(request: models.QueryRequest) -> dict[str, Any]:
+    """``query_points`` keyword arguments equal to one batch request."""
+    return {
+        "query": request.query,
+        "query_filter": request.filter,
+        "limit": request.limit,
+        "with_payload": request.with_payload,
+        "search_params": request.params,
+    }
+
+
 class QdrantVectorStore(VectorStore):
     """A VectorStore on a Qdrant collection: in memory, on disk, or on a server or cluster.
 
@@ -139,6 +150,8 @@ class QdrantVectorStore(VectorStore):
             raise ConfigurationError(
                 f"pass only one of client=, location=, path=, url=; got {given}"
             )
+        if url is None and (prefer_grpc or timeout is not None or api_key is not None):
+            raise ConfigurationError("api_key=, prefer_grpc= and timeout= apply only with url=")
         if isinstance(client, AsyncQdrantClient):
             raise ConfigurationError(
                 "client= takes a QdrantClient; pass AsyncQdrantClient as async_client="
@@ -155,6 +168,7 @@ class QdrantVectorStore(VectorStore):
             location=location, path=path, url=url, api_key=api_key,
             prefer_grpc=prefer_grpc, timeout=timeout,
         )  # fmt: skip
+        self._owns_async_client = async_client is None and url is not None
         if async_client is None and url is not None:
             # the sync client already checked the server version; one check is enough
             async_client = AsyncQdrantClient(
@@ -318,10 +332,13 @@ class QdrantVectorStore(VectorStore):
         flt = self._filter(where)
         if flt is False:
             return [[] for _ in range(len(queries))]
+        requests = self._requests(queries, k, flt)
         with _errors():
-            responses = self._client.query_batch_points(
-                self.collection, requests=self._requests(queries, k, flt)
-            )
+            if len(requests) == 1:
+                # one query: the plain endpoint, without the batch envelope
+                responses = [self._client.query_points(self.collection, **_single(requests[0]))]
+            else:
+                responses = self._client.query_batch_points(self.collection, requests=requests)
         return [[self._hit(p) for p in r.points] for r in responses]
 
     def _count(self, where: Filter | None) -> int:
@@ -386,10 +403,12 @@ class QdrantVectorStore(VectorStore):
         flt = self._filter(where)
         if flt is False:
             return [[] for _ in range(len(queries))]
+        requests = self._requests(queries, k, flt)
         with _errors():
-            responses = await client.query_batch_points(
-                self.collection, requests=self._requests(queries, k, flt)
-            )
+            if len(requests) == 1:
+                responses = [await client.query_points(self.collection, **_single(requests[0]))]
+            else:
+                responses = await client.query_batch_points(self.collection, requests=requests)
         return [[self._hit(p) for p in r.points] for r in responses]
 
     async def _count_async(self, where: Filter | None) -> int:
@@ -404,5 +423,5 @@ class QdrantVectorStore(VectorStore):
 
     async def aclose(self) -> None:
         """Close the async client this store built (call before the event loop ends)."""
-        if self._async_client is not None and self._owns_client:
+        if self._async_client is not None and self._owns_async_client:
             await self._async_client.close()

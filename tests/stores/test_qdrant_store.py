@@ -81,6 +81,8 @@ def test_bad_options():
         QdrantVectorStore(collection="c", dimensions=0)
     with pytest.raises(ConfigurationError):
         QdrantVectorStore(collection="c", dimensions=8, metric="hamming")
+    with pytest.raises(ConfigurationError, match="only with url"):
+        QdrantVectorStore(collection="c", dimensions=8, timeout=3)
     with pytest.raises(ConfigurationError, match="async_client"):
         QdrantVectorStore(collection="c", dimensions=8, client=AsyncQdrantClient(":memory:"))
 
