@@ -1,0 +1,456 @@
+"""The Chunker interface and the one cutting loop every chunker shares.
+
+Every chunker takes ``size``, ``overlap`` and ``unit`` and returns ``Chunk`` objects
+with exact source offsets. The subclasses only describe *where* a document may be
+cut (a ``Layout``: boundary levels, hard breaks, metadata); this module decides
+*which* cuts to make, so the guarantees below hold for all of them.
+
+Contract, for a document ``text`` and the chunks ``c[0..n-1]`` it yields:
+
+* **Limit.** ``units(c[i].text) <= size`` for every chunk, measured in ``unit``:
+  code points for ``"chars"``, ``tokenizer.count(c[i].text)`` for ``"tokens"``
+  (the chunk text is re-counted, so byte-level BPE merges at the edges are covered).
+* **Offsets.** ``c[i].text == text[c[i].start:c[i].end]``. The single exception is a
+  markdown table split by rows, whose continuation chunks repeat the table header:
+  there ``c.text == text[h0:h1] + text[c.start:c.end]`` with ``h0, h1`` in
+  ``metadata["header_start"]`` and ``metadata["header_end"]``.
+* **Own parts and gaps.** Each chunk has an *own part* ``[own, end)`` that starts and
+  ends with a non-whitespace character. Own parts are disjoint and in order; the
+  text between consecutive own parts (and before the first, after the last) is
+  whitespace only. So the own parts joined with those whitespace gaps give back
+  ``text`` exactly, and ``own`` is the first non-whitespace position at or after the
+  previous chunk's ``end``. Empty and whitespace-only texts give no chunks.
+* **Overlap.** ``c[0].start == own[0]``. For ``i > 0``, ``c[i].start`` lies ``overlap``
+  units before its own part, but never before ``own[i-1]``: ``text[c[i].start:own[i]]``
+  holds exactly ``min(overlap, units(text[own[i-1]:own[i]]))`` units. In characters
+  this is exact. In tokens, units are the document's own tokens
+  (``tokenizer.spans(text)``) lying wholly inside the span, and ``c[i].start`` is a
+  token start; when byte-level tokens split one character across that edge, the
+  whole character is included (one or more extra tokens of that character). The
+  overlap may include the whitespace gap before the own part. It is shortened for a
+  chunk only when ``size`` could not otherwise hold the first token of new text
+  (possible only with byte-level tokens and tiny sizes); such a chunk's own part
+  is then that one token's character(s).
+* **Deterministic ids**: ``f"{doc_id}#{index}"``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import re
+import unicodedata
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from ragmem.errors import ConfigurationError, InvalidInputError
+from ragmem.tokens import Tokenizer
+from ragmem.types import Chunk, Document, validate_metadata
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from ragmem.types import Metadata
+
+__all__ = [
+    "ArrayLevel",
+    "Chunker",
+    "Layout",
+    "Level",
+    "PatternLevel",
+    "Unit",
+    "first_non_space",
+]
+
+Unit = Literal["tokens", "chars"]
+
+_NON_SPACE = re.compile(r"\S")
+
+
+def first_non_space(text: str, pos: int) -> int:
+    """Index of the first non-whitespace character at or after ``pos`` (``len(text)`` if none)."""
+    m = _NON_SPACE.search(text, pos)
+    return m.start() if m else len(text)
+
+
+class Level(Protocol):
+    """One kind of boundary (paragraph, line, word...), strongest kinds first in a Layout."""
+
+    def last(self, text: str, lo: int, hi: int) -> int:
+        """The last cut position ``p`` with ``lo < p <= hi``, or -1 if there is none."""
+        ...
+
+
+class PatternLevel:
+    """Cut positions where a regular expression matches (at the match start, or its end).
+
+    Example:
+        >>> PatternLevel("\\n").last("a\\nb\\nc", 0, 4)
+        3
+    """
+
+    def __init__(self, pattern: str | re.Pattern[str], *, at: Literal["start", "end"] = "start"):
+        source = pattern.pattern if isinstance(pattern, re.Pattern) else re.escape(pattern)
+        flags = pattern.flags if isinstance(pattern, re.Pattern) else 0
+        self._probe = re.compile(source, flags)
+        # greedy ".*" backtracks from the window end, so the first hit is the last match
+        self._last = re.compile(f"(?s:.*)({source})", flags)
+        self._at_end = at == "end"
+
+    def last(self, text: str, lo: int, hi: int) -> int:
+        # one character past the window, so a separator starting exactly at hi is seen
+        stop = min(len(text), hi + 1)
+        # a forward search fails fast (literal prefix scan) when the window has no match
+        if self._probe.search(text, lo, stop) is None:
+            return -1
+        m = self._last.match(text, lo, stop)
+        if m is None:
+            return -1
+        p = m.end(1) if self._at_end else m.start(1)
+        return p if lo < p <= hi else -1
+
+
+class ArrayLevel:
+    """Cut positions given up front as a sorted integer array."""
+
+    def __init__(self, positions: Iterable[int]) -> None:
+        self.positions = sorted(set(positions))
+
+    def last(self, text: str, lo: int, hi: int) -> int:
+        # bisect on a list: a scalar numpy searchsorted costs several times more per call
+        i = bisect.bisect_right(self.positions, hi) - 1
+        if i >= 0 and self.positions[i] > lo:
+            return self.positions[i]
+        return -1
+
+
+class Layout:
+    """Where a chunker may cut one document; subclasses add structure.
+
+    Attributes:
+        levels: boundary kinds, strongest first; a window is cut at the last boundary
+            of the strongest kind it contains, else at the unit limit.
+        hard: sorted positions where a chunk must end (semantic breakpoints).
+        quiet: sorted, disjoint ``(start, end)`` spans where no level may cut (between
+            a heading and its text); only the unit limit itself can cut there.
+    """
+
+    def __init__(
+        self,
+        levels: Sequence[Level] = (),
+        hard: Sequence[int] = (),
+        quiet: Sequence[tuple[int, int]] = (),
+    ) -> None:
+        self.levels = list(levels)
+        self.hard = sorted(set(hard))
+        self.quiet = sorted(quiet)
+        self._quiet_starts = [q[0] for q in self.quiet]
+
+    def is_quiet(self, pos: int) -> bool:
+        """Whether ``pos`` lies inside a quiet span."""
+        i = bisect.bisect_right(self._quiet_starts, pos) - 1
+        return i >= 0 and pos < self.quiet[i][1]
+
+    def prefix(self, start: int) -> tuple[int, int] | None:
+        """A span of the text repeated before a chunk starting at ``start`` (table headers)."""
+        return None
+
+    def metadata(self, own: int, end: int) -> Metadata:
+        """Extra metadata for the chunk whose own part is ``[own, end)``."""
+        return {}
+
+
+def _extends_previous(ch: str) -> bool:
+    """True for characters that belong to the grapheme before them (marks, ZWJ, selectors)."""
+    o = ord(ch)
+    return (
+        unicodedata.combining(ch) != 0
+        or o == 0x200D
+        or 0xFE00 <= o <= 0xFE0F
+        or 0x1F3FB <= o <= 0x1F3FF
+        or 0xE0020 <= o <= 0xE007F
+        or 0xE0100 <= o <= 0xE01EF
+        or unicodedata.category(ch) in ("Mn", "Me", "Mc")
+    )
+
+
+def _nudge(text: str, lo: int, p: int) -> int:
+    """Move a character-level cut back so it does not split a grapheme, when possible."""
+
+    def inside(q: int) -> bool:
+        return _extends_previous(text[q]) or text[q - 1] == "\u200d"
+
+    if p >= len(text) or not inside(p):
+        return p
+    q = p - 1
+    while q > lo and p - q < 32 and inside(q):
+        q -= 1
+    return q if q > lo and not inside(q) else p
+
+
+class _Measure:
+    """Counts one document in the chunker's unit (characters or document tokens)."""
+
+    def __init__(self, text: str, tokenizer: Tokenizer | None) -> None:
+        self.length = len(text)
+        self.tokenizer = tokenizer
+        if tokenizer is None:
+            return
+        spans = tokenizer.spans(text)
+        self.n_tokens = len(spans)
+        self.starts = [s for s, _ in spans]
+        self.ends = [e for _, e in spans]
+
+    def end_after(self, pos: int, n: int) -> int:
+        """The farthest position reached by taking ``n`` units from ``pos``."""
+        if self.tokenizer is None:
+            return min(pos + n, self.length)
+        k = bisect.bisect_right(self.ends, pos)  # first token ending after pos
+        j = k + n - 1
+        return self.length if j >= self.n_tokens else max(self.ends[j], pos + 1)
+
+    def back(self, pos: int, n: int, floor: int) -> tuple[int, int]:
+        """Start of the ``n`` units before ``pos`` (not before ``floor``) and their count."""
+        if self.tokenizer is None:
+            start = max(floor, pos - n)
+            return start, pos - start
+        k = bisect.bisect_right(self.ends, pos)  # tokens ending at or before pos
+        first = bisect.bisect_left(self.starts, floor)
+        i = max(k - n, first)
+        if i >= k:
+            return pos, 0
+        start = max(floor, self.starts[i])
+        # a character split into several tokens comes whole: count all of its tokens
+        return start, k - bisect.bisect_left(self.starts, start)
+
+
+class Chunker(ABC):
+    """Splits documents into chunks of at most ``size`` units with exact offsets.
+
+    Subclasses describe where a text may be cut by returning a ``Layout`` from
+    ``_layout``; the cutting, the limit, the overlap and the offsets live here.
+
+    Args:
+        size: the limit per chunk, in ``unit``.
+        overlap: units each chunk repeats from just before its own part (see the
+            module docstring for the exact definition); ``0 <= overlap < size``.
+        unit: ``"tokens"`` (needs ``tokenizer``) or ``"chars"`` (code points). Default:
+            tokens when a tokenizer is given, else chars.
+        tokenizer: any ``ragmem.tokens.Tokenizer``.
+    """
+
+    def __init__(
+        self,
+        *,
+        size: int,
+        overlap: int = 0,
+        unit: Unit | None = None,
+        tokenizer: Tokenizer | None = None,
+    ) -> None:
+        for name, value in (("size", size), ("overlap", overlap)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigurationError(f"{name} must be an int, got {type(value).__name__}")
+        if size < 1:
+            raise ConfigurationError(f"size must be at least 1, got {size}")
+        if not 0 <= overlap < size:
+            raise ConfigurationError(
+                f"overlap must satisfy 0 <= overlap < size ({size}), got {overlap}"
+            )
+        if unit is None:
+            unit = "tokens" if tokenizer is not None else "chars"
+        if unit not in ("tokens", "chars"):
+            raise ConfigurationError(f"unit must be 'tokens' or 'chars', got {unit!r}")
+        if unit == "tokens":
+            if tokenizer is None:
+                raise ConfigurationError(
+                    "unit='tokens' needs tokenizer=, e.g. ragmem.tokens.WhitespaceTokenizer() "
+                    "or the tokenizer of the embedding model; or use unit='chars'"
+                )
+            if not isinstance(tokenizer, Tokenizer):
+                raise ConfigurationError(
+                    f"tokenizer must have name, count() and spans(); got {type(tokenizer).__name__}"
+                )
+        self.size = size
+        self.overlap = overlap
+        self.unit: Unit = unit
+        self.tokenizer = tokenizer if unit == "tokens" else None
+
+    def __repr__(self) -> str:
+        tok = f", tokenizer={self.tokenizer.name!r}" if self.tokenizer is not None else ""
+        return (
+            f"{type(self).__name__}(size={self.size}, overlap={self.overlap}, "
+            f"unit={self.unit!r}{tok})"
+        )
+
+    @abstractmethod
+    def _layout(self, text: str, metadata: Metadata) -> Layout:
+        """Describe where ``text`` may be cut (``metadata``: the document's, merged)."""
+
+    def count(self, text: str) -> int:
+        """Length of ``text`` in this chunker's unit."""
+        return len(text) if self.tokenizer is None else self.tokenizer.count(text)
+
+    def chunk(
+        self,
+        document: Document | str,
+        *,
+        doc_id: str | None = None,
+        metadata: Metadata | None = None,
+    ) -> list[Chunk]:
+        """Split one document (or a plain string) into chunks.
+
+        Args:
+            document: a ``Document``, or a string (then ``doc_id`` defaults to
+                ``"sha256:"`` plus the first 16 hex digits of the text's hash).
+            doc_id: overrides the document's id.
+            metadata: merged over the document's metadata.
+
+        Raises:
+            InvalidInputError: ``document`` is neither a Document nor a string.
+            ConfigurationError: in tokens, a single character needs more than ``size`` tokens.
+        """
+        if isinstance(document, Document):
+            text, meta = document.text, dict(document.metadata)
+            doc_id = document.id if doc_id is None else doc_id
+        elif isinstance(document, str):
+            text, meta = document, {}
+            if doc_id is None:
+                doc_id = (
+                    "sha256:"
+                    + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+                )
+        else:
+            raise InvalidInputError(
+                f"chunk() takes a Document or a str, got {type(document).__name__}"
+            )
+        if metadata:
+            meta.update(validate_metadata(metadata))
+        if not isinstance(doc_id, str):
+            raise InvalidInputError(f"doc_id must be a str, got {type(doc_id).__name__}")
+        if first_non_space(text, 0) == len(text):
+            return []
+        layout = self._layout(text, meta)
+        chunks: list[Chunk] = []
+        for index, (start, own, end, prefix) in enumerate(self._cut(text, layout)):
+            extra = layout.metadata(own, end)
+            body = text[start:end]
+            if prefix is not None:
+                body = text[prefix[0] : prefix[1]] + body
+                extra = {**extra, "header_start": prefix[0], "header_end": prefix[1]}
+            chunks.append(
+                Chunk(
+                    id=f"{doc_id}#{index}",
+                    doc_id=doc_id,
+                    text=body,
+                    start=start,
+                    end=end,
+                    index=index,
+                    metadata={**meta, **extra} if extra else dict(meta),
+                )
+            )
+        return chunks
+
+    def chunk_many(self, documents: Iterable[Document | str]) -> list[Chunk]:
+        """Chunk several documents; the chunks of each in order, documents in order."""
+        return [c for d in documents for c in self.chunk(d)]
+
+    # ---- the cutting loop ------------------------------------------------------------
+
+    def _cut(self, text: str, layout: Layout) -> list[tuple[int, int, int, tuple[int, int] | None]]:
+        measure = _Measure(text, self.tokenizer)
+        length = len(text)
+        hard = layout.hard
+        out: list[tuple[int, int, int, tuple[int, int] | None]] = []
+        pos = first_non_space(text, 0)
+        prev_own = -1
+        while pos < length:
+            i = bisect.bisect_right(hard, pos)
+            seg_end = hard[i] if i < len(hard) else length
+            wanted = self.overlap if prev_own >= 0 else 0
+            with_prefix = True
+            while True:
+                start, used = measure.back(pos, wanted, prev_own) if wanted else (pos, 0)
+                prefix = layout.prefix(start) if with_prefix else None
+                prefix_units = self.count(text[prefix[0] : prefix[1]]) if prefix else 0
+                if prefix is not None and prefix_units > (self.size - used) // 2:
+                    prefix, prefix_units = None, 0  # a header that big would crowd out the rows
+                fit = self._fit(
+                    text,
+                    layout,
+                    measure,
+                    start,
+                    pos,
+                    seg_end,
+                    prefix,
+                    self.size - used - prefix_units,
+                )
+                if fit is not None:
+                    break
+                # only byte-level tokens at tiny sizes get here: give up overlap, then header
+                if wanted > 0:
+                    wanted = min(wanted, used) - 1
+                elif prefix is not None:
+                    with_prefix = False
+                else:
+                    raise ConfigurationError(
+                        f"size={self.size} tokens cannot hold the text at offset {pos} "
+                        f"({text[pos : measure.end_after(pos, 1)]!r}); use a larger size"
+                    )
+            cut, end = fit
+            out.append((start, pos, end, prefix))
+            prev_own = pos
+            pos = first_non_space(text, cut)
+        return out
+
+    def _fit(
+        self,
+        text: str,
+        layout: Layout,
+        measure: _Measure,
+        start: int,
+        pos: int,
+        seg_end: int,
+        prefix: tuple[int, int] | None,
+        budget: int,
+    ) -> tuple[int, int] | None:
+        """The cut and the chunk end for a chunk whose own part starts at ``pos``.
+
+        ``budget`` units are left for the own part; in tokens the chunk is re-counted
+        and the budget shrunk until it fits. None when not even one unit fits.
+        """
+        while budget >= 1:
+            hi = measure.end_after(pos, budget)
+            cut = seg_end if hi >= seg_end else self._best_cut(text, layout, pos, hi)
+            end = cut if not text[cut - 1].isspace() else pos + len(text[pos:cut].rstrip())
+            excess = self._excess(text, start, end, prefix, measure)
+            if excess <= 0:
+                return cut, end
+            if budget == 1:
+                return None
+            budget = max(1, budget - excess)
+        return None
+
+    def _best_cut(self, text: str, layout: Layout, lo: int, hi: int) -> int:
+        check = len(layout.quiet) > 0
+        for level in layout.levels:
+            p = level.last(text, lo, hi)
+            if p > lo and not (check and layout.is_quiet(p)):
+                return p
+        return hi if self.tokenizer is not None else _nudge(text, lo, hi)
+
+    def _excess(
+        self,
+        text: str,
+        start: int,
+        end: int,
+        prefix: tuple[int, int] | None,
+        measure: _Measure,
+    ) -> int:
+        """Units over the limit for a candidate chunk (<= 0 when it fits)."""
+        if self.tokenizer is None:
+            extra = prefix[1] - prefix[0] if prefix else 0
+            return end - start + extra - self.size
+        if prefix is None and start == 0 and end == measure.length:
+            return measure.n_tokens - self.size  # the whole text: already counted
+        body = text[start:end] if prefix is None else text[prefix[0] : prefix[1]] + text[start:end]
+        return self.tokenizer.count(body) - self.size
