@@ -196,10 +196,15 @@ class _Measure:
         self.tokenizer = tokenizer
         if tokenizer is None:
             return
-        spans = tokenizer.spans(text)
-        self.n_tokens = len(spans)
-        self.starts = [s for s, _ in spans]
-        self.ends = [e for _, e in spans]
+        arrays = getattr(tokenizer, "span_arrays", None)
+        if callable(arrays):  # optional fast path: two integer arrays, no tuple per token
+            starts, ends = arrays(text)
+            self.starts, self.ends = list(starts.tolist()), list(ends.tolist())
+        else:
+            spans = tokenizer.spans(text)
+            self.starts = [s for s, _ in spans]
+            self.ends = [e for _, e in spans]
+        self.n_tokens = len(self.starts)
 
     def end_after(self, pos: int, n: int) -> int:
         """The farthest position reached by taking ``n`` units from ``pos``."""
@@ -282,6 +287,18 @@ class Chunker(ABC):
             f"unit={self.unit!r}{tok})"
         )
 
+    # True when the layout adds no metadata and no hard breaks, so a text that fits
+    # whole can skip the layout and the per-token work
+    _plain = False
+
+    def _fits_whole(self, text: str, own: int, end: int) -> bool:
+        if self.tokenizer is None:
+            return end - own <= self.size
+        # ~4 characters per token in prose: a text much longer cannot fit, skip the count
+        if end - own > 4 * self.size:
+            return False
+        return self.tokenizer.count(text[own:end]) <= self.size
+
     @abstractmethod
     def _layout(self, text: str, metadata: Metadata) -> Layout:
         """Describe where ``text`` may be cut (``metadata``: the document's, merged)."""
@@ -327,8 +344,23 @@ class Chunker(ABC):
             meta.update(validate_metadata(metadata))
         if not isinstance(doc_id, str):
             raise InvalidInputError(f"doc_id must be a str, got {type(doc_id).__name__}")
-        if first_non_space(text, 0) == len(text):
+        own = first_non_space(text, 0)
+        if own == len(text):
             return []
+        if self._plain:
+            end = len(text.rstrip())
+            if self._fits_whole(text, own, end):
+                return [
+                    Chunk(
+                        id=f"{doc_id}#0",
+                        doc_id=doc_id,
+                        text=text[own:end],
+                        start=own,
+                        end=end,
+                        index=0,
+                        metadata=meta,
+                    )
+                ]
         layout = self._layout(text, meta)
         chunks: list[Chunk] = []
         for index, (start, own, end, prefix) in enumerate(self._cut(text, layout)):

@@ -21,9 +21,11 @@ _CLOSERS = "\"'\u201d\u2019\u00bb\u203a)\\]}\u300d\u300f\uff09\u3011\u3015\u3009
 # brackets) followed by whitespace; CJK/fullwidth terminal punctuation, which needs no
 # space after it; and a blank line, which ends a sentence at its start.
 _CANDIDATE = re.compile(
-    rf"(?P<w>[{_TERMINAL}]+[{_CLOSERS}]*)(?=\s)"
+    # the leading lookahead gives the regex engine one character set to scan for
+    rf"(?=[{_TERMINAL}{_CJK_TERMINAL}\r\n])"
+    rf"(?:(?P<w>[{_TERMINAL}]+[{_CLOSERS}]*)(?=\s)"
     rf"|(?P<c>[{_CJK_TERMINAL}]+[{_CLOSERS}]*)"
-    r"|(?P<p>(?:\r\n|\r|\n)[^\S\r\n]*(?:\r\n|\r|\n))"
+    r"|(?P<p>(?:\r\n|\r|\n)[^\S\r\n]*(?:\r\n|\r|\n)))"
 )
 _OPENERS = "\"'(\u201c\u2018\u00ab\u2039[{\u300c\u300e\uff08"
 _DOTTED = re.compile(r"(?:\w\.)+\w")
@@ -189,6 +191,8 @@ class SentenceChunker(Chunker):
         >>> [c.text for c in chunks]
         ['Dr. Who came.', 'He left at 3.30 pm.']
     """
+
+    _plain = True
 
     def __init__(
         self,

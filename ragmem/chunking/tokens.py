@@ -29,6 +29,8 @@ class TokenChunker(Chunker):
         ['a b c', 'c d e', 'e f g']
     """
 
+    _plain = True
+
     def __init__(
         self,
         *,
@@ -38,7 +40,7 @@ class TokenChunker(Chunker):
         tokenizer: Tokenizer | None = None,
     ) -> None:
         super().__init__(size=size, overlap=overlap, unit=unit, tokenizer=tokenizer)
-        self._plain = Layout()
+        self._empty = Layout()
 
     def _layout(self, text: str, metadata: Metadata) -> Layout:
-        return self._plain
+        return self._empty

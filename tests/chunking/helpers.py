@@ -43,16 +43,22 @@ class TiktokenTokenizer:
     def count(self, text: str) -> int:
         return len(self.encoding.encode_ordinary(text))
 
-    def spans(self, text: str) -> list[tuple[int, int]]:
+    def span_arrays(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Character start and end of every token, as two integer arrays."""
         tokens = np.asarray(self.encoding.encode_ordinary(text), dtype=np.int64)
-        ends = np.cumsum(self._lengths[tokens])
-        starts = ends - self._lengths[tokens]
+        lengths = self._lengths[tokens]
+        ends = np.cumsum(lengths)
+        starts = ends - lengths
         if not text.isascii():
             data = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
             char_of = np.cumsum((data & 0xC0) != 0x80) - 1  # the character holding each byte
             # a token holding part of a character gets that character's whole span
             starts = char_of[starts]
             ends = char_of[ends - 1] + 1
+        return starts, ends
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        starts, ends = self.span_arrays(text)
         return list(zip(starts.tolist(), ends.tolist()))
 
 

