@@ -4,8 +4,9 @@ Every chunker takes ``size``, ``overlap`` and ``unit`` ("tokens" or "chars"), so
 are interchangeable; see ``ragmem.chunking.base`` for the exact contract.
 """
 
-from ragmem.chunking.base import Chunker, Layout
+from ragmem.chunking.base import Chunker
 from ragmem.chunking.code import CodeChunker
+from ragmem.chunking.levels import Layout
 from ragmem.chunking.markdown import MarkdownChunker
 from ragmem.chunking.recursive import RecursiveChunker
 from ragmem.chunking.semantic import SemanticChunker
