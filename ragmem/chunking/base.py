@@ -124,7 +124,22 @@ class Chunker(ABC):
             module docstring for the exact definition); ``0 <= overlap < size``.
         unit: ``"tokens"`` (needs ``tokenizer``) or ``"chars"`` (code points). Default:
             tokens when a tokenizer is given, else chars.
-        tokenizer: any ``ragmem.tokens.Tokenizer``.
+        tokenizer: any ``ragmem.tokens.Tokenizer``. If it also has
+            ``span_arrays(text) -> (starts, ends)`` (two integer numpy arrays, the same
+            spans as ``spans``), that is used instead, saving a tuple per token.
+
+    Chunks carry the document's metadata plus the chunker's own keys (``headings``,
+    ``symbols``, ``symbol``, ``header_start``, ``header_end``), which win on a clash.
+    In tokens, a text is tokenized once whole (for the windows and the overlap) and
+    every chunk that is not the whole text is counted again, which is what makes the
+    limit exact for byte-level BPE.
+
+    Example:
+        >>> from ragmem.chunking import RecursiveChunker
+        >>> from ragmem.tokens import WhitespaceTokenizer
+        >>> chunker = RecursiveChunker(size=4, overlap=1, tokenizer=WhitespaceTokenizer())
+        >>> [(c.id, c.text) for c in chunker.chunk("one two three four five six", doc_id="d")]
+        [('d#0', 'one two three four'), ('d#1', 'four five six')]
     """
 
     def __init__(
