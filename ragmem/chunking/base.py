@@ -185,14 +185,17 @@ class Chunker(ABC):
             f"unit={self.unit!r}{tok})"
         )
 
-    # True when the layout adds no metadata and no hard breaks, so a text that fits
-    # whole can skip the layout and the per-token work
+    # a text that fits whole becomes one chunk without the cutting loop (False when
+    # the layout may break a text that fits, as semantic breakpoints do)
+    _whole_if_fits = False
+    # the layout adds no metadata either, so that case skips building it
     _plain = False
 
     def _fits_whole(self, text: str, own: int, end: int) -> bool:
         if self.tokenizer is None:
             return end - own <= self.size
-        # ~4 characters per token in prose: a text much longer cannot fit, skip the count
+        # past ~4 characters per token a text rarely fits: skip this count (the cutting
+        # loop still yields a single chunk when it does fit)
         if end - own > 4 * self.size:
             return False
         return self.tokenizer.count(text[own:end]) <= self.size
@@ -245,9 +248,10 @@ class Chunker(ABC):
         own = first_non_space(text, 0)
         if own == len(text):
             return []
-        if self._plain:
+        if self._whole_if_fits:
             end = len(text.rstrip())
             if self._fits_whole(text, own, end):
+                extra = {} if self._plain else self._layout(text, meta).metadata(own, end)
                 return [
                     Chunk(
                         id=f"{doc_id}#0",
@@ -256,7 +260,7 @@ class Chunker(ABC):
                         start=own,
                         end=end,
                         index=0,
-                        metadata=meta,
+                        metadata={**meta, **extra},
                     )
                 ]
         layout = self._layout(text, meta)

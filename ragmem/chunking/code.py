@@ -83,6 +83,8 @@ class CodeChunker(Chunker):
         [[], ['a'], ['b']]
     """
 
+    _whole_if_fits = True
+
     def __init__(
         self,
         *,

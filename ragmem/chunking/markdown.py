@@ -96,6 +96,8 @@ class MarkdownChunker(Chunker):
         [('# Guide\\n\\nIntro.', ['Guide']), ('## Install\\n\\nRun pip.', ['Guide', 'Install'])]
     """
 
+    _whole_if_fits = True
+
     def __init__(
         self,
         *,

@@ -49,7 +49,7 @@ class RecursiveChunker(Chunker):
         ['First paragraph.', 'Second one, longer than the first.']
     """
 
-    _plain = True
+    _whole_if_fits = _plain = True
 
     def __init__(
         self,

@@ -192,7 +192,7 @@ class SentenceChunker(Chunker):
         ['Dr. Who came.', 'He left at 3.30 pm.']
     """
 
-    _plain = True
+    _whole_if_fits = _plain = True
 
     def __init__(
         self,

@@ -29,7 +29,7 @@ class TokenChunker(Chunker):
         ['a b c', 'c d e', 'e f g']
     """
 
-    _plain = True
+    _whole_if_fits = _plain = True
 
     def __init__(
         self,
