@@ -197,6 +197,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1,000 SciFact docs, 2 MB markdown")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds, best kept")
+    parser.add_argument("--corpora", default="scifact,markdown-10MB", help="comma-separated")
+    parser.add_argument("--configs", default="", help="comma-separated config names (default all)")
     args = parser.parse_args()
 
     enc = tiktoken.get_encoding("cl100k_base")  # served from the local cache filled above
@@ -281,7 +283,7 @@ def main() -> None:
     corpora = [
         ("scifact", scifact_texts(1000 if args.quick else None)),
         ("markdown-10MB", [markdown_document(2.0 if args.quick else 10.0)]),
-    ]
+    ]  # the markdown document takes a few seconds to generate; kept for simplicity
     print(
         f"machine: 2 cores shared with other jobs; single-threaded; best of {args.rounds} "
         "interleaved rounds per line"
@@ -289,7 +291,11 @@ def main() -> None:
     print(
         f"{'corpus':<14} {'config':<18} {'library':<10} {'MB/s':>8} {'chunks':>8} {'over limit':>10}"
     )
+    wanted_configs = set(args.configs.split(",")) if args.configs else None
+    configs = [c for c in configs if wanted_configs is None or c[0] in wanted_configs]
     for corpus, texts in corpora:
+        if corpus not in args.corpora.split(","):
+            continue
         megabytes = sum(len(t.encode("utf-8")) for t in texts) / 1e6
         print(f"# {corpus}: {len(texts)} documents, {megabytes:.1f} MB", flush=True)
         for config, ok, contenders in configs:

@@ -200,6 +200,10 @@ class Chunker(ABC):
             return False
         return self.tokenizer.count(text[own:end]) <= self.size
 
+    def _whole_metadata(self, text: str, metadata: Metadata, own: int, end: int) -> Metadata:
+        """Metadata for a text that is one chunk ``[own, end)``; subclasses may shortcut."""
+        return self._layout(text, metadata).metadata(own, end)
+
     @abstractmethod
     def _layout(self, text: str, metadata: Metadata) -> Layout:
         """Describe where ``text`` may be cut (``metadata``: the document's, merged)."""
@@ -251,7 +255,7 @@ class Chunker(ABC):
         if self._whole_if_fits:
             end = len(text.rstrip())
             if self._fits_whole(text, own, end):
-                extra = {} if self._plain else self._layout(text, meta).metadata(own, end)
+                extra = {} if self._plain else self._whole_metadata(text, meta, own, end)
                 return [
                     Chunk(
                         id=f"{doc_id}#0",

@@ -108,20 +108,18 @@ class MarkdownChunker(Chunker):
     ) -> None:
         super().__init__(size=size, overlap=overlap, unit=unit, tokenizer=tokenizer)
 
+    def _whole_metadata(self, text: str, metadata: Metadata, own: int, end: int) -> Metadata:
+        # a text that fits whole needs only its headings, not the full layout
+        if "#" not in text:
+            return {"headings": []}
+        _, in_fence = _fence_index(text)
+        return _MarkdownLayout(
+            [], _headings(text, in_fence), [], np.empty((0, 2), np.int64)
+        ).metadata(own, end)
+
     def _layout(self, text: str, metadata: Metadata) -> Layout:
-        fences = _fences(text)
-        fence_starts = [f[0] for f in fences]
-
-        def in_fence(pos: int) -> bool:
-            i = bisect.bisect_right(fence_starts, pos) - 1
-            return i >= 0 and pos < fences[i][1]
-
-        headings = []
-        for m in _HEADING.finditer(text):
-            if not in_fence(m.start()):
-                title = m.group(2).strip()
-                title = re.sub(r"[ \t]+#+$", "", title).strip() if title != "#" * len(title) else ""
-                headings.append((m.start(), m.end(), len(m.group(1)), title))
+        fences, in_fence = _fence_index(text)
+        headings = _headings(text, in_fence)
         tables = _tables(text, in_fence)
 
         atomic = sorted([*fences, *((t[0], t[2]) for t in tables)])
@@ -164,6 +162,29 @@ def _in_spans(
     i = np.searchsorted(spans[:, 0], positions, side="right") - 1
     inside: npt.NDArray[np.bool_] = (i >= 0) & (positions < spans[np.maximum(i, 0), 1])
     return inside
+
+
+def _fence_index(text: str) -> tuple[list[tuple[int, int]], Callable[[int], bool]]:
+    """The fenced code blocks, and a test for whether a position lies inside one."""
+    fences = _fences(text)
+    fence_starts = [f[0] for f in fences]
+
+    def in_fence(pos: int) -> bool:
+        i = bisect.bisect_right(fence_starts, pos) - 1
+        return i >= 0 and pos < fences[i][1]
+
+    return fences, in_fence
+
+
+def _headings(text: str, in_fence: Callable[[int], bool]) -> list[tuple[int, int, int, str]]:
+    """(line start, line end, level, title) of each ATX heading outside code blocks."""
+    headings = []
+    for m in _HEADING.finditer(text):
+        if not in_fence(m.start()):
+            title = m.group(2).strip()
+            title = re.sub(r"[ \t]+#+$", "", title).strip() if title != "#" * len(title) else ""
+            headings.append((m.start(), m.end(), len(m.group(1)), title))
+    return headings
 
 
 def _fences(text: str) -> list[tuple[int, int]]:

