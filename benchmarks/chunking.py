@@ -283,7 +283,7 @@ def main() -> None:
     corpora = [
         ("scifact", scifact_texts(1000 if args.quick else None)),
         ("markdown-10MB", [markdown_document(2.0 if args.quick else 10.0)]),
-    ]  # the markdown document takes a few seconds to generate; kept for simplicity
+    ]
     print(
         f"machine: 2 cores shared with other jobs; single-threaded; best of {args.rounds} "
         "interleaved rounds per line"
