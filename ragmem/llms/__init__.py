@@ -1,5 +1,15 @@
 """Chat models. Vendor adapters load only when imported by name."""
 
+from ragmem._util import lazy_exports
 from ragmem.llms.base import LLM, Message
 
 __all__ = ["LLM", "Message"]
+
+# Adapters whose modules import an optional SDK load on first attribute access, so
+# ``from ragmem.llms import OpenAIChat`` works without importing the SDK up front.
+_LAZY = {
+    "OpenAIChat": "ragmem.llms.openai",
+    "CohereChat": "ragmem.llms.cohere",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

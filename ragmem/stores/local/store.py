@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import weakref
 from pathlib import Path
@@ -15,7 +16,9 @@ from ragmem.errors import ConfigurationError, CorruptIndexError, NotFoundError, 
 from ragmem.stores.base import VectorStore
 from ragmem.stores.local import snapshot as snap
 from ragmem.stores.local.flat import FlatIndex, Ranked, prepare_queries
+from ragmem.stores.local.indexes import IndexKind, make_index
 from ragmem.stores.local.locks import ProcessLock, ReadWriteLock
+from ragmem.stores.local.quantized import CodeDtype
 from ragmem.stores.local.table import VectorTable
 from ragmem.stores.local.wal import WriteAheadLog, create_log, read_log
 from ragmem.types import Hit, Metadata, Metric, Record, Vectors
@@ -70,6 +73,20 @@ class LocalVectorStore(VectorStore):
         compact_after: write-ahead log size in bytes past which a write first folds the
             log into a new snapshot (only when the log is also at least half the
             snapshot's size, so compaction cost stays proportional to the writes).
+        index: ``"flat"`` (exact, default), ``"hnsw"`` (an HNSW graph, extra
+            ``ragmem[ann]``; exact search where that is cheaper, e.g. for selective
+            filters) or ``"auto"`` (flat below 20,000 rows, HNSW above). The graph is
+            derived from the rows and saved with each snapshot; it is rebuilt when its
+            file is missing, stale or corrupt.
+        dtype: codes scanned by flat search: ``"float32"`` (exact), ``"float16"``,
+            ``"int8"`` or ``"binary"``, with the best candidates rescored exactly, so
+            scores are always exact float32 scores.
+        coarse_dims: flat search scans only the first this many dimensions, then
+            rescores with all of them (for Matryoshka embeddings).
+        rescore: candidates rescored per requested result with ``dtype``/``coarse_dims``.
+        m: HNSW graph degree.
+        ef_construction: HNSW candidate list size while building.
+        ef_search: HNSW candidate list size while searching (widened for filters).
 
     Example:
         >>> import numpy as np
@@ -78,6 +95,11 @@ class LocalVectorStore(VectorStore):
         ...              texts=["first", "second"], metadata=[{"lang": "en"}, {"lang": "de"}])
         >>> store.search(np.array([1, 1, 0], np.float32), k=5, where={"lang": "de"})[0][0].id
         'y'
+        >>> import tempfile
+        >>> with LocalVectorStore(dimensions=3, path=tempfile.mkdtemp()) as disk:
+        ...     disk.upsert(["a"], np.ones((1, 3), np.float32))
+        ...     disk.count()
+        1
     """
 
     def __init__(
@@ -89,11 +111,24 @@ class LocalVectorStore(VectorStore):
         read_only: bool = False,
         lock_timeout: float = 0.0,
         compact_after: int = 64 * 2**20,
+        index: IndexKind = "flat",
+        dtype: CodeDtype = "float32",
+        coarse_dims: int | None = None,
+        rescore: int | None = None,
+        m: int = 16,
+        ef_construction: int = 200,
+        ef_search: int = 64,
     ) -> None:
         if not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1:
             raise ConfigurationError(f"dimensions must be a positive integer, got {dimensions!r}")
         if read_only and path is None:
             raise ConfigurationError("read_only=True needs a path")
+        if not lock_timeout >= 0:
+            raise ConfigurationError(f"lock_timeout must be >= 0, got {lock_timeout!r}")
+        if not isinstance(compact_after, int) or compact_after < 1:
+            raise ConfigurationError(
+                f"compact_after must be a positive integer, got {compact_after!r}"
+            )
         self.dimensions = dimensions
         self.metric = self._check_metric(metric)
         self.path = None if path is None else Path(path)
@@ -101,7 +136,18 @@ class LocalVectorStore(VectorStore):
         self._compact_after = compact_after
         self._rw = ReadWriteLock()
         self._table = VectorTable(dimensions)
-        self._index = FlatIndex(self._table, self.metric)
+        self._new_index = functools.partial(
+            make_index,
+            metric=self.metric,
+            index=index,
+            dtype=dtype,
+            coarse_dims=coarse_dims,
+            rescore=rescore,
+            m=m,
+            ef_construction=ef_construction,
+            ef_search=ef_search,
+        )
+        self._index = self._make_index()
         self._ids: list[str | None] = []
         self._texts: list[str | None] = []
         self._metadata: list[Metadata] = []
@@ -113,6 +159,11 @@ class LocalVectorStore(VectorStore):
         weakref.finalize(self, self._files.close)
         if self.path is not None:
             self._open(self.path, lock_timeout)
+
+    def _make_index(self) -> FlatIndex:
+        """The index searches go through (flat, quantized or HNSW, over the table)."""
+        index: FlatIndex = self._new_index(self._table)
+        return index
 
     def __len__(self) -> int:
         return len(self._slot_of)
@@ -127,7 +178,9 @@ class LocalVectorStore(VectorStore):
         if self.read_only:
             self._open_read_only(directory)
             return
-        directory.mkdir(parents=True, exist_ok=True)
+        if not directory.exists():
+            directory.mkdir(parents=True)
+            snap.fsync_dir(directory.parent)  # the new directory's entry must be durable too
         self._files.lock = ProcessLock(directory / _LOCK_FILE, timeout=lock_timeout)
         try:
             manifest = snap.read_manifest(directory)
@@ -177,7 +230,11 @@ class LocalVectorStore(VectorStore):
         # manifest of a store with data was lost: refuse rather than start empty.
         log = directory / f"wal-{generation:010d}.log"
         for entry in os.scandir(directory):
-            stray = snap.is_own_file(entry.name) and f"{generation:010d}" not in entry.name
+            stray = (
+                snap.is_own_file(entry.name)
+                and entry.name != snap.MANIFEST + ".tmp"
+                and f"{generation:010d}" not in entry.name
+            )
             if stray or (entry.path == str(log) and entry.stat().st_size > snap.LOG_HEADER_SIZE):
                 raise CorruptIndexError(directory / snap.MANIFEST, "file is missing")
         vectors, records = snap.write_snapshot(
@@ -203,6 +260,8 @@ class LocalVectorStore(VectorStore):
         if len(set(loaded.ids)) != len(loaded.ids):
             raise CorruptIndexError(directory / manifest.records.name, "duplicate ids")
         self._table.loaded(manifest.rows)
+        # before the log replays, so the replay updates a graph loaded for the snapshot
+        self._index.load(directory, manifest.generation)
         self._ids = list(loaded.ids)
         self._texts = loaded.texts
         self._metadata = [m or _EMPTY for m in loaded.metadata]
@@ -219,12 +278,11 @@ class LocalVectorStore(VectorStore):
                 self._apply_upsert(op.ids, op.vectors, op.texts, op.metadata)
             else:
                 self._apply_delete(op.ids)
-        self._index.reset()
         return valid_bytes
 
     def _reset_memory(self) -> None:
         self._table = VectorTable(self.dimensions)
-        self._index = FlatIndex(self._table, self.metric)
+        self._index = self._make_index()
         self._ids, self._texts, self._metadata = [], [], []
         self._slot_of = {}
         self._columns = MetadataColumns()
@@ -348,7 +406,8 @@ class LocalVectorStore(VectorStore):
         """Drop tombstones in memory, keeping the relative order of live rows."""
         if self._table.live == self._table.n:
             return
-        kept = self._table.compact().tolist()
+        renumbered = self._table.compact()
+        kept = renumbered.tolist()
         self._ids = [self._ids[row] for row in kept]
         self._texts = [self._texts[row] for row in kept]
         self._metadata = [self._metadata[row] for row in kept]
@@ -357,7 +416,7 @@ class LocalVectorStore(VectorStore):
         for row, meta in enumerate(self._metadata):
             if meta:
                 self._columns.set(row, meta)
-        self._index.reset()
+        self._index.renumbered(renumbered)
 
     def _compact(self) -> None:
         directory, manifest = self.path, self._manifest
@@ -369,6 +428,7 @@ class LocalVectorStore(VectorStore):
         vectors, records = snap.write_snapshot(
             directory, generation, self._table.view(), ids, self._texts, self._metadata
         )
+        self._index.save(directory, generation)
         new = snap.Manifest(
             generation, self.dimensions, self.metric, self._table.n, vectors, records
         )
