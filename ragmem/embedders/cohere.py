@@ -90,6 +90,10 @@ class CohereEmbedder(Embedder):
             raise ConfigurationError(f"dimensions is required for model {model!r}")
         if dimensions is not None and dimensions != width:
             raise ConfigurationError(f"dimensions={dimensions} but the model returns {width}")
+        if native is not None and output_dimension is None and width != native:
+            raise ConfigurationError(
+                f"{model} returns {native} dimensions; use output_dimension= where supported"
+            )
         if not 1 <= max_texts_per_request <= _MAX_TEXTS:
             raise ConfigurationError(f"max_texts_per_request must be in 1..{_MAX_TEXTS}")
         self.model = model
@@ -100,7 +104,15 @@ class CohereEmbedder(Embedder):
         self.normalize = normalize
         self.batch_size = max_texts_per_request
         self.base_url = base_url
-        self.name = f"cohere:{model}" + (f":{embedding_type}" if embedding_type != "float" else "")
+        # The name identifies the vectors (it keys CachedEmbedder): everything that
+        # changes them is in it; dimensions are keyed separately.
+        self.name = (
+            f"cohere:{model}"
+            + (f":{embedding_type}" if embedding_type != "float" else "")
+            + (f":{input_type}" if input_type else "")
+            + ("" if normalize else ":unnormalized")
+            + (f"@{base_url}" if base_url else "")
+        )
         self._clients = CohereClients(
             api_key=api_key, base_url=base_url, client=client, async_client=async_client
         )

@@ -132,7 +132,13 @@ class OpenAIEmbedder(Embedder):
             # token limits on a non-OpenAI model: count with the local model's tokenizer
             self.tokenizer = local_tokenizer()
         self.base_url = base_url
-        self.name = f"openai:{model}" + (f"@{base_url}" if base_url else "")
+        # The name identifies the vectors (it keys CachedEmbedder): everything that
+        # changes them is in it; dimensions are keyed separately.
+        self.name = (
+            f"openai:{model}"
+            + ("" if normalize else ":unnormalized")
+            + (f"@{base_url}" if base_url else "")
+        )
         self._clients = OpenAIClients(
             api_key=api_key,
             base_url=base_url,

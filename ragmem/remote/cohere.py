@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from typing import Any
 
 import httpx
@@ -20,7 +21,7 @@ from ragmem.errors import (
     MissingDependencyError,
     RateLimitError,
 )
-from ragmem.remote.resilience import parse_retry_after, redact
+from ragmem.remote.resilience import Secret, parse_retry_after, redact
 
 try:
     import cohere
@@ -35,7 +36,8 @@ DEFAULT_BASE_URL = "https://api.cohere.com"
 
 def request_options(timeout: float) -> Any:
     """Per-request options: ragmem's timeout, and no SDK-level retries."""
-    return {"timeout": timeout, "max_retries": 0}
+    # "timeout_in_seconds" is the older SDKs' name for "timeout"; newer ones read both.
+    return {"timeout": timeout, "timeout_in_seconds": timeout, "max_retries": 0}
 
 
 def _body_text(body: object) -> str:
@@ -86,15 +88,18 @@ class CohereClients:
         client: cohere.ClientV2 | None,
         async_client: cohere.AsyncClientV2 | None,
     ) -> None:
-        self._api_key = api_key
+        self._api_key = Secret(api_key)
         self.base_url = base_url
+        self._lock = threading.Lock()
         self._client = client
         self._async_client = async_client
         self.sync_only = client is not None and async_client is None
 
     def key(self) -> str:
-        """The API key, read now (never stored on the adapter)."""
-        key = self._api_key or os.environ.get("CO_API_KEY") or os.environ.get("COHERE_API_KEY")
+        """The API key: the one given, else the environment's, read at this moment."""
+        key = (
+            self._api_key.get() or os.environ.get("CO_API_KEY") or os.environ.get("COHERE_API_KEY")
+        )
         if not key:
             raise ConfigurationError(
                 "no Cohere API key: pass api_key=... or set the CO_API_KEY environment variable"
@@ -103,17 +108,20 @@ class CohereClients:
 
     def secret(self) -> str | None:
         """The key as far as it is known, for redaction."""
-        return self._api_key or os.environ.get("CO_API_KEY") or os.environ.get("COHERE_API_KEY")
+        return (
+            self._api_key.get() or os.environ.get("CO_API_KEY") or os.environ.get("COHERE_API_KEY")
+        )
 
     def sync(self) -> cohere.ClientV2:
         """The sync client, built on first use."""
-        if self._client is None:
-            self._client = cohere.ClientV2(
-                api_key=self.key(),
-                base_url=self.base_url or DEFAULT_BASE_URL,
-                max_retries=0,
-                log_warning_experimental_features=False,
-            )
+        with self._lock:
+            if self._client is None:
+                self._client = cohere.ClientV2(
+                    api_key=self.key(),
+                    base_url=self.base_url or DEFAULT_BASE_URL,
+                    max_retries=0,
+                    log_warning_experimental_features=False,
+                )
         return self._client
 
     def make_async(self) -> cohere.AsyncClientV2:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 
 from ragmem.errors import (
     BackendError,
@@ -18,7 +19,7 @@ from ragmem.errors import (
     MissingDependencyError,
     RateLimitError,
 )
-from ragmem.remote.resilience import parse_retry_after, redact
+from ragmem.remote.resilience import Secret, parse_retry_after, redact
 
 try:
     import openai
@@ -83,9 +84,10 @@ class OpenAIClients:
         client: openai.OpenAI | None,
         async_client: openai.AsyncOpenAI | None,
     ) -> None:
-        self._api_key = api_key
+        self._api_key = Secret(api_key)
         self.base_url = base_url
         self.organization = organization
+        self._lock = threading.Lock()
         self._client = client.with_options(max_retries=0) if client is not None else None
         self._async_client = (
             async_client.with_options(max_retries=0) if async_client is not None else None
@@ -94,8 +96,8 @@ class OpenAIClients:
         self.sync_only = client is not None and async_client is None
 
     def key(self) -> str:
-        """The API key, read now (never stored on the adapter)."""
-        key = self._api_key or os.environ.get("OPENAI_API_KEY")
+        """The API key: the one given, else the environment's, read at this moment."""
+        key = self._api_key.get() or os.environ.get("OPENAI_API_KEY")
         if key:
             return key
         if self.base_url is not None:
@@ -108,17 +110,18 @@ class OpenAIClients:
         """The key as far as it is known, for redaction."""
         if self._client is not None:
             return str(self._client.api_key)
-        return self._api_key or os.environ.get("OPENAI_API_KEY")
+        return self._api_key.get() or os.environ.get("OPENAI_API_KEY")
 
     def sync(self) -> openai.OpenAI:
         """The sync client, built on first use."""
-        if self._client is None:
-            self._client = openai.OpenAI(
-                api_key=self.key(),
-                base_url=self.base_url,
-                organization=self.organization,
-                max_retries=0,
-            )
+        with self._lock:
+            if self._client is None:
+                self._client = openai.OpenAI(
+                    api_key=self.key(),
+                    base_url=self.base_url,
+                    organization=self.organization,
+                    max_retries=0,
+                )
         return self._client
 
     def make_async(self) -> openai.AsyncOpenAI:

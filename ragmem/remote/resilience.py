@@ -47,6 +47,7 @@ __all__ = [
     "RateLimiter",
     "RemoteCaller",
     "RetryPolicy",
+    "Secret",
     "is_retryable",
     "parse_retry_after",
     "redact",
@@ -86,6 +87,24 @@ def parse_retry_after(headers: Any) -> float | None:
             seconds = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
         return max(0.0, seconds)
     return None
+
+
+class Secret:
+    """Holds an API key; its repr and str never show it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str | None) -> None:
+        self._value = value
+
+    def get(self) -> str | None:
+        """The key itself, for the SDK client and for redaction."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret(None)"
+
+    __str__ = __repr__
 
 
 @dataclass(frozen=True)

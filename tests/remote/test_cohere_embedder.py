@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import cohere
@@ -81,6 +82,8 @@ def test_output_dimension_validation():
         CohereEmbedder("embed-v4.0", output_dimension=300)
     with pytest.raises(ConfigurationError):
         CohereEmbedder("my-custom-model")
+    with pytest.raises(ConfigurationError):
+        CohereEmbedder("embed-english-v3.0", dimensions=512)
     assert CohereEmbedder("embed-v4.0", output_dimension=512).dimensions == 512
 
 
@@ -113,7 +116,7 @@ def test_exact_request_body_over_mock_transport():
         httpx_client=httpx.Client(transport=httpx.MockTransport(handler)),
     )
     embedder = CohereEmbedder(
-        "embed-v4.0", dimensions=16, embedding_type="ubinary", client=client, retry=FAST_RETRY
+        "custom-embed", dimensions=16, embedding_type="ubinary", client=client, retry=FAST_RETRY
     )
     out = embedder.embed(["a", "b"], purpose="query")
     assert out.shape == (2, 16)
@@ -123,7 +126,7 @@ def test_exact_request_body_over_mock_transport():
             "/v2/embed",
             f"Bearer {KEY}",
             {
-                "model": "embed-v4.0",
+                "model": "custom-embed",
                 "texts": ["a", "b"],
                 "input_type": "search_query",
                 "embedding_types": ["ubinary"],
@@ -145,3 +148,52 @@ def test_missing_key(monkeypatch):
     monkeypatch.delenv("COHERE_API_KEY", raising=False)
     with pytest.raises(ConfigurationError, match="CO_API_KEY"):
         CohereEmbedder("embed-english-light-v3.0").embed(["x"])
+
+
+def test_async_with_an_injected_async_client():
+    seen = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        seen.append(body)
+        return httpx.Response(
+            200,
+            json={"id": "x", "embeddings": {"int8": [[3, -4]] * len(body["texts"])}},
+        )
+
+    async def run():
+        client = cohere.AsyncClientV2(
+            api_key=KEY,
+            base_url="http://mock",
+            httpx_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+        )
+        embedder = CohereEmbedder(
+            "custom-embed", dimensions=2, embedding_type="int8", async_client=client
+        )
+        return await embedder.embed_async(["q"], purpose="query")
+
+    np.testing.assert_allclose(asyncio.run(run()), [[0.6, -0.8]], atol=1e-6)
+    assert seen == [
+        {
+            "model": "custom-embed",
+            "texts": ["q"],
+            "input_type": "search_query",
+            "embedding_types": ["int8"],
+            "truncate": "NONE",
+        }
+    ]
+
+
+def test_output_dimension_is_sent(cohere_server):
+    embedder = make(cohere_server, model="embed-v4.0", output_dimension=512)
+    assert embedder.embed(["x"]).shape == (1, 512)
+    assert cohere_server.bodies() == [
+        {
+            "model": "embed-v4.0",
+            "texts": ["x"],
+            "input_type": "search_document",
+            "embedding_types": ["float"],
+            "truncate": "NONE",
+            "output_dimension": 512,
+        }
+    ]

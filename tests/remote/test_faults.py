@@ -7,6 +7,7 @@ bounded number of attempts; nothing partial is ever returned.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -217,3 +218,39 @@ def test_concurrency_and_rate_limits_hold_for_200_async_calls(backend):
     for i, start in enumerate(arrivals):
         for j in range(i, len(arrivals)):
             assert j - i + 1 <= burst + rate * (arrivals[j] - start) + 4 + rate * 0.05
+
+
+def test_retries_are_logged_without_secrets(backend, caplog):
+    caplog.set_level(logging.DEBUG)
+    backend.server.faults.extend([Fault.http(429), Fault.http(401)])
+    with pytest.raises(BackendHTTPError) as info:
+        backend.make().embed(TEXTS)
+    assert "retry 1/" in caplog.text
+    for key in (fake_openai.KEY, fake_cohere.KEY):
+        assert key not in caplog.text
+        assert key not in str(info.value)
+        assert key not in repr(vars(backend.make()))
+
+
+def test_sdk_retries_are_off_even_in_injected_clients(openai_server, cohere_server):
+    """Only ragmem's policy retries: a client built with SDK retries does not add its own."""
+    import cohere
+    import openai
+
+    client = openai.OpenAI(
+        api_key=fake_openai.KEY, base_url=openai_server.url + "/v1", max_retries=5
+    )
+    embedder = OpenAIEmbedder(
+        "text-embedding-3-small", dimensions=32, client=client, retry=FAST_RETRY
+    )
+    openai_server.faults.extend([Fault.http(503)] * 20)
+    with pytest.raises(BackendHTTPError):
+        embedder.embed(TEXTS)
+    assert len(openai_server.requests) == FAST_RETRY.max_attempts
+
+    co = cohere.ClientV2(api_key=fake_cohere.KEY, base_url=cohere_server.url, max_retries=5)
+    embedder = CohereEmbedder("embed-english-light-v3.0", client=co, retry=FAST_RETRY)
+    cohere_server.faults.extend([Fault.http(503)] * 20)
+    with pytest.raises(BackendHTTPError):
+        embedder.embed(TEXTS)
+    assert len(cohere_server.requests) == FAST_RETRY.max_attempts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -237,3 +238,94 @@ def test_wrong_key_error_does_not_leak_the_key(openai_server):
     assert secret not in info.value.body
     assert secret not in repr(embedder)
     assert len(openai_server.requests) == 1  # 401 is not retried
+
+
+def test_tokens_per_minute_limit_holds_on_the_server(openai_server):
+    tpm = 6000.0  # 100 tokens per second, bucket of 100
+    embedder = make(
+        openai_server,
+        model="text-embedding-3-small",
+        dimensions=32,
+        max_inputs_per_request=1,
+        tokens_per_minute=tpm,
+    )
+    text = " ".join(["token"] * 40)  # 40 tokens per request
+    assert embedder.tokenizer.count(text) == 40
+    embedder.embed([text] * 6)
+    arrivals = [r.arrived for r in openai_server.requests]
+    assert len(arrivals) == 6
+    rate, burst = tpm / 60.0, tpm / 60.0
+    for i, start in enumerate(arrivals):
+        for j in range(i, len(arrivals)):
+            assert 40 * (j - i + 1) <= burst + rate * (arrivals[j] - start) + 40
+
+
+def test_registered_by_name():
+    from ragmem.embedders.cohere import CohereEmbedder
+    from ragmem.registry import get_embedder, load_backend
+
+    assert load_backend("embedders", "openai") is OpenAIEmbedder
+    assert load_backend("embedders", "cohere") is CohereEmbedder
+    built = get_embedder("openai", model="text-embedding-3-small", dimensions=64)
+    assert built.dimensions == 64
+
+
+def _canned(request: httpx.Request) -> httpx.Response:
+    body = json.loads(request.content)
+    data = [
+        {"object": "embedding", "index": i, "embedding": [float(len(t)), 1.0]}
+        for i, t in enumerate(body["input"])
+    ]
+    return httpx.Response(
+        200,
+        json={
+            "object": "list",
+            "data": data,
+            "model": "m",
+            "usage": {"prompt_tokens": 1, "total_tokens": 1},
+        },
+    )
+
+
+def test_async_with_an_injected_async_client():
+    seen = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        return _canned(request)
+
+    async def run():
+        async_client = openai.AsyncOpenAI(
+            api_key=KEY,
+            base_url="http://mock/v1",
+            http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+        )
+        embedder = OpenAIEmbedder("m", dimensions=2, async_client=async_client, normalize=False)
+        return await embedder.embed_async(["ab", "abcd"], purpose="query")
+
+    out = asyncio.run(run())
+    np.testing.assert_allclose(out, [[2.0, 1.0], [4.0, 1.0]])
+    assert seen == [{"model": "m", "input": ["ab", "abcd"], "encoding_format": "base64"}]
+
+
+def test_async_with_only_a_sync_client_runs_it_in_a_thread():
+    embedder = mock_embedder(_canned, model="m", dimensions=2, normalize=False)
+    out = asyncio.run(embedder.embed_async(["abc"]))
+    np.testing.assert_allclose(out, [[3.0, 1.0]])
+
+
+def test_compatible_server_without_a_key(monkeypatch):
+    """Local servers (Ollama, vLLM, LM Studio) need no key: none is read or required."""
+    from tests.remote.fake_openai import FakeOpenAI
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    fake = FakeOpenAI(extra_models={"nomic-embed-text": 768}, require_key=False)
+    fake.server.start()
+    try:
+        embedder = OpenAIEmbedder(
+            "nomic-embed-text", dimensions=768, base_url=fake.server.url + "/v1", retry=FAST_RETRY
+        )
+        assert embedder.embed(["local model"]).shape == (1, 768)
+        assert fake.server.requests[0].headers["authorization"] == "Bearer not-needed"
+    finally:
+        fake.server.stop()

@@ -215,3 +215,13 @@ def test_missing_sdk_names_the_extra(module, sdk, extra):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == extra
     assert issubclass(MissingDependencyError, ImportError)
+
+
+def test_secret_never_shows():
+    from ragmem.remote.resilience import Secret
+
+    secret = Secret("sk-live-123456789")
+    assert "123456789" not in repr(secret)
+    assert "123456789" not in str(secret)
+    assert "123456789" not in f"{secret!r} {[secret]}"
+    assert secret.get() == "sk-live-123456789"
