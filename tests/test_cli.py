@@ -152,3 +152,19 @@ def test_search_works_while_another_pipeline_holds_the_write_lock(capsys, folder
         code, _, err = run(capsys, "index", str(folder), "--store", store, "--embedder", "hashing")
         assert code == 1
         assert "locked" in err
+
+
+def test_search_with_another_retriever_and_a_reranker(capsys, folder, tmp_path):
+    pytest.importorskip("onnxruntime", reason="needs ragmem[local]")
+    store = str(tmp_path / "index")
+    assert main(["index", str(folder), "--store", store]) == 0  # the local model
+    capsys.readouterr()
+    argv = ["search", "Why do dogs bark?", "--store", store, "--json", "--k", "2"]
+    for extra in (["--retriever", "bm25"], ["--rerank", "late-interaction"]):
+        code, out, err = run(capsys, *argv, *extra)
+        assert code == 0, err
+        hits = json.loads(out)
+        assert hits[0]["metadata"]["source"].endswith("dogs.txt")
+    code, _, err = run(capsys, *argv, "--retriever", "nope")
+    assert code == 1
+    assert "unknown retriever 'nope'" in err

@@ -213,3 +213,14 @@ def test_read_only_pipelines_cannot_ingest(tmp_path):
     RAGPipeline(tmp_path, embedder="hashing").close()
     with RAGPipeline(tmp_path, read_only=True) as rag, pytest.raises(ConfigurationError):
         rag.ingest(DOCS)
+
+
+def test_rerankers_by_name():
+    from ragmem.eval.configs import RERANK_DEFAULTS
+    from ragmem.pipeline.defaults import RERANK
+
+    assert RERANK == RERANK_DEFAULTS
+    with pytest.raises(ConfigurationError, match="token vectors"):
+        make(reranker="late-interaction")  # HashingEmbedder has no token vectors
+    with pytest.raises(ConfigurationError, match="unknown reranker"):
+        make(reranker="nope")

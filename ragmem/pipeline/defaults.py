@@ -10,7 +10,7 @@ from ragmem.types import Chunk, Document
 
 if TYPE_CHECKING:
     from ragmem.embedders.base import Embedder
-    from ragmem.retrievers.base import Retriever
+    from ragmem.retrievers.base import Reranker, Retriever
     from ragmem.retrievers.bm25 import BM25Retriever
     from ragmem.stores.base import VectorStore
     from ragmem.tokens import Tokenizer
@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_EMBEDDER",
     "RETRIEVER_NAMES",
     "Chunker",
+    "build_reranker",
     "build_retriever",
     "default_chunker",
     "default_tokenizer",
@@ -30,6 +31,14 @@ RETRIEVER_NAMES = ("hybrid", "rrf", "dense", "bm25")
 # The hybrid defaults chosen by cross-validation in ragmem.eval.configs (HYBRID_DEFAULTS);
 # repeated here so that building a pipeline does not import the evaluation code.
 HYBRID: dict[str, Any] = {"fusion": "minmax", "weights": [0.5, 0.5], "depth": 100}
+
+# Late-interaction reranking as evaluated in ragmem.eval.configs (RERANK_DEFAULTS).
+RERANK: dict[str, Any] = {"depth": 50, "weight": 0.2, "encoding": "int4"}
+RERANKER_NAMES = ("late-interaction", "cohere")
+
+CHUNK_TOKENS = 256
+CHUNK_OVERLAP_TOKENS = 32
+CHUNK_CHARS = 1000
 
 log = logging.getLogger("ragmem.pipeline")
 
@@ -77,7 +86,7 @@ class _BoundaryChunker:
         return out
 
 
-def default_chunker() -> Chunker:
+def default_chunker(embedder: Embedder) -> Chunker:
     """The chunker a pipeline uses when none is given."""
     return _BoundaryChunker()
 
@@ -148,3 +157,25 @@ def build_retriever(
     if name == "rrf":
         return HybridRetriever({"bm25": keyword, "dense": dense}, fusion="rrf", rrf_k=60)
     return HybridRetriever({"bm25": keyword, "dense": dense}, **HYBRID)
+
+
+def build_reranker(name: str, *, embedder: Embedder) -> Reranker:
+    """The reranker called ``name``: ``"late-interaction"`` (MaxSim over the embedder's
+    token vectors, blended with the first-stage score) or ``"cohere"`` (the rerank API).
+    """
+    if name == "late-interaction":
+        from ragmem.embedders.base import TokenEmbedder
+        from ragmem.retrievers.rerank import LateInteractionReranker
+
+        if not isinstance(embedder, TokenEmbedder):
+            raise ConfigurationError(
+                f"late-interaction reranking needs token vectors; {embedder.name} has none"
+            )
+        return LateInteractionReranker(
+            embedder, encoding=RERANK["encoding"], weight=RERANK["weight"]
+        )
+    if name == "cohere":
+        from ragmem.retrievers.cohere import CohereReranker
+
+        return CohereReranker()
+    raise ConfigurationError(f"unknown reranker {name!r}; choose one of {RERANKER_NAMES}")

@@ -24,6 +24,7 @@ from ragmem.pipeline.answer import (
 from ragmem.pipeline.defaults import (
     DEFAULT_EMBEDDER,
     Chunker,
+    build_reranker,
     build_retriever,
     default_chunker,
     default_tokenizer,
@@ -73,7 +74,8 @@ class RAGPipeline:
             or ``"bm25"``.
         keyword: keep a BM25 keyword index beside the vector store (needed by the
             ``hybrid``, ``rrf`` and ``bm25`` retrievers).
-        reranker: an optional ``Reranker`` applied to the retrieved candidates.
+        reranker: an optional ``Reranker`` (or ``"late-interaction"``, ``"cohere"``)
+            that reorders the ``candidates`` retrieved before the best ``k`` are kept.
         llm: an ``LLM`` or a registered name; ``None`` returns the context without answering.
         context: the ``ContextBuilder``; by default 3,000 tokens with 512 kept for the answer.
         k: sources to retrieve per question.
@@ -101,7 +103,7 @@ class RAGPipeline:
         chunker: Chunker | None = None,
         retriever: Retriever | str = "hybrid",
         keyword: bool = True,
-        reranker: Reranker | None = None,
+        reranker: Reranker | str | None = None,
         llm: LLM | str | None = None,
         context: ContextBuilder | None = None,
         k: int = 5,
@@ -124,7 +126,7 @@ class RAGPipeline:
                 f"the store holds {self.store.dimensions}-dimensional vectors but the embedder "
                 f"makes {self.embedder.dimensions}"
             )
-        self.chunker = chunker if chunker is not None else default_chunker()
+        self.chunker = chunker if chunker is not None else default_chunker(self.embedder)
         self.manifest = Manifest(None if self.path is None else self.path / "manifest.json")
         keyword_path = None if self.path is None else self.path / _KEYWORD
         self.keyword = self._open_keyword(keyword_path) if keyword else None
@@ -143,7 +145,11 @@ class RAGPipeline:
             if isinstance(retriever, str)
             else retriever
         )
-        self.reranker = reranker
+        self.reranker = (
+            build_reranker(reranker, embedder=self.embedder)
+            if isinstance(reranker, str)
+            else reranker
+        )
         self.llm: LLM | None = load_backend("llms", llm)() if isinstance(llm, str) else llm
         model = getattr(self.llm, "model", None)
         self.context_builder = context or ContextBuilder(
