@@ -2,22 +2,31 @@
 
 Chroma's filter language lacks ``$not`` and ``$exists``, rejects empty lists, mixed-type
 lists and ``$and``/``$or`` with fewer than two members, compares list elements by exact
-type (1 does not match 1.0) and has no range test on lists. So the adapter stores, next
-to the original metadata (JSON, for an exact round trip), derived fields it can query
-exactly. For a user key ``k`` (user keys never start with ``:``, and every derived name
-starts with a tag, so no two names collide)::
+type (1 does not match 1.0) and has no range test on lists. So the adapter stores derived
+fields it can query exactly. For a user key ``k`` (user keys never start with ``:``, and
+every derived name starts with a tag, so no two names collide)::
 
-    "s:k"  the string elements (a list)        "b:k"  the bool elements (a list)
-    "n:k"  the numbers, as floats (a list)     "lo:k" / "hi:k"  their min / max
-    ":k"   list of the keys present            ":n"   list of the keys holding numbers
-    ":m"   the original metadata as JSON (always present, so no metadata dict is empty)
+    scalar values                   list values
+    "s:k"  a string                 "S:k"  the string elements
+    "b:k"  a bool                   "B:k"  the bool elements
+    "n:k"  a number, as a float     "N:k"  the numbers, as floats
+                                    "lo:k" / "hi:k"  the least / greatest number
+    ":k"   tags: "=k" for every key present, "#k" for every key holding numbers,
+           "%k" for a scalar int (so it reads back as an int)
+    ":m"   the original metadata as JSON, when a list (or an int beyond 2**53) makes
+           it needed for an exact round trip, or the metadata is empty (Chroma
+           rejects an empty dict)
     ":0"   True when the item has no text (Chroma cannot store a None document)
 
-Queries then map exactly: ``$eq v`` is ``$contains`` on the list of v's type; "any
-element > v" is ``max > v``, "any element < v" is ``min < v``; ``$exists`` is membership
-in ``:k``. ``$not`` is pushed down to the leaves (De Morgan), where every negated leaf
-has an exact form: ``$not_contains`` and ``$ne`` in Chroma match records lacking the
-field, as ragmem's complement does.
+Scalars stay scalars because every stored list element costs Chroma index work. Queries
+then map exactly: ``$eq v`` is ``s:k == v`` or ``S:k $contains v``. Every number is
+stored and queried as a float: Chroma compares list elements by exact type, and compares
+a stored int with a float operand after truncating it (2 == 2.75 holds in chromadb 1.5),
+so floats on both sides are the only exact form. "any element > v" is ``n:k > v`` or
+``hi:k > v``, "any element < v" uses ``lo:k``; ``$exists`` is membership of ``"=k"`` in
+``:k``. ``$not`` is pushed down to the leaves (De Morgan), where every negated leaf has
+an exact form: ``$ne`` and ``$not_contains`` in Chroma match records lacking the field,
+as ragmem's complement does.
 """
 
 from __future__ import annotations
@@ -37,9 +46,10 @@ __all__ = ["decode_metadata", "decode_text", "encode_metadata", "to_chroma"]
 Where = dict[str, Any]
 
 _JSON_FIELD = ":m"
-_KEYS_FIELD = ":k"
-_NUMERIC_KEYS_FIELD = ":n"
+_TAGS_FIELD = ":k"
 _NO_TEXT_FIELD = ":0"
+_SCALAR_TAG = {str: "s:", bool: "b:", int: "n:", float: "n:"}
+_LIST_TAG = {str: "S:", bool: "B:", int: "N:", float: "N:"}
 
 
 def _is_number(value: object) -> bool:
@@ -48,39 +58,61 @@ def _is_number(value: object) -> bool:
 
 def encode_metadata(metadata: Metadata, no_text: bool = False) -> dict[str, Any]:
     """The Chroma metadata dict stored for one item's (validated) metadata."""
-    out: dict[str, Any] = {
-        _JSON_FIELD: json.dumps(metadata, ensure_ascii=False, separators=(",", ":"))
-    }
-    if no_text:
-        out[_NO_TEXT_FIELD] = True
-    if metadata:
-        out[_KEYS_FIELD] = list(metadata)
-    numeric_keys = []
+    out: dict[str, Any] = {}
+    tags: list[str] = []
+    needs_json = not metadata
     for key, value in metadata.items():
-        elements = value if isinstance(value, list) else [value]
-        strings = [e for e in elements if isinstance(e, str)]
-        bools = [e for e in elements if isinstance(e, bool)]
-        numbers = [float(e) for e in elements if _is_number(e)]
+        tags.append("=" + key)
+        if not isinstance(value, list):
+            if _is_number(value):
+                number = float(value)
+                out["n:" + key] = number
+                tags.append("#" + key)
+                if isinstance(value, int):
+                    tags.append("%" + key)
+                    # an int a float cannot hold exactly reads back only from the JSON
+                    needs_json = needs_json or number != value
+            else:
+                out[_SCALAR_TAG[type(value)] + key] = value
+            continue
+        needs_json = True
+        strings = [e for e in value if isinstance(e, str)]
+        bools = [e for e in value if isinstance(e, bool)]
+        numbers = [float(e) for e in value if _is_number(e)]
         if strings:
-            out["s:" + key] = strings
+            out["S:" + key] = strings
         if bools:
-            out["b:" + key] = bools
+            out["B:" + key] = bools
         if numbers:
-            out["n:" + key] = numbers
+            out["N:" + key] = numbers
             out["lo:" + key] = min(numbers)
             out["hi:" + key] = max(numbers)
-            numeric_keys.append(key)
-    if numeric_keys:
-        out[_NUMERIC_KEYS_FIELD] = numeric_keys
+            tags.append("#" + key)
+    if tags:
+        out[_TAGS_FIELD] = tags
+    if needs_json:
+        out[_JSON_FIELD] = json.dumps(metadata, ensure_ascii=False, separators=(",", ":"))
+    if no_text:
+        out[_NO_TEXT_FIELD] = True
     return out
 
 
 def decode_metadata(stored: dict[str, Any] | None) -> Metadata:
     """The user metadata back from a stored Chroma metadata dict."""
-    if not stored or _JSON_FIELD not in stored:
+    if not stored:
         return {}
-    decoded: Metadata = json.loads(stored[_JSON_FIELD])
-    return decoded
+    if _JSON_FIELD in stored:
+        decoded: Metadata = json.loads(stored[_JSON_FIELD])
+        return decoded
+    tags = stored.get(_TAGS_FIELD, ())
+    ints = {t[1:] for t in tags if t[0] == "%"}
+    out: Metadata = {}
+    for key in (t[1:] for t in tags if t[0] == "="):  # in the order written
+        for prefix in ("s:", "b:", "n:"):
+            if prefix + key in stored:
+                value = stored[prefix + key]
+                out[key] = int(value) if key in ints else value
+    return out
 
 
 def decode_text(document: str | None, stored: dict[str, Any] | None) -> str | None:
@@ -96,32 +128,45 @@ def _join(op: str, parts: list[Where]) -> Where:
 
 def _equals(key: str, value: Any, positive: bool) -> Where:
     """Any element equals ``value`` (or, negated, none does / the key is missing)."""
-    op = "$contains" if positive else "$not_contains"
-    if isinstance(value, bool):
-        return {"b:" + key: {op: value}}
-    if isinstance(value, str):
-        return {"s:" + key: {op: value}}
-    return {"n:" + key: {op: float(value)}}
+    kind = type(value)
+    if positive:
+        scalar: Where = {_SCALAR_TAG[kind] + key: {"$eq": value}}
+        listed: Where = {_LIST_TAG[kind] + key: {"$contains": value}}
+    else:
+        scalar = {_SCALAR_TAG[kind] + key: {"$ne": value}}
+        listed = {_LIST_TAG[kind] + key: {"$not_contains": value}}
+    if _is_number(value):
+        scalar = {k: {op: float(v)} for k, c in scalar.items() for op, v in c.items()}
+        listed = {k: {op: float(v)} for k, c in listed.items() for op, v in c.items()}
+    # a key holds a scalar or a list, never both: either side decides
+    return {"$or" if positive else "$and": [scalar, listed]}
 
 
 _BOUND = {"$lt": "lo:", "$lte": "lo:", "$gt": "hi:", "$gte": "hi:"}
 _FLIP = {"$lt": "$gte", "$lte": "$gt", "$gt": "$lte", "$gte": "$lt"}
 
 
-def _range(key: str, op: str, value: float, positive: bool) -> Where:
-    # any element < v  <=>  min < v;  any element > v  <=>  max > v
-    field = _BOUND[op] + key
+def _range(key: str, op: str, value: int | float, positive: bool) -> Where:
+    # any list element < v  <=>  min < v;  any list element > v  <=>  max > v
+    value = float(value)
     if positive:
-        return {field: {op: value}}
-    # no element qualifies: the bound fails, or the key holds no numbers at all
-    return {"$or": [{field: {_FLIP[op]: value}}, {_NUMERIC_KEYS_FIELD: {"$not_contains": key}}]}
+        return {"$or": [{"n:" + key: {op: value}}, {_BOUND[op] + key: {op: value}}]}
+    # no element qualifies: the scalar or list bound fails, or the key holds no numbers
+    flipped = _FLIP[op]
+    return {
+        "$or": [
+            {"n:" + key: {flipped: value}},
+            {_BOUND[op] + key: {flipped: value}},
+            {_TAGS_FIELD: {"$not_contains": "#" + key}},
+        ]
+    }
 
 
 def _condition(cond: Condition, positive: bool) -> Where:
     op, key, value = cond.op, cond.field, cond.value
     if op == "$exists":
         present = value is positive
-        return {_KEYS_FIELD: {"$contains" if present else "$not_contains": key}}
+        return {_TAGS_FIELD: {"$contains" if present else "$not_contains": "=" + key}}
     if op in ("$ne", "$nin"):
         op, positive = ("$eq" if op == "$ne" else "$in"), not positive
     if op in ("$eq", "$contains"):
@@ -151,6 +196,6 @@ def to_chroma(where: Filter) -> Where:
     Example:
         >>> from ragmem.filters import parse_filter
         >>> to_chroma(parse_filter({"$not": {"tag": "a"}}))
-        {'s:tag': {'$not_contains': 'a'}}
+        {'$and': [{'s:tag': {'$ne': 'a'}}, {'S:tag': {'$not_contains': 'a'}}]}
     """
     return _node(where, True)

@@ -135,8 +135,8 @@ class ChromaVectorStore(VectorStore):
         ]
         if len(given) > 1:
             raise ConfigurationError(f"pass only one of client=, path=, host=; got {given}")
-        if port is not None and host is None:
-            raise ConfigurationError("port= needs host=")
+        if host is None and (port is not None or ssl or headers):
+            raise ConfigurationError("port=, ssl= and headers= apply only with host=")
         self.collection = collection
         self.dimensions = dimensions
         self.metric = self._check_metric(metric)

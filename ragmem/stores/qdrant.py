@@ -53,6 +53,8 @@ _DISTANCE = {
     "l2": models.Distance.EUCLID,
 }
 _BACKEND = "qdrant"
+# what a search needs back: the keys list exists only for $exists filters
+_HIT_PAYLOAD = [ID_FIELD, TEXT_FIELD, METADATA_FIELD]
 
 
 def point_id(id_: str) -> str:
@@ -70,6 +72,17 @@ def _errors() -> Iterator[None]:
         raise BackendHTTPError(exc.status_code or 0, body, backend=_BACKEND) from exc
     except (ResponseHandlingException, httpx.TransportError, ConnectionError) as exc:
         raise BackendUnavailableError(str(exc), backend=_BACKEND) from exc
+
+
+def _single(request: models.QueryRequest) -> dict[str, Any]:
+    """``query_points`` keyword arguments equal to one batch request."""
+    return {
+        "query": request.query,
+        "query_filter": request.filter,
+        "limit": request.limit,
+        "with_payload": request.with_payload,
+        "search_params": request.params,
+    }
 
 
 class QdrantVectorStore(VectorStore):
@@ -137,6 +150,8 @@ class QdrantVectorStore(VectorStore):
             raise ConfigurationError(
                 f"pass only one of client=, location=, path=, url=; got {given}"
             )
+        if url is None and (prefer_grpc or timeout is not None or api_key is not None):
+            raise ConfigurationError("api_key=, prefer_grpc= and timeout= apply only with url=")
         if isinstance(client, AsyncQdrantClient):
             raise ConfigurationError(
                 "client= takes a QdrantClient; pass AsyncQdrantClient as async_client="
@@ -153,10 +168,13 @@ class QdrantVectorStore(VectorStore):
             location=location, path=path, url=url, api_key=api_key,
             prefer_grpc=prefer_grpc, timeout=timeout,
         )  # fmt: skip
+        self._owns_async_client = async_client is None and url is not None
         if async_client is None and url is not None:
+            # the sync client already checked the server version; one check is enough
             async_client = AsyncQdrantClient(
-                url=url, api_key=api_key, prefer_grpc=prefer_grpc, timeout=timeout
-            )
+                url=url, api_key=api_key, prefer_grpc=prefer_grpc, timeout=timeout,
+                check_compatibility=False,
+            )  # fmt: skip
         self._async_client = async_client
         self._ensure_collection()
 
@@ -236,7 +254,7 @@ class QdrantVectorStore(VectorStore):
     ) -> list[models.QueryRequest]:
         return [
             models.QueryRequest(
-                query=q, filter=flt, limit=k, with_payload=True, params=self._search_params
+                query=q, filter=flt, limit=k, with_payload=_HIT_PAYLOAD, params=self._search_params
             )
             for q in queries.tolist()
         ]
@@ -314,10 +332,13 @@ class QdrantVectorStore(VectorStore):
         flt = self._filter(where)
         if flt is False:
             return [[] for _ in range(len(queries))]
+        requests = self._requests(queries, k, flt)
         with _errors():
-            responses = self._client.query_batch_points(
-                self.collection, requests=self._requests(queries, k, flt)
-            )
+            if len(requests) == 1:
+                # one query: the plain endpoint, without the batch envelope
+                responses = [self._client.query_points(self.collection, **_single(requests[0]))]
+            else:
+                responses = self._client.query_batch_points(self.collection, requests=requests)
         return [[self._hit(p) for p in r.points] for r in responses]
 
     def _count(self, where: Filter | None) -> int:
@@ -382,10 +403,12 @@ class QdrantVectorStore(VectorStore):
         flt = self._filter(where)
         if flt is False:
             return [[] for _ in range(len(queries))]
+        requests = self._requests(queries, k, flt)
         with _errors():
-            responses = await client.query_batch_points(
-                self.collection, requests=self._requests(queries, k, flt)
-            )
+            if len(requests) == 1:
+                responses = [await client.query_points(self.collection, **_single(requests[0]))]
+            else:
+                responses = await client.query_batch_points(self.collection, requests=requests)
         return [[self._hit(p) for p in r.points] for r in responses]
 
     async def _count_async(self, where: Filter | None) -> int:
@@ -400,5 +423,5 @@ class QdrantVectorStore(VectorStore):
 
     async def aclose(self) -> None:
         """Close the async client this store built (call before the event loop ends)."""
-        if self._async_client is not None and self._owns_client:
+        if self._async_client is not None and self._owns_async_client:
             await self._async_client.close()

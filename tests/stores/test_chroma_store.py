@@ -147,3 +147,46 @@ def test_data_survives_close_and_reopen_in_another_process(tmp_path):
     np.testing.assert_allclose(record.vector, unit_vectors(30, seed=7)[5], atol=1e-6)
     assert store.search(unit_vectors(30, seed=7)[9], k=1)[0][0].id == "id-9"
     store.close()
+
+
+def test_missing_sdk_names_the_extra_and_ragmem_imports_without_it():
+    code = textwrap.dedent(
+        """
+        import sys
+        import ragmem, ragmem.registry, ragmem.stores
+        assert "chromadb" not in sys.modules
+        sys.modules["chromadb"] = None  # as if the extra were not installed
+        from ragmem.errors import MissingDependencyError
+        try:
+            import ragmem.stores.chroma
+        except MissingDependencyError as exc:
+            assert "ragmem[chroma]" in str(exc), exc
+        else:
+            raise AssertionError("no MissingDependencyError")
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=env)
+
+
+def test_metadata_types_survive_the_round_trip_exactly():
+    metas = [
+        {"i": 2, "f": 2.0, "b": True, "s": "2"},
+        {"big": 2**60 + 1, "neg": -(2**70)},
+        {"l": [1, 1.0, True, "1"], "e": []},
+        {},
+    ]
+    store = ChromaVectorStore(collection=name(), dimensions=8)
+    store.upsert(["a", "b", "c", "d"], unit_vectors(4), metadata=metas)
+    for got, want in zip((r.metadata for r in store.get(["a", "b", "c", "d"])), metas):
+        assert got == want
+        assert [type(v) for v in got.values()] == [type(v) for v in want.values()]
+        for g, w in zip(got.values(), want.values()):
+            if isinstance(w, list):
+                assert [type(x) for x in g] == [type(x) for x in w]
+    hits = store.search(unit_vectors(4)[0], k=1, where={"i": 2.0})[0]
+    assert [type(v) for v in hits[0].metadata.values()] == [int, float, bool, str]
+    # chromadb alone would match a stored int 2 with 2.75: the adapter must not
+    assert store.count({"i": 2.75}) == 0
+    assert store.count({"i": {"$gt": 1.5}}) == 1
+    store.close()

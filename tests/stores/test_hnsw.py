@@ -10,10 +10,20 @@ from hypothesis import strategies as st
 pytest.importorskip("faiss")
 
 from ragmem.errors import ConfigurationError
-from ragmem.stores.local.flat import prepare_queries, scores_for, top_k
+from ragmem.stores.local.flat import prepare_queries, top_k
 from ragmem.stores.local.hnsw import HnswIndex
 
 DIM = 16
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_faiss_thread():
+    # faiss's OpenMP workers spin-wait, which is slow on a machine busy with other work
+    faiss = pytest.importorskip("faiss")
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(before)
 
 
 def clustered(n: int, seed: int, dim: int = DIM) -> np.ndarray:
@@ -23,11 +33,30 @@ def clustered(n: int, seed: int, dim: int = DIM) -> np.ndarray:
     return prepare_queries(x.astype(np.float32), "cosine")
 
 
-def exact(queries, vectors, k, metric="cosine", mask=None):
+def scores_for(queries, vectors, sq, metric):
+    scores = queries @ vectors.T
+    if metric == "l2":
+        scores = 2 * scores - sq[None, :] - np.einsum("ij,ij->i", queries, queries)[:, None]
+    return scores.astype(np.float32)
+
+
+def exact_search(vectors, metric="cosine", live=None):
+    """The exact fallback HnswIndex is given, as the store gives its flat search."""
+
+    def search(queries, k, mask):
+        mask = live if mask is None else mask
+        return exact(queries, vectors, k, metric, mask, rows_and_scores=True)
+
+    return search
+
+
+def exact(queries, vectors, k, metric="cosine", mask=None, rows_and_scores=False):
     sq = np.einsum("ij,ij->i", vectors, vectors)
     scores = scores_for(queries, vectors, sq, metric)
     if mask is not None:
-        scores[:, ~mask] = -np.inf
+        scores[:, ~mask[: len(vectors)]] = -np.inf
+    if rows_and_scores:
+        return [top_k(s, k) for s in scores]
     return [top_k(s, k)[0] for s in scores]
 
 
@@ -109,7 +138,7 @@ def test_filtered_search_keeps_recall(built, data, selectivity):
     vectors, queries = data
     mask = np.random.default_rng(4).random(len(vectors)) < selectivity
     mask[0] = True  # at least one match
-    results = built.search(queries, 10, mask=mask, vectors=vectors)
+    results = built.search(queries, 10, mask=mask, exact=exact_search(vectors))
     found = [r for r, _ in results]
     for rows in found:
         assert mask[rows].all()
@@ -130,11 +159,12 @@ def test_tiny_matches_are_searched_exactly(built, data):
     mask = np.zeros(len(vectors), bool)
     mask[[3, 50, 999, 2000]] = True
     for (rows, _), want in zip(
-        built.search(queries, 3, mask=mask, vectors=vectors),
+        built.search(queries, 3, mask=mask, exact=exact_search(vectors)),
         exact(queries, vectors, 3, mask=mask),
     ):
         assert rows.tolist() == want.tolist()
-    empty = built.search(queries[:2], 3, mask=np.zeros(len(vectors), bool), vectors=vectors)
+    nothing = np.zeros(len(vectors), bool)
+    empty = built.search(queries[:2], 3, mask=nothing, exact=exact_search(vectors))
     assert [len(r) for r, _ in empty] == [0, 0]
 
 
@@ -218,7 +248,7 @@ def test_any_update_sequence_returns_live_rows_with_exact_scores(ops, k, use_mas
     mask = live & (np.arange(60) % 3 != 0) if use_mask else None
     candidates = live if mask is None else mask
     query = vectors[:1]
-    rows, scores = index.search(query, k, mask=mask, vectors=store)[0]
+    rows, scores = index.search(query, k, mask=mask, exact=exact_search(store, live=live))[0]
     assert len(rows) == min(k, int(candidates.sum()))
     assert len(set(rows.tolist())) == len(rows)
     assert candidates[rows].all()

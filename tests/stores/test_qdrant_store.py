@@ -81,6 +81,8 @@ def test_bad_options():
         QdrantVectorStore(collection="c", dimensions=0)
     with pytest.raises(ConfigurationError):
         QdrantVectorStore(collection="c", dimensions=8, metric="hamming")
+    with pytest.raises(ConfigurationError, match="only with url"):
+        QdrantVectorStore(collection="c", dimensions=8, timeout=3)
     with pytest.raises(ConfigurationError, match="async_client"):
         QdrantVectorStore(collection="c", dimensions=8, client=AsyncQdrantClient(":memory:"))
 
@@ -163,3 +165,34 @@ def test_data_survives_close_and_reopen_in_another_process(tmp_path):
     np.testing.assert_allclose(record.vector, unit_vectors(30, seed=7)[5], atol=1e-6)
     assert store.search(unit_vectors(30, seed=7)[9], k=1)[0][0].id == "id-9"
     store.close()
+
+
+def test_missing_sdk_names_the_extra_and_ragmem_imports_without_it():
+    code = textwrap.dedent(
+        """
+        import sys
+        import ragmem, ragmem.registry, ragmem.stores
+        assert "qdrant_client" not in sys.modules
+        sys.modules["qdrant_client"] = None  # as if the extra were not installed
+        from ragmem.errors import MissingDependencyError
+        try:
+            import ragmem.stores.qdrant
+        except MissingDependencyError as exc:
+            assert "ragmem[qdrant]" in str(exc), exc
+        else:
+            raise AssertionError("no MissingDependencyError")
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=env)
+
+
+@pytest.mark.filterwarnings("ignore:Failed to obtain server version")
+def test_unreachable_server_is_backend_unavailable():
+    from ragmem.errors import BackendUnavailableError
+    from tests.stores.chroma_server import free_port
+
+    with pytest.raises(BackendUnavailableError):
+        QdrantVectorStore(
+            collection="c", dimensions=8, url=f"http://127.0.0.1:{free_port()}", timeout=2
+        )

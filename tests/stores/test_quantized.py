@@ -7,7 +7,7 @@ import pytest
 
 from ragmem.errors import ConfigurationError
 from ragmem.stores.local import quantized
-from ragmem.stores.local.flat import prepare_queries, scores_for, top_k
+from ragmem.stores.local.flat import prepare_queries, top_k
 from ragmem.stores.local.quantized import QuantizedFlatIndex
 
 DIM = 96
@@ -23,6 +23,13 @@ def clustered(n: int, seed: int, dim: int = DIM, positive: bool = False) -> np.n
     if positive:  # SIFT-like: all components >= 0, so raw sign bits say nothing
         return np.abs(x * 30).astype(np.float32)
     return prepare_queries(x.astype(np.float32), "cosine")
+
+
+def scores_for(queries, vectors, sq, metric):
+    scores = queries @ vectors.T
+    if metric == "l2":
+        scores = 2 * scores - sq[None, :] - np.einsum("ij,ij->i", queries, queries)[:, None]
+    return scores.astype(np.float32)
 
 
 def exact(queries, vectors, k, metric, mask=None):

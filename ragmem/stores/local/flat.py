@@ -4,8 +4,9 @@ Ties are broken by row number (insertion order), so results are deterministic an
 equal a brute-force sort by ``(-score, row)``.
 
 This module is also the seam for other indexes: the store calls only
-``index.search(queries, k, mask)`` and the ``added`` / ``removed`` / ``reset``
-notifications, so an approximate index can take FlatIndex's place.
+``index.search(queries, k, mask)``, the ``added`` / ``removed`` / ``renumbered`` /
+``reset`` notifications and ``save`` / ``load`` of derived files, so an approximate
+index can take FlatIndex's place (see ``indexes``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ragmem.stores.local.table import VectorTable
     from ragmem.types import Metric, Vectors
 
@@ -93,7 +96,18 @@ class FlatIndex:
         """Rows were deleted."""
 
     def reset(self) -> None:
-        """Rows were renumbered (compaction) or loaded from disk."""
+        """Rows changed wholesale: rebuild whatever the index derives from the table."""
+
+    def renumbered(self, kept: Rows) -> None:
+        """Deleted rows were dropped: row ``kept[i]`` is now row ``i``."""
+        self.reset()
+
+    def save(self, directory: Path, generation: int) -> None:
+        """Write derived files for snapshot ``generation`` (flat search has none)."""
+
+    def load(self, directory: Path, generation: int) -> None:
+        """The snapshot of ``generation`` was loaded: adopt its derived files or rebuild."""
+        self.reset()
 
     def search(self, queries: Vectors, k: int, mask: Mask | None) -> list[Ranked]:
         """Best ``k`` rows for each query among ``mask`` (None: every live row).

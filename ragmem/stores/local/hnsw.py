@@ -16,6 +16,7 @@ macOS and Windows (hnswlib ships only a source distribution).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,7 +24,6 @@ import numpy.typing as npt
 
 from ragmem.errors import ConfigurationError, MissingDependencyError
 from ragmem.stores.local.derived import read_derived, write_derived
-from ragmem.stores.local.flat import scores_for, top_k
 
 try:
     import faiss as _faiss
@@ -43,6 +43,7 @@ Mask = npt.NDArray[np.bool_]
 Rows = npt.NDArray[np.int64]
 Scores = npt.NDArray[np.float32]
 Result = tuple[Rows, Scores]
+Exact = Callable[["Vectors", int, "Mask | None"], list[Result]]
 
 _FORMAT = "ragmem-hnsw-faiss/1"
 # Widened ef never exceeds this; past it, exact search over the matching rows is cheaper.
@@ -87,7 +88,7 @@ class HnswIndex:
         self.metric = metric
         self.m = m
         self.ef_construction = ef_construction
-        self.ef_search = self._check_ef(ef_search)
+        self._ef_search = self._check_ef(ef_search)
         self.compact_fraction = compact_fraction
         self._graph = self._new_graph()
         self._node_row = np.empty(0, np.int64)  # node -> store row
@@ -108,10 +109,20 @@ class HnswIndex:
         kind = faiss.METRIC_L2 if self.metric == "l2" else faiss.METRIC_INNER_PRODUCT
         graph = faiss.IndexHNSWFlat(self.dimensions, self.m, kind)
         graph.hnsw.efConstruction = self.ef_construction
-        graph.hnsw.efSearch = self._graph_ef = self.ef_search
+        graph.hnsw.efSearch = self._ef_search
         return graph
 
     # -- state --------------------------------------------------------------------------------
+
+    @property
+    def ef_search(self) -> int:
+        """Default candidate list size while searching."""
+        return self._ef_search
+
+    @ef_search.setter
+    def ef_search(self, ef: int) -> None:
+        self._ef_search = self._check_ef(ef)
+        self._graph.hnsw.efSearch = self._ef_search
 
     @property
     def nodes(self) -> int:
@@ -171,6 +182,28 @@ class HnswIndex:
         self._identity = True
         self.add(rows, vectors)
 
+    def renumber(self, kept: Rows) -> bool:
+        """Relabel rows after the store dropped its deleted rows: ``kept[i]`` is now row ``i``.
+
+        Returns:
+            ``False`` (index unchanged) when a live node's row is not in ``kept``, which
+            means the index was out of step with the store and must be rebuilt.
+        """
+        kept = np.asarray(kept, np.int64)
+        live = np.flatnonzero(self._node_alive[: self._nodes])
+        old = self._node_row[live]
+        new = np.searchsorted(kept, old)
+        if len(live) and (new.max() >= len(kept) or not np.array_equal(kept[new], old)):
+            return False
+        self._node_row[: self._nodes][~self._node_alive[: self._nodes]] = -1
+        self._node_row[live] = new
+        self._row_node = np.full(len(kept), -1, np.int64)
+        self._row_node[new] = live
+        self._identity = self._tombstones == 0 and np.array_equal(
+            self._node_row[: self._nodes], np.arange(self._nodes)
+        )
+        return True
+
     def _retire(self, rows: Rows) -> None:
         known = rows[rows < len(self._row_node)]
         nodes = self._row_node[known]
@@ -201,8 +234,7 @@ class HnswIndex:
         k: int,
         *,
         mask: Mask | None = None,
-        vectors: Vectors | None = None,
-        sq_norms: Scores | None = None,
+        exact: Exact | None = None,
         ef: int | None = None,
     ) -> list[Result]:
         """Top ``k`` rows per query as ``(rows, scores)``, best first.
@@ -212,8 +244,8 @@ class HnswIndex:
             k: results per query.
             mask: candidate rows (the filter's matches over the store's rows); ``None``
                 means every row the index holds.
-            vectors: the store's rows, for exact search when few rows match ``mask``.
-            sq_norms: squared norms of ``vectors`` (needed for ``l2``).
+            exact: exact search ``(queries, k, mask) -> results`` over the store's rows,
+                used when that is cheaper than the graph or the graph falls short.
             ef: candidate list size for this call instead of ``ef_search``.
 
         The filter's selectivity is known exactly from ``mask``. When so few rows match
@@ -225,6 +257,9 @@ class HnswIndex:
         if self._nodes == 0:
             return [_empty() for _ in range(len(queries))]
         if mask is None:
+            # a graph search computes about ef * m distances; below that, scan every row
+            if exact is not None and self._nodes - self._tombstones <= ef * self.m:
+                return exact(queries, k, None)
             if self._tombstones == 0:
                 return self._graph_search(queries, k, ef, None)
             selector = self._alive_selector or self._selector(self._node_alive[: self._nodes])
@@ -241,17 +276,16 @@ class HnswIndex:
             if matching == 0:
                 return [_empty() for _ in range(len(queries))]
             widened = min(math.ceil(ef * self._nodes / matching), _MAX_EF)
-            # a graph search computes about ef * m distances; below that, scan the matches
-            if vectors is not None and (
+            if exact is not None and (
                 matching <= widened * self.m or widened == _MAX_EF or matching <= k
             ):
-                return self._exact(queries, k, mask, vectors, sq_norms)
+                return exact(queries, k, mask)
             selector = self._selector(node_ok)
         widened = min(math.ceil(ef * self._nodes / matching), _MAX_EF)
         results = self._graph_search(queries, k, widened, selector)
-        if vectors is not None and any(len(r) < min(k, matching) for r, _ in results):
+        if exact is not None and any(len(r) < min(k, matching) for r, _ in results):
             # the filter cut the graph into pieces the traversal could not reach
-            return self._exact(queries, k, mask, vectors, sq_norms)
+            return exact(queries, k, mask)
         return results
 
     def _selector(self, node_ok: Mask) -> tuple[Any, np.ndarray]:
@@ -262,15 +296,15 @@ class HnswIndex:
     def _graph_search(
         self, queries: Vectors, k: int, ef: int, selector: tuple[Any, np.ndarray] | None
     ) -> list[Result]:
-        if selector is None:
-            # the plain path skips building search parameters: it is the hot loop
-            if ef != self._graph_ef:
-                self._graph.hnsw.efSearch = self._graph_ef = ef
+        if selector is None and ef == self._ef_search:
+            # the hot path: the graph's default ef, no per-call parameters to build
             distances, nodes = self._graph.search(queries, k)
         else:
+            # per-call parameters leave the shared graph untouched for concurrent readers
             params = faiss.SearchParametersHNSW()
             params.efSearch = ef
-            params.sel = selector[0]
+            if selector is not None:
+                params.sel = selector[0]
             distances, nodes = self._graph.search(queries, k, params=params)
         if self.metric == "l2":
             np.negative(distances, out=distances)
@@ -282,22 +316,6 @@ class HnswIndex:
         # faiss pads with -1 when fewer than k nodes qualify
         found = nodes >= 0
         return [(r[f], s[f]) for r, s, f in zip(rows, distances, found)]
-
-    def _exact(
-        self,
-        queries: Vectors,
-        k: int,
-        mask: Mask | None,
-        vectors: Vectors,
-        sq_norms: Scores | None,
-    ) -> list[Result]:
-        if mask is None:
-            mask = np.zeros(len(vectors), np.bool_)
-            mask[self._node_row[: self._nodes][self._node_alive[: self._nodes]]] = True
-        rows = np.flatnonzero(mask)
-        norms = None if sq_norms is None else sq_norms[rows]
-        scores = scores_for(queries, vectors[rows], norms, self.metric)
-        return [top_k(s, k, rows) for s in scores]
 
     # -- persistence --------------------------------------------------------------------------
 
@@ -337,7 +355,7 @@ class HnswIndex:
         if len(live) and int(node_row[live].max()) >= rows:
             return False
         row_node[node_row[live]] = live
-        graph.hnsw.efSearch = self._graph_ef = self.ef_search
+        graph.hnsw.efSearch = self._ef_search
         self._graph = graph
         self._node_row, self._node_alive, self._row_node = node_row, node_alive, row_node
         self._nodes = len(node_row)

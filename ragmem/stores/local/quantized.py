@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ragmem.errors import ConfigurationError
-from ragmem.stores.local.flat import prepare_queries, scores_for, top_k
+from ragmem.stores.local.flat import prepare_queries, top_k
 
 if TYPE_CHECKING:
     from ragmem.types import Metric, Vectors
@@ -40,8 +40,8 @@ Scores = npt.NDArray[np.float32]
 Result = tuple[Rows, Scores]
 
 # Candidates rescored per result, by code type: enough for recall@10 >= 0.99 on
-# clustered 384-d embeddings (benchmarks/ann.py measures the trade-off).
-_RESCORE = {"float32": 4, "float16": 2, "int8": 4, "binary": 20}
+# clustered 384-d unit vectors (benchmarks/ann.py: binary x20 gave 0.982, x30 0.994).
+_RESCORE = {"float32": 4, "float16": 2, "int8": 4, "binary": 30}
 _BLOCK = 8192  # rows converted to float32 at a time by the float16 / int8 scans
 _QUERY_BLOCK = 64  # queries scored per pass over the codes
 _GATHER_FRACTION = 0.25
@@ -213,15 +213,23 @@ class QuantizedFlatIndex:
             if subset is not None:
                 candidates = subset[candidates]
             candidates.sort()  # rows in order, so exact ties resolve by row
-            norms = None if sq_norms is None else sq_norms[candidates]
-            exact = scores_for(full[None, :], np.asarray(vectors[candidates]), norms, self.metric)
-            out.append(top_k(exact[0], k, candidates))
+            exact = np.asarray(vectors[candidates]) @ full
+            if self.metric == "l2":
+                assert sq_norms is not None
+                # -||x - q||^2, summed as the flat index sums it
+                exact *= 2.0
+                exact -= sq_norms[candidates]
+                exact -= full @ full
+            out.append(top_k(exact, k, candidates))
         return out
 
     def _binary_candidates(
         self, query: Vectors, subset: Rows | None, mask: Mask | None, pool: int
     ) -> Rows:
-        """Positions of the ``pool`` codes nearest in Hamming distance (ties: all or by row)."""
+        """Positions of the ``pool`` codes nearest in Hamming distance, plus ties at the cut.
+
+        Codes tied with the last one are all kept up to ``4 * pool`` in all (then by row).
+        """
         codes = self._codes[:, : self._n] if subset is None else self._codes[:, subset]
         distances = _hamming(codes, _pack((query - self._centre)[None, :])[0])
         limit = 64 * self._words + 1  # beyond every real distance
@@ -233,8 +241,11 @@ class QuantizedFlatIndex:
         if counts[-1] <= pool:
             return np.flatnonzero(distances < limit).astype(np.int64)
         cut = int(np.searchsorted(counts, pool))  # distance at which the pool fills
+        if counts[cut] <= 4 * pool:
+            # codes tied at the cut are equally good candidates: rescore them all
+            return np.flatnonzero(distances <= cut).astype(np.int64)
         inside = np.flatnonzero(distances < cut)
-        tied = np.flatnonzero(distances == cut)[: pool - len(inside)]
+        tied = np.flatnonzero(distances == cut)[: 4 * pool - len(inside)]
         return np.concatenate([inside, tied]).astype(np.int64)
 
     def _approx(self, queries: Vectors, subset: Rows | None) -> Scores:

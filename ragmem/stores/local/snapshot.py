@@ -8,6 +8,8 @@ A store directory holds::
                              is exactly the store's dimension-major memory layout
     records-<gen>.json       ids, texts and metadata, row by row
     wal-<gen>.log            writes since the snapshot (see ``wal``)
+    index-<gen>.derived      optional: a search index derived from the snapshot's rows
+                             (the HNSW graph), rebuilt when missing, stale or corrupt
     LOCK                     held by the one process that has the store open for writing
 
 A new generation's files are written and fsync'd first, then the manifest is replaced
@@ -54,7 +56,11 @@ __all__ = [
 FORMAT = "ragmem-local-store"
 FORMAT_VERSION = 1
 MANIFEST = "MANIFEST.json"
-_OWN_FILE = re.compile(r"^(vectors-\d+\.npy|records-\d+\.json|wal-\d+\.log|MANIFEST\.json\.tmp)$")
+# index-<gen>.derived: files an index derives from the rows (the HNSW graph), rebuildable
+_OWN_FILE = re.compile(
+    r"^(vectors-\d+\.npy|records-\d+\.json|wal-\d+\.log|MANIFEST\.json\.tmp"
+    r"|index-\d+\.derived(\.tmp)?)$"
+)
 _CHUNK = 1 << 24
 LOG_HEADER_SIZE = 20  # bytes of an empty write-ahead log (see ``wal``)
 
@@ -262,7 +268,8 @@ def is_own_file(name: str) -> bool:
 
 def remove_stale_files(directory: Path, manifest: Manifest) -> None:
     """Delete files of other generations (left by a compaction or a crash mid-write)."""
-    keep = {manifest.vectors.name, manifest.records.name, manifest.wal}
+    derived = f"index-{manifest.generation:010d}.derived"
+    keep = {manifest.vectors.name, manifest.records.name, manifest.wal, derived}
     for entry in os.scandir(directory):
         if _OWN_FILE.match(entry.name) and entry.name not in keep:
             os.unlink(entry.path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import weakref
 from pathlib import Path
@@ -14,8 +15,10 @@ from ragmem.columns import MetadataColumns
 from ragmem.errors import ConfigurationError, CorruptIndexError, NotFoundError, StorageError
 from ragmem.stores.base import VectorStore
 from ragmem.stores.local import snapshot as snap
-from ragmem.stores.local.flat import FlatIndex, Ranked, RowIndex, prepare_queries
+from ragmem.stores.local.flat import FlatIndex, Ranked, prepare_queries
+from ragmem.stores.local.indexes import IndexKind, make_index
 from ragmem.stores.local.locks import ProcessLock, ReadWriteLock
+from ragmem.stores.local.quantized import CodeDtype
 from ragmem.stores.local.table import VectorTable
 from ragmem.stores.local.wal import WriteAheadLog, create_log, read_log
 from ragmem.types import Hit, Metadata, Metric, Record, Vectors
@@ -70,6 +73,20 @@ class LocalVectorStore(VectorStore):
         compact_after: write-ahead log size in bytes past which a write first folds the
             log into a new snapshot (only when the log is also at least half the
             snapshot's size, so compaction cost stays proportional to the writes).
+        index: ``"flat"`` (exact, default), ``"hnsw"`` (an HNSW graph, extra
+            ``ragmem[ann]``; exact search where that is cheaper, e.g. for selective
+            filters) or ``"auto"`` (flat below 20,000 rows, HNSW above). The graph is
+            derived from the rows and saved with each snapshot; it is rebuilt when its
+            file is missing, stale or corrupt.
+        dtype: codes scanned by flat search: ``"float32"`` (exact), ``"float16"``,
+            ``"int8"`` or ``"binary"``, with the best candidates rescored exactly, so
+            scores are always exact float32 scores.
+        coarse_dims: flat search scans only the first this many dimensions, then
+            rescores with all of them (for Matryoshka embeddings).
+        rescore: candidates rescored per requested result with ``dtype``/``coarse_dims``.
+        m: HNSW graph degree.
+        ef_construction: HNSW candidate list size while building.
+        ef_search: HNSW candidate list size while searching (widened for filters).
 
     Example:
         >>> import numpy as np
@@ -94,6 +111,13 @@ class LocalVectorStore(VectorStore):
         read_only: bool = False,
         lock_timeout: float = 0.0,
         compact_after: int = 64 * 2**20,
+        index: IndexKind = "flat",
+        dtype: CodeDtype = "float32",
+        coarse_dims: int | None = None,
+        rescore: int | None = None,
+        m: int = 16,
+        ef_construction: int = 200,
+        ef_search: int = 64,
     ) -> None:
         if not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1:
             raise ConfigurationError(f"dimensions must be a positive integer, got {dimensions!r}")
@@ -112,6 +136,17 @@ class LocalVectorStore(VectorStore):
         self._compact_after = compact_after
         self._rw = ReadWriteLock()
         self._table = VectorTable(dimensions)
+        self._new_index = functools.partial(
+            make_index,
+            metric=self.metric,
+            index=index,
+            dtype=dtype,
+            coarse_dims=coarse_dims,
+            rescore=rescore,
+            m=m,
+            ef_construction=ef_construction,
+            ef_search=ef_search,
+        )
         self._index = self._make_index()
         self._ids: list[str | None] = []
         self._texts: list[str | None] = []
@@ -125,9 +160,10 @@ class LocalVectorStore(VectorStore):
         if self.path is not None:
             self._open(self.path, lock_timeout)
 
-    def _make_index(self) -> RowIndex:
-        """The index searches go through (exact flat search over the table)."""
-        return FlatIndex(self._table, self.metric)
+    def _make_index(self) -> FlatIndex:
+        """The index searches go through (flat, quantized or HNSW, over the table)."""
+        index: FlatIndex = self._new_index(self._table)
+        return index
 
     def __len__(self) -> int:
         return len(self._slot_of)
@@ -224,6 +260,8 @@ class LocalVectorStore(VectorStore):
         if len(set(loaded.ids)) != len(loaded.ids):
             raise CorruptIndexError(directory / manifest.records.name, "duplicate ids")
         self._table.loaded(manifest.rows)
+        # before the log replays, so the replay updates a graph loaded for the snapshot
+        self._index.load(directory, manifest.generation)
         self._ids = list(loaded.ids)
         self._texts = loaded.texts
         self._metadata = [m or _EMPTY for m in loaded.metadata]
@@ -240,7 +278,6 @@ class LocalVectorStore(VectorStore):
                 self._apply_upsert(op.ids, op.vectors, op.texts, op.metadata)
             else:
                 self._apply_delete(op.ids)
-        self._index.reset()
         return valid_bytes
 
     def _reset_memory(self) -> None:
@@ -369,7 +406,8 @@ class LocalVectorStore(VectorStore):
         """Drop tombstones in memory, keeping the relative order of live rows."""
         if self._table.live == self._table.n:
             return
-        kept = self._table.compact().tolist()
+        renumbered = self._table.compact()
+        kept = renumbered.tolist()
         self._ids = [self._ids[row] for row in kept]
         self._texts = [self._texts[row] for row in kept]
         self._metadata = [self._metadata[row] for row in kept]
@@ -378,7 +416,7 @@ class LocalVectorStore(VectorStore):
         for row, meta in enumerate(self._metadata):
             if meta:
                 self._columns.set(row, meta)
-        self._index.reset()
+        self._index.renumbered(renumbered)
 
     def _compact(self) -> None:
         directory, manifest = self.path, self._manifest
@@ -390,6 +428,7 @@ class LocalVectorStore(VectorStore):
         vectors, records = snap.write_snapshot(
             directory, generation, self._table.view(), ids, self._texts, self._metadata
         )
+        self._index.save(directory, generation)
         new = snap.Manifest(
             generation, self.dimensions, self.metric, self._table.n, vectors, records
         )

