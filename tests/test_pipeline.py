@@ -224,3 +224,18 @@ def test_rerankers_by_name():
         make(reranker="late-interaction")  # HashingEmbedder has no token vectors
     with pytest.raises(ConfigurationError, match="unknown reranker"):
         make(reranker="nope")
+
+
+def test_default_chunks_fit_the_local_models_window():
+    pytest.importorskip("onnxruntime", reason="needs ragmem[local]")
+    from ragmem.tokens import local_tokenizer
+
+    rag = RAGPipeline()
+    long = " ".join(f"Sentence {i} talks about retrieval and memory." for i in range(400))
+    rag.ingest([Document(id="long", text=long)])
+    hits = rag.search("retrieval", k=100)
+    assert len(hits) > 5
+    assert rag.embedder.truncated_count == 0  # nothing was cut to fit the window
+    assert all(local_tokenizer().count(h.text) <= 254 for h in hits)
+    for hit in hits:
+        assert long[hit.metadata["start"] : hit.metadata["end"]] == hit.text

@@ -6,7 +6,6 @@ import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ragmem.errors import ConfigurationError
-from ragmem.types import Chunk, Document
 
 if TYPE_CHECKING:
     from ragmem.embedders.base import Embedder
@@ -14,6 +13,7 @@ if TYPE_CHECKING:
     from ragmem.retrievers.bm25 import BM25Retriever
     from ragmem.stores.base import VectorStore
     from ragmem.tokens import Tokenizer
+    from ragmem.types import Chunk, Document
 
 __all__ = [
     "DEFAULT_EMBEDDER",
@@ -51,44 +51,30 @@ class Chunker(Protocol):
         ...
 
 
-class _BoundaryChunker:
-    """Windows of at most ``size`` characters, ending at a paragraph, sentence or word break."""
-
-    def __init__(self, size: int = 800) -> None:
-        self.size = size
-
-    def chunk(self, document: Document) -> list[Chunk]:
-        text, start = document.text, 0
-        out: list[Chunk] = []
-        while start < len(text):
-            end = min(start + self.size, len(text))
-            if end < len(text):
-                window = text[start:end]
-                for sep in ("\n\n", ". ", "\n", " "):
-                    cut = window.rfind(sep)
-                    if cut > 0:
-                        end = start + cut + len(sep)
-                        break
-            piece = text[start:end]
-            if piece.strip():
-                out.append(
-                    Chunk(
-                        id=f"{document.id}#{len(out)}",
-                        doc_id=document.id,
-                        text=piece,
-                        start=start,
-                        end=end,
-                        index=len(out),
-                        metadata=dict(document.metadata),
-                    )
-                )
-            start = end
-        return out
-
-
 def default_chunker(embedder: Embedder) -> Chunker:
-    """The chunker a pipeline uses when none is given."""
-    return _BoundaryChunker()
+    """The chunker a pipeline uses when none is given.
+
+    For an embedder with a known tokenizer and window (the local model), chunks of at
+    most 256 of its tokens, and never more than the window minus the two special tokens,
+    overlapping by 32, so no chunk is truncated when embedded; otherwise chunks of at
+    most 1,000 characters overlapping by 100. Both cut at paragraph, line, sentence and
+    word boundaries first (``RecursiveChunker``).
+    """
+    from ragmem.chunking import RecursiveChunker
+
+    tokenizer_path = getattr(embedder, "tokenizer_path", None)
+    window = getattr(embedder, "max_tokens", None)
+    if tokenizer_path is not None and isinstance(window, int):
+        from ragmem.tokens import HuggingFaceTokenizer
+
+        size = min(CHUNK_TOKENS, window - 2)  # the window includes [CLS] and [SEP]
+        return RecursiveChunker(
+            size=size,
+            overlap=min(CHUNK_OVERLAP_TOKENS, size // 4),
+            unit="tokens",
+            tokenizer=HuggingFaceTokenizer(tokenizer_path),
+        )
+    return RecursiveChunker(size=CHUNK_CHARS, overlap=CHUNK_CHARS // 10, unit="chars")
 
 
 def default_tokenizer(model: str | None = None) -> Tokenizer:
