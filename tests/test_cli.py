@@ -35,6 +35,7 @@ def folder(tmp_path):
 
 
 def test_demo_runs_offline_and_shows_ranked_cited_sources(capsys):
+    pytest.importorskip("onnxruntime", reason="the demo runs the local model: ragmem[local]")
     code, out, err = run(capsys, "demo", "--k", "2", "How do I install ragmem?")
     assert code == 0, err
     assert "ragmem demo: indexed" in out
