@@ -184,6 +184,12 @@ def _store_option(parser: argparse.ArgumentParser) -> None:
 def _retrieval_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--k", type=int, default=5, help="number of results (default 5)")
     parser.add_argument("--where", metavar="JSON", help="metadata filter, e.g. '{\"year\": 2024}'")
+    parser.add_argument(
+        "--retriever", default="hybrid", help="hybrid (default), rrf, dense or bm25"
+    )
+    parser.add_argument(
+        "--rerank", metavar="NAME", help="rerank candidates: late-interaction (local) or cohere"
+    )
 
 
 def _llm_options(parser: argparse.ArgumentParser) -> None:
@@ -275,7 +281,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    with _open(args.store, read_only=True) as rag:
+    with _open(args.store, read_only=True, retriever=args.retriever, reranker=args.rerank) as rag:
         hits = rag.search(args.query, k=args.k, where=_parse_where(args.where))
     if args.json:
         print(json.dumps([_hit_json(h) for h in hits], indent=2, ensure_ascii=False))
@@ -324,7 +330,8 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     builder = ContextBuilder(
         args.budget, tokenizer=default_tokenizer(), answer_tokens=512 if llm else 0
     )
-    with _open(args.store, llm=llm, context=builder, k=args.k, read_only=True) as rag:
+    options = {"retriever": args.retriever, "reranker": args.rerank, "k": args.k}
+    with _open(args.store, llm=llm, context=builder, read_only=True, **options) as rag:
         where = _parse_where(args.where)
         if llm is None or args.json:
             answer = rag.query(args.question, where=where)

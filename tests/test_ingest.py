@@ -173,6 +173,9 @@ def test_incremental_folder_ingestion(corpus, tmp_path):
     assert report.removed == [(corpus / "faq.html").as_posix()]
     assert report.chunks_deleted == 1
     assert not any(i.startswith((corpus / "faq.html").as_posix()) for i in all_ids(rag.store))
+    # the keyword index follows the vector store through every change
+    assert len(rag.keyword) == rag.store.count()
+    assert all(i in rag.keyword for i in all_ids(rag.store))
 
 
 def test_an_unreadable_file_is_reported_and_keeps_its_old_chunks(corpus):

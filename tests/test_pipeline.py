@@ -169,3 +169,73 @@ def test_persistent_config_refuses_a_different_embedder(tmp_path):
 def test_store_and_embedder_dimensions_must_agree():
     with pytest.raises(ConfigurationError, match="dimensional"):
         RAGPipeline(embedder=HashingEmbedder(dimensions=8), store=LocalVectorStore(16))
+
+
+def test_hybrid_defaults_match_the_evaluated_ones():
+    from ragmem.eval.configs import HYBRID_DEFAULTS
+    from ragmem.pipeline.defaults import HYBRID
+
+    assert HYBRID == HYBRID_DEFAULTS
+
+
+@pytest.mark.parametrize("name", ["hybrid", "rrf", "dense", "bm25"])
+def test_every_named_retriever_finds_the_obvious_document(name):
+    rag = make(retriever=name)
+    rag.ingest(DOCS)
+    assert rag.search("incremental BM25 keyword search", k=1)[0].metadata["doc_id"] == "bm25"
+
+
+def test_keyword_retrievers_need_the_keyword_index():
+    with pytest.raises(ConfigurationError, match="keyword"):
+        make(retriever="hybrid", keyword=False)
+    rag = make(retriever="dense", keyword=False)
+    rag.ingest(DOCS)
+    assert rag.keyword is None
+
+
+def test_the_keyword_index_persists_and_is_rebuilt_when_missing(tmp_path):
+    opts = {"embedder": "hashing", "embedder_options": {"dimensions": 32}}
+    with RAGPipeline(tmp_path, **opts) as rag:
+        rag.ingest(DOCS)
+        rag.ingest([DOCS[0], DOCS[1]])  # nothing removed: documents are not a folder
+    with RAGPipeline(tmp_path, retriever="bm25", read_only=True) as rag:
+        assert rag.search("contract suite", k=1)[0].metadata["doc_id"] == "stores"
+    (tmp_path / "keyword.bm25").unlink()
+    with RAGPipeline(tmp_path, retriever="bm25") as rag:  # rebuilt from the store
+        assert len(rag.keyword) == 3
+        assert rag.search("contract suite", k=1)[0].metadata["doc_id"] == "stores"
+    assert (tmp_path / "keyword.bm25").exists()
+
+
+def test_read_only_pipelines_cannot_ingest(tmp_path):
+    with pytest.raises(ConfigurationError, match="existing index"):
+        RAGPipeline(tmp_path / "none", read_only=True)
+    RAGPipeline(tmp_path, embedder="hashing").close()
+    with RAGPipeline(tmp_path, read_only=True) as rag, pytest.raises(ConfigurationError):
+        rag.ingest(DOCS)
+
+
+def test_rerankers_by_name():
+    from ragmem.eval.configs import RERANK_DEFAULTS
+    from ragmem.pipeline.defaults import RERANK
+
+    assert RERANK == RERANK_DEFAULTS
+    with pytest.raises(ConfigurationError, match="token vectors"):
+        make(reranker="late-interaction")  # HashingEmbedder has no token vectors
+    with pytest.raises(ConfigurationError, match="unknown reranker"):
+        make(reranker="nope")
+
+
+def test_default_chunks_fit_the_local_models_window():
+    pytest.importorskip("onnxruntime", reason="needs ragmem[local]")
+    from ragmem.tokens import local_tokenizer
+
+    rag = RAGPipeline()
+    long = " ".join(f"Sentence {i} talks about retrieval and memory." for i in range(400))
+    rag.ingest([Document(id="long", text=long)])
+    hits = rag.search("retrieval", k=100)
+    assert len(hits) > 5
+    assert rag.embedder.truncated_count == 0  # nothing was cut to fit the window
+    assert all(local_tokenizer().count(h.text) <= 254 for h in hits)
+    for hit in hits:
+        assert long[hit.metadata["start"] : hit.metadata["end"]] == hit.text

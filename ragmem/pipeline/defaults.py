@@ -2,30 +2,45 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ragmem.errors import ConfigurationError
-from ragmem.retrievers.base import Retriever
-from ragmem.types import Chunk, Document
 
 if TYPE_CHECKING:
     from ragmem.embedders.base import Embedder
-    from ragmem.filters import Filter
+    from ragmem.retrievers.base import Reranker, Retriever
+    from ragmem.retrievers.bm25 import BM25Retriever
     from ragmem.stores.base import VectorStore
     from ragmem.tokens import Tokenizer
-    from ragmem.types import Hit
+    from ragmem.types import Chunk, Document
 
 __all__ = [
     "DEFAULT_EMBEDDER",
     "RETRIEVER_NAMES",
     "Chunker",
+    "build_reranker",
     "build_retriever",
     "default_chunker",
     "default_tokenizer",
+    "new_keyword_index",
 ]
 
-DEFAULT_EMBEDDER = "hashing"
-RETRIEVER_NAMES = ("dense",)
+DEFAULT_EMBEDDER = "local"
+RETRIEVER_NAMES = ("hybrid", "rrf", "dense", "bm25")
+# The hybrid defaults chosen by cross-validation in ragmem.eval.configs (HYBRID_DEFAULTS);
+# repeated here so that building a pipeline does not import the evaluation code.
+HYBRID: dict[str, Any] = {"fusion": "minmax", "weights": [0.5, 0.5], "depth": 100}
+
+# Late-interaction reranking as evaluated in ragmem.eval.configs (RERANK_DEFAULTS).
+RERANK: dict[str, Any] = {"depth": 50, "weight": 0.2, "encoding": "int4"}
+RERANKER_NAMES = ("late-interaction", "cohere")
+
+CHUNK_TOKENS = 256
+CHUNK_OVERLAP_TOKENS = 32
+CHUNK_CHARS = 1000
+
+log = logging.getLogger("ragmem.pipeline")
 
 
 class Chunker(Protocol):
@@ -36,65 +51,117 @@ class Chunker(Protocol):
         ...
 
 
-class _BoundaryChunker:
-    """Windows of at most ``size`` characters, ending at a paragraph, sentence or word break."""
+def default_chunker(embedder: Embedder) -> Chunker:
+    """The chunker a pipeline uses when none is given.
 
-    def __init__(self, size: int = 1200) -> None:
-        self.size = size
+    For an embedder with a known tokenizer and window (the local model), chunks of at
+    most 256 of its tokens, and never more than the window minus the two special tokens,
+    overlapping by 32, so no chunk is truncated when embedded; otherwise chunks of at
+    most 1,000 characters overlapping by 100. Both cut at paragraph, line, sentence and
+    word boundaries first (``RecursiveChunker``).
+    """
+    from ragmem.chunking import RecursiveChunker
 
-    def chunk(self, document: Document) -> list[Chunk]:
-        text, start = document.text, 0
-        out: list[Chunk] = []
-        while start < len(text):
-            end = min(start + self.size, len(text))
-            if end < len(text):
-                window = text[start:end]
-                for sep in ("\n\n", ". ", "\n", " "):
-                    cut = window.rfind(sep)
-                    if cut > 0:
-                        end = start + cut + len(sep)
-                        break
-            piece = text[start:end]
-            if piece.strip():
-                out.append(
-                    Chunk(
-                        id=f"{document.id}#{len(out)}",
-                        doc_id=document.id,
-                        text=piece,
-                        start=start,
-                        end=end,
-                        index=len(out),
-                        metadata=dict(document.metadata),
-                    )
-                )
-            start = end
-        return out
+    tokenizer_path = getattr(embedder, "tokenizer_path", None)
+    window = getattr(embedder, "max_tokens", None)
+    if tokenizer_path is not None and isinstance(window, int):
+        from ragmem.tokens import HuggingFaceTokenizer
+
+        size = min(CHUNK_TOKENS, window - 2)  # the window includes [CLS] and [SEP]
+        return RecursiveChunker(
+            size=size,
+            overlap=min(CHUNK_OVERLAP_TOKENS, size // 4),
+            unit="tokens",
+            tokenizer=HuggingFaceTokenizer(tokenizer_path),
+        )
+    return RecursiveChunker(size=CHUNK_CHARS, overlap=CHUNK_CHARS // 10, unit="chars")
 
 
-def default_chunker() -> Chunker:
-    """The chunker a pipeline uses when none is given."""
-    return _BoundaryChunker()
+def default_tokenizer(model: str | None = None) -> Tokenizer:
+    """The tokenizer that measures context budgets when none is given.
+
+    With a model name, the one that model counts with (``ragmem.tokens``). Without
+    one, OpenAI's o200k_base when tiktoken is installed, else the local model's
+    tokenizer, else whitespace-separated words.
+    """
+    from ragmem.errors import MissingDependencyError
+    from ragmem.tokens import (
+        TiktokenTokenizer,
+        WhitespaceTokenizer,
+        local_tokenizer,
+        tokenizer_for_model,
+    )
+
+    if model is not None:
+        return tokenizer_for_model(model)
+    try:
+        return TiktokenTokenizer("o200k_base")
+    except (MissingDependencyError, ImportError):
+        pass
+    try:
+        return local_tokenizer()
+    except (MissingDependencyError, ImportError):
+        return WhitespaceTokenizer()
 
 
-def default_tokenizer() -> Tokenizer:
-    """The tokenizer that measures context budgets when none is given."""
-    from ragmem.tokens import WhitespaceTokenizer
+def new_keyword_index() -> BM25Retriever:
+    """An empty BM25 index; it stems (Snowball) when ``ragmem[bm25]`` is installed."""
+    from ragmem.retrievers.analysis import TextAnalyzer
+    from ragmem.retrievers.bm25 import BM25Retriever
 
-    return WhitespaceTokenizer()
-
-
-class _DenseRetriever(Retriever):
-    def __init__(self, embedder: Embedder, store: VectorStore) -> None:
-        self.embedder = embedder
-        self.store = store
-
-    def _retrieve(self, query: str, k: int, where: Filter | None) -> list[Hit]:
-        vector = self.embedder.embed([query], purpose="query")
-        return self.store.search(vector, k, where=where)[0]
+    try:
+        analyzer = TextAnalyzer()
+    except ImportError:
+        # stemming is a refinement; the analyzer settings are saved with the index,
+        # so an index keeps the analyzer it was built with
+        log.info("PyStemmer is not installed (ragmem[bm25]); BM25 indexes words unstemmed")
+        analyzer = TextAnalyzer(stem=False)
+    return BM25Retriever(tokenizer=analyzer)
 
 
-def build_retriever(name: str, *, embedder: Embedder, store: VectorStore, **_: Any) -> Retriever:
-    """The retriever called ``name`` over the pipeline's embedder, store and keyword index."""
+def build_retriever(
+    name: str, *, embedder: Embedder, store: VectorStore, keyword: BM25Retriever | None
+) -> Retriever:
+    """The retriever called ``name`` over the pipeline's embedder, store and keyword index.
+
+    ``hybrid`` fuses BM25 and dense retrieval with the cross-validated defaults of
+    ``ragmem.eval`` (min-max normalised scores, equal weights); ``rrf`` uses reciprocal
+    rank fusion; ``dense`` and ``bm25`` use one of them alone.
+    """
+    from ragmem.retrievers.dense import DenseRetriever
+    from ragmem.retrievers.hybrid import HybridRetriever
+
+    if name not in RETRIEVER_NAMES:
+        raise ConfigurationError(f"unknown retriever {name!r}; choose one of {RETRIEVER_NAMES}")
+    dense = DenseRetriever(embedder, store)
     if name == "dense":
-        return _DenseRetriever(embedder, store)
-    raise ConfigurationError(f"unknown retriever {name!r}; choose one of {RETRIEVER_NAMES}")
+        return dense
+    if keyword is None:
+        raise ConfigurationError(f"retriever {name!r} needs the keyword index (keyword=True)")
+    if name == "bm25":
+        return keyword
+    if name == "rrf":
+        return HybridRetriever({"bm25": keyword, "dense": dense}, fusion="rrf", rrf_k=60)
+    return HybridRetriever({"bm25": keyword, "dense": dense}, **HYBRID)
+
+
+def build_reranker(name: str, *, embedder: Embedder) -> Reranker:
+    """The reranker called ``name``: ``"late-interaction"`` (MaxSim over the embedder's
+    token vectors, blended with the first-stage score) or ``"cohere"`` (the rerank API).
+    """
+    if name == "late-interaction":
+        from ragmem.embedders.base import TokenEmbedder
+        from ragmem.retrievers.rerank import LateInteractionReranker
+
+        if not isinstance(embedder, TokenEmbedder):
+            raise ConfigurationError(
+                f"late-interaction reranking needs token vectors; {embedder.name} has none"
+            )
+        return LateInteractionReranker(
+            embedder, encoding=RERANK["encoding"], weight=RERANK["weight"]
+        )
+    if name == "cohere":
+        from ragmem.retrievers.cohere import CohereReranker
+
+        return CohereReranker()
+    raise ConfigurationError(f"unknown reranker {name!r}; choose one of {RERANKER_NAMES}")

@@ -24,9 +24,11 @@ from ragmem.pipeline.answer import (
 from ragmem.pipeline.defaults import (
     DEFAULT_EMBEDDER,
     Chunker,
+    build_reranker,
     build_retriever,
     default_chunker,
     default_tokenizer,
+    new_keyword_index,
 )
 from ragmem.pipeline.writer import IndexWriter, PendingSource, scan_folder
 from ragmem.registry import get_embedder, load_backend
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 
     from ragmem.filters import FilterLike
     from ragmem.llms.base import Message
+    from ragmem.retrievers.bm25 import BM25Retriever
     from ragmem.types import Hit
 
 __all__ = ["RAGPipeline"]
@@ -46,6 +49,7 @@ __all__ = ["RAGPipeline"]
 log = logging.getLogger("ragmem.pipeline")
 
 _CONFIG = "ragmem.json"
+_KEYWORD = "keyword.bm25"
 _CONFIG_VERSION = 1
 
 
@@ -65,8 +69,13 @@ class RAGPipeline:
         embedder_options: options for an embedder given by name.
         store: a ``VectorStore``; by default the built-in store (persistent under ``path``).
         chunker: any object with ``chunk(document) -> list[Chunk]``.
-        retriever: a ``Retriever`` or a name: ``"dense"``.
-        reranker: an optional ``Reranker`` applied to the retrieved candidates.
+        retriever: a ``Retriever`` or a name: ``"hybrid"`` (BM25 and dense, fused with
+            the cross-validated defaults), ``"rrf"`` (reciprocal rank fusion), ``"dense"``
+            or ``"bm25"``.
+        keyword: keep a BM25 keyword index beside the vector store (needed by the
+            ``hybrid``, ``rrf`` and ``bm25`` retrievers).
+        reranker: an optional ``Reranker`` (or ``"late-interaction"``, ``"cohere"``)
+            that reorders the ``candidates`` retrieved before the best ``k`` are kept.
         llm: an ``LLM`` or a registered name; ``None`` returns the context without answering.
         context: the ``ContextBuilder``; by default 3,000 tokens with 512 kept for the answer.
         k: sources to retrieve per question.
@@ -92,8 +101,9 @@ class RAGPipeline:
         embedder_options: dict[str, Any] | None = None,
         store: VectorStore | None = None,
         chunker: Chunker | None = None,
-        retriever: Retriever | str = "dense",
-        reranker: Reranker | None = None,
+        retriever: Retriever | str = "hybrid",
+        keyword: bool = True,
+        reranker: Reranker | str | None = None,
         llm: LLM | str | None = None,
         context: ContextBuilder | None = None,
         k: int = 5,
@@ -116,18 +126,36 @@ class RAGPipeline:
                 f"the store holds {self.store.dimensions}-dimensional vectors but the embedder "
                 f"makes {self.embedder.dimensions}"
             )
-        self.chunker = chunker if chunker is not None else default_chunker()
+        self.chunker = chunker if chunker is not None else default_chunker(self.embedder)
         self.manifest = Manifest(None if self.path is None else self.path / "manifest.json")
-        self.writer = IndexWriter(self.embedder, self.store, self.chunker, self.manifest)
+        keyword_path = None if self.path is None else self.path / _KEYWORD
+        self.keyword = self._open_keyword(keyword_path) if keyword else None
+        self.writer = IndexWriter(
+            self.embedder,
+            self.store,
+            self.chunker,
+            self.manifest,
+            keyword=self.keyword,
+            keyword_path=None if read_only else keyword_path,
+        )
         self.retriever = (
-            build_retriever(retriever, embedder=self.embedder, store=self.store)
+            build_retriever(
+                retriever, embedder=self.embedder, store=self.store, keyword=self.keyword
+            )
             if isinstance(retriever, str)
             else retriever
         )
-        self.reranker = reranker
+        self.reranker = (
+            build_reranker(reranker, embedder=self.embedder)
+            if isinstance(reranker, str)
+            else reranker
+        )
         self.llm: LLM | None = load_backend("llms", llm)() if isinstance(llm, str) else llm
+        model = getattr(self.llm, "model", None)
         self.context_builder = context or ContextBuilder(
-            3000, tokenizer=default_tokenizer(), answer_tokens=512 if self.llm else 0
+            3000,
+            tokenizer=default_tokenizer(model if isinstance(model, str) else None),
+            answer_tokens=512 if self.llm else 0,
         )
         self.k = k
         self.candidates = max(candidates, k)
@@ -200,6 +228,27 @@ class RAGPipeline:
         return LocalVectorStore(
             self.embedder.dimensions, path=self.path / "vectors", read_only=self.read_only
         )
+
+    def _open_keyword(self, path: Path | None) -> BM25Retriever:
+        from ragmem.retrievers.bm25 import BM25Retriever
+
+        if path is not None and path.exists():
+            return BM25Retriever.load(path)
+        keyword = new_keyword_index()
+        ids = self.manifest.chunk_ids()
+        if ids:
+            # the keyword index is derived data: rebuild it from the store when missing
+            log.warning("rebuilding the keyword index of %s from %d chunks", self.path, len(ids))
+            for start in range(0, len(ids), 1024):
+                records = self.store.get(ids[start : start + 1024])
+                keyword.add(
+                    [r.id for r in records],
+                    [r.text or "" for r in records],
+                    [r.metadata for r in records],
+                )
+            if path is not None and not self.read_only:
+                keyword.save(path)
+        return keyword
 
     # -- ingestion ----------------------------------------------------------------------------
 
@@ -344,9 +393,7 @@ class RAGPipeline:
         return build_messages(question, context, system=self.system_prompt, history=history)
 
     def close(self) -> None:
-        """Save the manifest and release the store's files and locks."""
-        if not self.read_only:
-            self.manifest.save()
+        """Release the store's files and locks (everything ingested is already saved)."""
         self.store.close()
 
     def __enter__(self) -> RAGPipeline:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from ragmem.embedders.base import Embedder
     from ragmem.pipeline.defaults import Chunker
+    from ragmem.retrievers.bm25 import BM25Retriever
     from ragmem.stores.base import VectorStore
     from ragmem.types import Document, Metadata
 
@@ -101,7 +102,11 @@ def scan_folder(root: Path, manifest: Manifest, report: IngestReport) -> ScanRes
 
 
 class IndexWriter:
-    """Writes sources to the store (and keyword index) and keeps the manifest in step."""
+    """Writes sources to the store and the keyword index, and keeps the manifest in step.
+
+    The keyword index is saved before the manifest, so it is never older than what the
+    manifest promises; whatever a crash left beyond the manifest is redone next time.
+    """
 
     def __init__(
         self,
@@ -109,11 +114,22 @@ class IndexWriter:
         store: VectorStore,
         chunker: Chunker,
         manifest: Manifest,
+        *,
+        keyword: BM25Retriever | None = None,
+        keyword_path: Path | None = None,
     ) -> None:
         self.embedder = embedder
         self.store = store
         self.chunker = chunker
         self.manifest = manifest
+        self.keyword = keyword
+        self.keyword_path = keyword_path
+
+    def commit(self) -> None:
+        """Persist the keyword index, then the manifest."""
+        if self.keyword is not None and self.keyword_path is not None:
+            self.keyword.save(self.keyword_path)
+        self.manifest.save()
 
     def write(
         self, sources: list[PendingSource], report: IngestReport, *, progress: bool = False
@@ -138,20 +154,28 @@ class IndexWriter:
                     batch, pending_chunks = [], 0
             self._flush(batch, report)
         finally:
-            self.manifest.save()
+            if todo:
+                self.commit()
 
     def remove(self, keys: list[str], report: IngestReport) -> None:
         """Delete every chunk of the given sources."""
+        if not keys:
+            return
         try:
             for key in keys:
                 entry = self.manifest.entries[key]
-                if entry["chunks"]:
-                    self.store.delete(entry["chunks"])
+                self._delete(entry["chunks"])
                 del self.manifest.entries[key]
                 report.removed.append(entry["label"])
                 report.chunks_deleted += len(entry["chunks"])
         finally:
-            self.manifest.save()
+            self.commit()
+
+    def _delete(self, ids: list[str]) -> None:
+        if ids:
+            self.store.delete(ids)
+            if self.keyword is not None:
+                self.keyword.delete(ids)
 
     def _chunks(self, source: PendingSource) -> list[_Chunk]:
         out = []
@@ -186,13 +210,16 @@ class IndexWriter:
             ids = [c.id for c in chunks]
             part = vectors[offset : offset + len(chunks)]
             offset += len(chunks)
+            chunk_texts = [c.text for c in chunks]
+            metadata = [c.metadata for c in chunks]
             if ids:  # one call per source: its new version lands whole
-                self.store.upsert(ids, part, [c.text for c in chunks], [c.metadata for c in chunks])
+                self.store.upsert(ids, part, chunk_texts, metadata)
+                if self.keyword is not None:
+                    self.keyword.add(ids, chunk_texts, metadata)
             old = self.manifest.entries.get(source.key)
             keep = set(ids)
             stale = [i for i in old["chunks"] if i not in keep] if old else []
-            if stale:
-                self.store.delete(stale)
+            self._delete(stale)
             self.manifest.entries[source.key] = {
                 "sha256": source.sha256,
                 "label": source.label,
