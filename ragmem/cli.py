@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from ragmem.errors import RagmemError
 
@@ -31,6 +33,11 @@ def _csv_ints(text: str) -> list[int]:
     return values
 
 
+def _default_cache_dir() -> str:
+    configured = os.environ.get("RAGMEM_CACHE_DIR")
+    return configured or str(Path.home() / ".cache" / "ragmem")
+
+
 def _eval_beir(args: argparse.Namespace) -> int:
     from ragmem.eval.beir import run_beir
 
@@ -40,7 +47,7 @@ def _eval_beir(args: argparse.Namespace) -> int:
         split=args.split,
         ks=args.k,
         embedder=args.embedder,
-        cache_dir=args.cache_dir,
+        cache_dir=None if args.no_cache else args.cache_dir,
     )
     for result in results:
         if args.json:
@@ -66,7 +73,12 @@ def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     beir.add_argument("--split", default="test", help="qrels split (default test)")
     beir.add_argument("--k", type=_csv_ints, default=[10, 100], help="cutoffs (default 10,100)")
     beir.add_argument("--embedder", default="local", help="registered embedder (default local)")
-    beir.add_argument("--cache-dir", default=None, help="cache for corpus vectors")
+    beir.add_argument(
+        "--cache-dir",
+        default=_default_cache_dir(),
+        help="where corpus vectors are cached (default $RAGMEM_CACHE_DIR or ~/.cache/ragmem)",
+    )
+    beir.add_argument("--no-cache", action="store_true", help="embed the corpus every run")
     beir.add_argument("--json", action="store_true", help="one JSON object per configuration")
     beir.set_defaults(handler=_eval_beir)
 

@@ -82,7 +82,8 @@ def test_embeddings_are_cached(tmp_path):
 
 def test_cli_eval_beir_json(tmp_path, capsys):
     root = write_dataset(tmp_path / "tiny")
-    assert main(["eval", "beir", str(root), "--retriever", "bm25", "--k", "1,10", "--json"]) == 0
+    argv = ["eval", "beir", str(root), "--retriever", "bm25", "--k", "1,10", "--json", "--no-cache"]
+    assert main(argv) == 0
     (line,) = capsys.readouterr().out.strip().splitlines()
     result = json.loads(line)
     assert result["retriever"] == "bm25"
