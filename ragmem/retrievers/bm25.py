@@ -18,7 +18,7 @@ from ragmem.errors import (
 from ragmem.filters import Filter, FilterLike, parse_filter
 from ragmem.retrievers.analysis import TextAnalyzer, Tokenizer
 from ragmem.retrievers.base import Retriever, _check_query
-from ragmem.retrievers.inverted import InvertedIndex, Segment, best
+from ragmem.retrievers.inverted import InvertedIndex, Segment, top_k_rows
 from ragmem.retrievers.persist import read_snapshot, write_snapshot
 from ragmem.stores.base import check_ids
 from ragmem.types import Hit, Metadata, validate_metadata
@@ -259,29 +259,24 @@ class BM25Retriever(Retriever):
                     contrib_parts.append(contrib)
                 cells = np.concatenate(slot_parts) if len(chunk) > 1 else slot_parts[0]
                 weights = np.concatenate(contrib_parts) if len(chunk) > 1 else contrib_parts[0]
-                dense = np.bincount(cells, weights=weights, minlength=n * len(chunk)).astype(
-                    np.float64, copy=False
-                )
-                for row in range(len(chunk)):
-                    slots, values = best(dense[row * n : (row + 1) * n], allowed, k)
+                dense = np.bincount(cells, weights=weights, minlength=n * len(chunk))
+                block_scores = dense.reshape(len(chunk), n).astype(np.float64, copy=False)
+                for slots, values in top_k_rows(block_scores, allowed, k):
                     results.append(self._hits(slots.tolist(), values.tolist()))
             return results
 
     def _hits(self, slots: list[int], scores: list[float]) -> list[Hit]:
-        out = []
-        for slot, score in zip(slots, scores):
-            id_ = self._ids[slot]
-            assert id_ is not None
-            out.append(
-                Hit(
-                    id=id_,
-                    score=score,
-                    text=self._texts[slot],
-                    metadata=dict(meta) if (meta := self._metadata[slot]) else {},
-                    explain={"bm25": score},
-                )
+        ids, texts, metas = self._ids, self._texts, self._metadata
+        return [
+            Hit(
+                id=ids[slot],
+                score=score,
+                text=texts[slot],
+                metadata=dict(metas[slot]),
+                explain={"bm25": score},
             )
-        return out
+            for slot, score in zip(slots, scores)
+        ]
 
     def score(self, query: str, ids: Sequence[str]) -> list[float]:
         """BM25 scores of the given documents for ``query`` (0.0 where no term occurs).
