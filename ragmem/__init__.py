@@ -23,7 +23,16 @@ from ragmem.errors import (
 )
 from ragmem.filters import F, parse_filter
 from ragmem.llms import LLM, Message
-from ragmem.retrievers import Reranker, Retriever
+from ragmem.retrievers import (
+    BM25Retriever,
+    DenseRetriever,
+    HybridRetriever,
+    LateInteractionReranker,
+    MMRRetriever,
+    Reranker,
+    RerankRetriever,
+    Retriever,
+)
 from ragmem.stores import LocalVectorStore, VectorStore
 from ragmem.types import Chunk, Document, Hit, Record
 
@@ -31,6 +40,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "LLM",
+    "BM25Retriever",
     "BackendError",
     "BackendHTTPError",
     "BackendResponseError",
@@ -38,22 +48,27 @@ __all__ = [
     "Chunk",
     "ConfigurationError",
     "CorruptIndexError",
+    "DenseRetriever",
     "DimensionMismatchError",
     "Document",
     "Embedder",
     "F",
     "HashingEmbedder",
     "Hit",
+    "HybridRetriever",
     "InvalidFilterError",
     "InvalidInputError",
     "InvalidVectorError",
+    "LateInteractionReranker",
     "LocalVectorStore",
+    "MMRRetriever",
     "Message",
     "MissingDependencyError",
     "NotFoundError",
     "RagmemError",
     "RateLimitError",
     "Record",
+    "RerankRetriever",
     "Reranker",
     "Retriever",
     "StorageError",
