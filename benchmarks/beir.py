@@ -121,6 +121,8 @@ def main() -> None:
 
     # -- rerank on the default fusion -------------------------------------------------------
     runs = fused_runs[default]
+    per_encoding: dict[object, float] = {}
+    picks = {}
     query_tokens = model.embed_tokens([data.queries[q] for q in qids], purpose="query")
     for encoding in ("float16", "int8", "int4"):
         store = token_store(data, model, encoding, args.cache_dir, timings)
@@ -146,12 +148,22 @@ def main() -> None:
         pick = chosen_r.most_common(1)[0][0]
         full_r = {c: np.mean(list(t.values())) for c, t in rerank_table.items()}
         best_r = max(full_r, key=full_r.get)
+        per_encoding.update(full_r)
+        picks[encoding] = pick
         print(
             f"rerank {encoding}: {store.nbytes / 1e6:.0f} MB for {store.n_tokens} tokens; "
             f"MaxSim over 100 candidates {1000 * np.median(latency):.2f} ms/query (median)\n"
             f"  selections {dict(chosen_r)}\n  default {pick}: CV estimate {estimate_r:.4f}, "
             f"full split {full_r[pick]:.4f} (best grid point {best_r}: {full_r[best_r]:.4f})"
         )
+
+    # compression loss at one fixed setting (the float16 choice), so only the encoding differs
+    _, depth, weight = picks["float16"]
+    losses = {
+        e: per_encoding[("float16", depth, weight)] - per_encoding[(e, depth, weight)]
+        for e in picks
+    }
+    print(f"nDCG@10 lost to compression at depth {depth}, weight {weight}: {losses}")
 
 
 if __name__ == "__main__":
