@@ -1,6 +1,7 @@
 """ragmem: retrieval-augmented generation and agent memory, offline by default."""
 
-from ragmem.embedders import Embedder, HashingEmbedder, TokenEmbedder
+from ragmem.context import ContextBuilder
+from ragmem.embedders import CachedEmbedder, Embedder, HashingEmbedder, TokenEmbedder
 from ragmem.errors import (
     BackendError,
     BackendHTTPError,
@@ -23,6 +24,7 @@ from ragmem.errors import (
 )
 from ragmem.filters import F, parse_filter
 from ragmem.llms import LLM, Message
+from ragmem.pipeline import RAGPipeline
 from ragmem.retrievers import (
     BM25Retriever,
     DenseRetriever,
@@ -45,8 +47,10 @@ __all__ = [
     "BackendHTTPError",
     "BackendResponseError",
     "BackendUnavailableError",
+    "CachedEmbedder",
     "Chunk",
     "ConfigurationError",
+    "ContextBuilder",
     "CorruptIndexError",
     "DenseRetriever",
     "DimensionMismatchError",
@@ -65,6 +69,7 @@ __all__ = [
     "Message",
     "MissingDependencyError",
     "NotFoundError",
+    "RAGPipeline",
     "RagmemError",
     "RateLimitError",
     "Record",

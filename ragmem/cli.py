@@ -1,8 +1,7 @@
-"""The ``ragmem`` command.
+"""The ``ragmem`` command: index folders, search, ask with citations, evaluate, and a demo.
 
-Each command group registers its subcommands in one ``_add_*`` function; a handler
-takes the parsed arguments and returns the exit code. Errors print one line and
-exit non-zero.
+Every failure ragmem knows about ends as one line on stderr and a non-zero exit code:
+1 for errors, 2 for bad usage, 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -11,14 +10,61 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from ragmem.errors import RagmemError
+from ragmem.errors import ConfigurationError, InvalidFilterError, InvalidInputError, RagmemError
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ragmem.context import Source
+    from ragmem.llms.base import LLM
+    from ragmem.pipeline import RAGPipeline
+    from ragmem.types import Hit
+
+__all__ = ["build_parser", "main"]
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+def _add_index(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    index = commands.add_parser("index", help="index a folder or file (incrementally)")
+    index.add_argument("path", help="folder or file to index")
+    _store_option(index)
+    index.add_argument("--embedder", help="embedder name for a new index (default: local model)")
+    index.add_argument("--text-field", default="text", help="field of JSON records holding text")
+    index.add_argument("--quiet", action="store_true", help="no progress bar")
+    index.add_argument("--json", action="store_true", help="print the report as JSON")
+    index.set_defaults(handler=_cmd_index)
+
+
+def _add_search(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    search = commands.add_parser("search", help="print the best matching chunks")
+    search.add_argument("query")
+    _store_option(search)
+    _retrieval_options(search)
+    search.add_argument("--json", action="store_true", help="print a JSON list of hits")
+    search.set_defaults(handler=_cmd_search)
+
+
+def _add_ask(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ask = commands.add_parser("ask", help="answer a question with citations")
+    ask.add_argument("question")
+    _store_option(ask)
+    _retrieval_options(ask)
+    _llm_options(ask)
+    ask.add_argument("--budget", type=int, default=3000, help="context budget in tokens")
+    ask.add_argument("--json", action="store_true", help="print the answer and sources as JSON")
+    ask.set_defaults(handler=_cmd_ask)
+
+
+def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = commands.add_parser("demo", help="index ragmem's own docs and answer questions about it")
+    demo.add_argument("questions", nargs="*", help="questions to ask (default: a few built in)")
+    demo.add_argument("--k", type=int, default=3, help="sources per question")
+    _llm_options(demo)
+    demo.set_defaults(handler=_cmd_demo)
 
 
 def _csv_ints(text: str) -> list[int]:
@@ -35,7 +81,7 @@ def _csv_ints(text: str) -> list[int]:
 
 def _default_cache_dir() -> str:
     configured = os.environ.get("RAGMEM_CACHE_DIR")
-    return configured or str(Path.home() / ".cache" / "ragmem")
+    return configured or os.path.join(os.path.expanduser("~"), ".cache", "ragmem")
 
 
 def _eval_beir(args: argparse.Namespace) -> int:
@@ -85,10 +131,41 @@ def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every command registered."""
-    parser = argparse.ArgumentParser(prog="ragmem", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    _add_eval(commands)
+    parser = argparse.ArgumentParser(
+        prog="ragmem", description="Retrieval-augmented generation over your files, offline."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_index, _add_search, _add_ask, _add_eval, _add_demo):
+        add(commands)
     return parser
+
+
+def _store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        required=True,
+        metavar="DIR",
+        help="index folder (created by `ragmem index`)",
+    )
+
+
+def _retrieval_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--k", type=int, default=5, help="number of results (default 5)")
+    parser.add_argument("--where", metavar="JSON", help="metadata filter, e.g. '{\"year\": 2024}'")
+
+
+def _llm_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        default=os.environ.get("RAGMEM_MODEL"),
+        help="chat model of an OpenAI-compatible server (env RAGMEM_MODEL); "
+        "without one, print the context that would be sent",
+    )
+    parser.add_argument(
+        "--base-url",
+        default=os.environ.get("RAGMEM_BASE_URL"),
+        help="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1 (env RAGMEM_BASE_URL)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -97,10 +174,170 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
-    except RagmemError as exc:
-        print(f"ragmem: error: {exc}", file=sys.stderr)
+    except BrokenPipeError:
+        # the reader went away (``ragmem search ... | head``): stop quietly, like other tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except KeyboardInterrupt:
+        print("ragmem: interrupted", file=sys.stderr)
+        return 130
+    except (RagmemError, OSError) as exc:
+        print(f"ragmem: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if os.environ.get("RAGMEM_DEBUG"):
+            raise
+        print(
+            f"ragmem: internal error: {type(exc).__name__}: {_one_line(exc)} "
+            "(set RAGMEM_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 
-if __name__ == "__main__":
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _parse_where(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidFilterError(f"--where is not valid JSON: {exc.msg}") from exc
+
+
+def _open(store: str, **options: Any) -> RAGPipeline:
+    from pathlib import Path
+
+    from ragmem.pipeline import RAGPipeline
+
+    if not (Path(store) / "ragmem.json").exists():
+        raise ConfigurationError(
+            f"no index at {store}; create one with: ragmem index PATH --store {store}"
+        )
+    return RAGPipeline(store, **options)
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ragmem.pipeline import RAGPipeline
+
+    if not Path(args.path).exists():  # before an empty index is created for nothing
+        raise InvalidInputError(f"no such file or directory: {args.path}")
+    with RAGPipeline(args.store, embedder=args.embedder) as rag:
+        report = rag.ingest_folder(
+            args.path, text_field=args.text_field, progress=not args.quiet and sys.stderr.isatty()
+        )
+    if args.json:
+        print(report.model_dump_json(indent=2))
+        return 0
+    for problem in report.failed:
+        print(f"unreadable: {problem.path}: {problem.reason}", file=sys.stderr)
+    for problem in report.skipped:
+        print(f"skipped: {problem.path}: {problem.reason}", file=sys.stderr)
+    print(report.summary())
+    return 0
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    with _open(args.store, read_only=True) as rag:
+        hits = rag.search(args.query, k=args.k, where=_parse_where(args.where))
+    if args.json:
+        print(json.dumps([_hit_json(h) for h in hits], indent=2, ensure_ascii=False))
+        return 0
+    if not hits:
+        print("no results")
+    for rank, hit in enumerate(hits, start=1):
+        print(f"{rank:>2}. {hit.score:.4f}  {_where(hit)}")
+        print(f"    {_snippet(hit.text or '')}")
+    return 0
+
+
+def _hit_json(hit: Hit) -> dict[str, Any]:
+    return {"id": hit.id, "score": hit.score, "text": hit.text, "metadata": hit.metadata}
+
+
+def _where(hit: Hit) -> str:
+    meta = hit.metadata
+    source = meta.get("source", meta.get("doc_id", hit.id))
+    if "start" in meta and "end" in meta:
+        return f"{source} [{meta['start']}:{meta['end']}]"
+    return str(source)
+
+
+def _snippet(text: str, width: int = 160) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 3] + "..."
+
+
+def _make_llm(model: str | None, base_url: str | None) -> LLM | None:
+    if model is None:
+        if base_url is not None:
+            raise ConfigurationError("--base-url needs --model (the model name to ask)")
+        return None
+    from ragmem.registry import load_backend
+
+    chat = load_backend("llms", "openai")
+    return chat(model, base_url=base_url)  # type: ignore[no-any-return]
+
+
+def _cmd_ask(args: argparse.Namespace) -> int:
+    from ragmem.context import ContextBuilder
+    from ragmem.pipeline.defaults import default_tokenizer
+
+    llm = _make_llm(args.model, args.base_url)
+    builder = ContextBuilder(
+        args.budget, tokenizer=default_tokenizer(), answer_tokens=512 if llm else 0
+    )
+    with _open(args.store, llm=llm, context=builder, k=args.k, read_only=True) as rag:
+        where = _parse_where(args.where)
+        if llm is None or args.json:
+            answer = rag.query(args.question, where=where)
+            if args.json:
+                print(json.dumps(_answer_json(answer), indent=2, ensure_ascii=False))
+                return 0
+            print("No LLM configured (--model): this is the context that would be sent.\n")
+            print(answer.context.text or "(no matching sources)")
+            return 0
+        stream = rag.stream(args.question, where=where)
+        for piece in stream:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        print()
+        _print_sources(
+            stream.answer.citations or stream.sources, cited=bool(stream.answer.citations)
+        )
+    return 0
+
+
+def _answer_json(answer: Any) -> dict[str, Any]:
+    def source(s: Source) -> dict[str, Any]:
+        return s.model_dump(exclude={"metadata"}) | {"source": s.metadata.get("source")}
+
+    return {
+        "question": answer.question,
+        "answer": answer.text,
+        "citations": [source(s) for s in answer.citations],
+        "sources": [source(s) for s in answer.sources],
+        "context": answer.context.text,
+    }
+
+
+def _print_sources(sources: Sequence[Source], *, cited: bool) -> None:
+    print("\nSources cited:" if cited else "\nSources sent:")
+    for s in sources:
+        span = "" if s.start is None else f" [{s.start}:{s.end}]"
+        print(f"  [{s.number}] {s.metadata.get('source', s.doc_id)}{span}  score {s.score:.4f}")
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from ragmem.demo import run_demo
+
+    return run_demo(args.questions, k=args.k, llm=_make_llm(args.model, args.base_url))
+
+
+if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

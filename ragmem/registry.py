@@ -26,17 +26,25 @@ Kind = Literal["embedders", "stores", "retrievers", "llms"]
 
 _BUILTINS: dict[str, dict[str, str]] = {
     "embedders": {
+        "cohere": "ragmem.embedders.cohere:CohereEmbedder",
         "hashing": "ragmem.embedders.hashing:HashingEmbedder",
+        "local": "ragmem.embedders.local:LocalEmbedder",
+        "openai": "ragmem.embedders.openai:OpenAIEmbedder",
     },
     "stores": {
+        "chroma": "ragmem.stores.chroma:ChromaVectorStore",
         "local": "ragmem.stores.local:LocalVectorStore",
+        "qdrant": "ragmem.stores.qdrant:QdrantVectorStore",
     },
     "retrievers": {
         "bm25": "ragmem.retrievers.bm25:BM25Retriever",
         "dense": "ragmem.retrievers.dense:DenseRetriever",
         "hybrid": "ragmem.retrievers.hybrid:HybridRetriever",
     },
-    "llms": {},
+    "llms": {
+        "cohere": "ragmem.llms.cohere:CohereChat",
+        "openai": "ragmem.llms.openai:OpenAIChat",
+    },
 }
 
 

@@ -10,7 +10,28 @@ from __future__ import annotations
 import re
 from typing import Protocol, runtime_checkable
 
-__all__ = ["CharTokenizer", "Tokenizer", "WhitespaceTokenizer"]
+# OpenAI encodings live in their own module; tiktoken loads only when one is used.
+from ragmem._tokenizers import (
+    HuggingFaceTokenizer,
+    TiktokenTokenizer,
+    encoding_name_for_model,
+    get_encoding,
+    is_openai_model,
+    local_tokenizer,
+)
+
+__all__ = [
+    "CharTokenizer",
+    "HuggingFaceTokenizer",
+    "TiktokenTokenizer",
+    "Tokenizer",
+    "WhitespaceTokenizer",
+    "count_tokens",
+    "encoding_name_for_model",
+    "get_encoding",
+    "local_tokenizer",
+    "tokenizer_for_model",
+]
 
 
 @runtime_checkable
@@ -57,3 +78,29 @@ class WhitespaceTokenizer:
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         return [m.span() for m in self._TOKEN.finditer(text)]
+
+
+def tokenizer_for_model(model: str) -> Tokenizer:
+    """The tokenizer that counts like ``model`` does.
+
+    OpenAI models get their tiktoken encoding (offline). Any other model falls back
+    to the local embedding model's tokenizer (all-MiniLM-L6-v2's WordPiece, needs
+    ``ragmem[local]``), an approximation for models whose tokenizer is not bundled.
+
+    Raises:
+        MissingDependencyError: the model is not an OpenAI model and the local
+            model's tokenizer is not installed.
+    """
+    if is_openai_model(model):
+        return TiktokenTokenizer(encoding_name_for_model(model))
+    return local_tokenizer()
+
+
+def count_tokens(text: str, *, model: str) -> int:
+    """Number of tokens ``model`` sees in ``text`` (see ``tokenizer_for_model``).
+
+    Example:
+        >>> count_tokens("hello world", model="gpt-4o")
+        2
+    """
+    return tokenizer_for_model(model).count(text)

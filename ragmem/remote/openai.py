@@ -1,0 +1,139 @@
+"""The OpenAI SDK boundary: building clients and translating its exceptions, once.
+
+Shared by ``OpenAIEmbedder`` and ``OpenAIChat``. Works with api.openai.com and with
+any OpenAI-compatible server (vLLM, Ollama, LM Studio, TEI) through ``base_url``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+
+from ragmem.errors import (
+    BackendError,
+    BackendHTTPError,
+    BackendResponseError,
+    BackendUnavailableError,
+    ConfigurationError,
+    MissingDependencyError,
+    RateLimitError,
+)
+from ragmem.remote.resilience import Secret, parse_retry_after, redact
+
+try:
+    import openai
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingDependencyError(package="openai", extra="openai") from exc
+
+__all__ = ["OpenAIClients", "translate_openai"]
+
+# Compatible servers (vLLM, Ollama, LM Studio) ignore the key but the SDK requires one.
+_PLACEHOLDER_KEY = "not-needed"
+
+
+def _body_text(body: object) -> str:
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])
+        return json.dumps(body)[:1000]
+    return str(body)[:1000]
+
+
+def translate_openai(
+    exc: BaseException, *, backend: str, secret: str | None
+) -> BackendError | None:
+    """The ragmem error for an exception raised by the OpenAI SDK (None if not one)."""
+    if isinstance(exc, openai.APITimeoutError):
+        return BackendUnavailableError("request timed out", backend=backend)
+    if isinstance(exc, openai.APIConnectionError):
+        return BackendUnavailableError(
+            redact(f"connection failed: {exc.message}", [secret]), backend=backend
+        )
+    if isinstance(exc, openai.APIStatusError):
+        text = redact(_body_text(exc.body), [secret])
+        if exc.status_code == 429:
+            return RateLimitError(
+                text, backend=backend, retry_after=parse_retry_after(exc.response.headers)
+            )
+        return BackendHTTPError(exc.status_code, text, backend=backend)
+    if isinstance(exc, openai.APIResponseValidationError):
+        return BackendResponseError(redact(exc.message, [secret]), backend=backend)
+    if isinstance(exc, json.JSONDecodeError):
+        return BackendResponseError(f"malformed JSON in the response: {exc.msg}", backend=backend)
+    if isinstance(exc, openai.OpenAIError):
+        return BackendError(redact(str(exc), [secret]), backend=backend)
+    return None
+
+
+class OpenAIClients:
+    """Lazily built sync and async SDK clients with SDK retries turned off.
+
+    The key is read from ``api_key`` or ``OPENAI_API_KEY`` when the first client is
+    built and kept only inside the SDK client. A ``client``/``async_client`` passed in
+    is used as given, except that its own retries are disabled (``with_options``).
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        organization: str | None,
+        client: openai.OpenAI | None,
+        async_client: openai.AsyncOpenAI | None,
+    ) -> None:
+        self._api_key = Secret(api_key)
+        self.base_url = base_url
+        self.organization = organization
+        self._lock = threading.Lock()
+        self._client = client.with_options(max_retries=0) if client is not None else None
+        self._async_client = (
+            async_client.with_options(max_retries=0) if async_client is not None else None
+        )
+        # A sync client alone stays on the sync path (in a thread) for async calls.
+        self.sync_only = client is not None and async_client is None
+
+    def key(self) -> str:
+        """The API key: the one given, else the environment's, read at this moment."""
+        key = self._api_key.get() or os.environ.get("OPENAI_API_KEY")
+        if key:
+            return key
+        if self.base_url is not None:
+            return _PLACEHOLDER_KEY
+        raise ConfigurationError(
+            "no OpenAI API key: pass api_key=... or set the OPENAI_API_KEY environment variable"
+        )
+
+    def secret(self) -> str | None:
+        """The key as far as it is known, for redaction."""
+        if self._client is not None:
+            return str(self._client.api_key)
+        return self._api_key.get() or os.environ.get("OPENAI_API_KEY")
+
+    def sync(self) -> openai.OpenAI:
+        """The sync client, built on first use."""
+        with self._lock:
+            if self._client is None:
+                self._client = openai.OpenAI(
+                    api_key=self.key(),
+                    base_url=self.base_url,
+                    organization=self.organization,
+                    max_retries=0,
+                )
+        return self._client
+
+    def make_async(self) -> openai.AsyncOpenAI:
+        """The async client given, or a new one (the caller keeps one per event loop)."""
+        if self._async_client is not None:
+            return self._async_client
+        return openai.AsyncOpenAI(
+            api_key=self.key(),
+            base_url=self.base_url,
+            organization=self.organization,
+            max_retries=0,
+            # A plain pool: the SDK's default one schedules its own closing on whatever
+            # loop runs when it is collected, which fails once its loop has closed.
+            http_client=openai.DefaultAsyncHttpxClient(),
+        )

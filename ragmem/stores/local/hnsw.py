@@ -1,0 +1,371 @@
+"""An HNSW graph over the store's rows (faiss ``IndexHNSWFlat``), derived and rebuildable.
+
+The store's numpy rows stay the source of truth; this index only maps graph nodes to
+store rows. Updates never rebuild the graph: a replaced row gets a new node and its old
+node becomes a tombstone, a deleted row's node becomes a tombstone, and tombstones are
+excluded inside the traversal by an id selector. Once tombstones pass
+``compact_fraction`` of the nodes, :meth:`HnswIndex.needs_compaction` says so and the
+owner rebuilds the graph from its live rows.
+
+faiss-cpu was chosen by measurement (``benchmarks/ann.py``): it matches hnswlib's
+build time and query speed, its id selector runs inside the C++ traversal (hnswlib's
+filter is a Python callback per visited node), and it installs from wheels on Linux,
+macOS and Windows (hnswlib ships only a source distribution).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ragmem.errors import ConfigurationError, MissingDependencyError
+from ragmem.stores.local.derived import read_derived, write_derived
+from ragmem.stores.local.flat import scores_for, top_k
+
+try:
+    import faiss as _faiss
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingDependencyError(package="faiss-cpu", extra="ann") from exc
+
+faiss: Any = _faiss  # faiss's SWIG stubs lack most of the HNSW surface
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ragmem.types import Metric, Vectors
+
+__all__ = ["HnswIndex"]
+
+Mask = npt.NDArray[np.bool_]
+Rows = npt.NDArray[np.int64]
+Scores = npt.NDArray[np.float32]
+Result = tuple[Rows, Scores]
+
+_FORMAT = "ragmem-hnsw-faiss/1"
+# Widened ef never exceeds this; past it, exact search over the matching rows is cheaper.
+_MAX_EF = 4096
+
+
+class HnswIndex:
+    """Approximate top-k search over store rows with an HNSW graph.
+
+    Vectors passed in must already be prepared as the store keeps them (unit length
+    for ``cosine``); queries likewise. Scores follow the store's convention: higher is
+    better, ``l2`` scores are negated squared distances.
+
+    Args:
+        dimensions: vector width.
+        metric: ``"cosine"``, ``"dot"`` or ``"l2"``.
+        m: graph degree (neighbours per node and layer; layer 0 has ``2 * m``).
+        ef_construction: candidate list size while building.
+        ef_search: candidate list size while searching (raised to ``k`` when smaller,
+            and widened for filters).
+        compact_fraction: tombstone share of the nodes past which compaction is due.
+    """
+
+    def __init__(
+        self,
+        dimensions: int,
+        metric: Metric,
+        *,
+        m: int = 16,
+        ef_construction: int = 200,
+        ef_search: int = 64,
+        compact_fraction: float = 0.25,
+    ) -> None:
+        for name, value in (("m", m), ("ef_construction", ef_construction)):
+            if not isinstance(value, int) or value < 2:
+                raise ConfigurationError(f"{name} must be an integer >= 2, got {value!r}")
+        if not 0.0 < compact_fraction <= 1.0:
+            raise ConfigurationError(
+                f"compact_fraction must be in (0, 1], got {compact_fraction!r}"
+            )
+        self.dimensions = dimensions
+        self.metric = metric
+        self.m = m
+        self.ef_construction = ef_construction
+        self.ef_search = self._check_ef(ef_search)
+        self.compact_fraction = compact_fraction
+        self._graph = self._new_graph()
+        self._node_row = np.empty(0, np.int64)  # node -> store row
+        self._node_alive = np.empty(0, np.bool_)
+        self._row_node = np.empty(0, np.int64)  # store row -> node, -1 when absent
+        self._nodes = 0
+        self._tombstones = 0
+        self._alive_selector: tuple[Any, np.ndarray] | None = None
+        self._identity = True  # node i holds row i and nothing is tombstoned
+
+    @staticmethod
+    def _check_ef(ef: int) -> int:
+        if not isinstance(ef, int) or ef < 1:
+            raise ConfigurationError(f"ef_search must be a positive integer, got {ef!r}")
+        return ef
+
+    def _new_graph(self) -> Any:
+        kind = faiss.METRIC_L2 if self.metric == "l2" else faiss.METRIC_INNER_PRODUCT
+        graph = faiss.IndexHNSWFlat(self.dimensions, self.m, kind)
+        graph.hnsw.efConstruction = self.ef_construction
+        graph.hnsw.efSearch = self._graph_ef = self.ef_search
+        return graph
+
+    # -- state --------------------------------------------------------------------------------
+
+    @property
+    def nodes(self) -> int:
+        """Graph nodes, tombstones included."""
+        return self._nodes
+
+    @property
+    def tombstones(self) -> int:
+        """Nodes whose row was deleted or replaced."""
+        return self._tombstones
+
+    def __len__(self) -> int:
+        return self._nodes - self._tombstones
+
+    def needs_compaction(self) -> bool:
+        """Whether tombstones passed ``compact_fraction`` of the nodes (rebuild is due)."""
+        return self._tombstones > 0 and self._tombstones >= self.compact_fraction * self._nodes
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def add(self, rows: Rows, vectors: Vectors) -> None:
+        """Insert or replace store ``rows`` with ``vectors`` (one per row, rows unique)."""
+        rows = np.asarray(rows, np.int64)
+        if len(rows) == 0:
+            return
+        self._retire(rows)
+        start, end = self._nodes, self._nodes + len(rows)
+        if self._identity and not (
+            rows[0] == start and np.array_equal(rows, np.arange(start, end))
+        ):
+            self._identity = False
+        self._grow_nodes(end)
+        top = int(rows.max()) + 1
+        if top > len(self._row_node):
+            grown = np.full(max(top, int(len(self._row_node) * 1.5) + 16), -1, np.int64)
+            grown[: len(self._row_node)] = self._row_node
+            self._row_node = grown
+        self._graph.add(np.ascontiguousarray(vectors, np.float32))
+        self._node_row[start:end] = rows
+        self._node_alive[start:end] = True
+        self._row_node[rows] = np.arange(start, end, dtype=np.int64)
+        self._nodes = end
+        self._alive_selector = None  # the new nodes are not in the cached bitmap
+
+    def remove(self, rows: Rows) -> None:
+        """Forget store ``rows`` (their nodes become tombstones); unknown rows are ignored."""
+        self._retire(np.asarray(rows, np.int64))
+
+    def rebuild(self, rows: Rows, vectors: Vectors) -> None:
+        """Drop the graph and build it anew from the live ``rows`` and their ``vectors``."""
+        self._graph = self._new_graph()
+        self._node_row = np.empty(0, np.int64)
+        self._node_alive = np.empty(0, np.bool_)
+        self._row_node = np.empty(0, np.int64)
+        self._nodes = self._tombstones = 0
+        self._alive_selector = None
+        self._identity = True
+        self.add(rows, vectors)
+
+    def _retire(self, rows: Rows) -> None:
+        known = rows[rows < len(self._row_node)]
+        nodes = self._row_node[known]
+        nodes = nodes[nodes >= 0]
+        if len(nodes) == 0:
+            return
+        self._node_alive[nodes] = False
+        self._row_node[self._node_row[nodes]] = -1
+        self._tombstones += len(nodes)
+        self._alive_selector = None
+        self._identity = False
+
+    def _grow_nodes(self, size: int) -> None:
+        if size <= len(self._node_row):
+            return
+        capacity = max(size, int(len(self._node_row) * 1.5) + 16)
+        node_row = np.empty(capacity, np.int64)
+        node_row[: self._nodes] = self._node_row[: self._nodes]
+        alive = np.zeros(capacity, np.bool_)
+        alive[: self._nodes] = self._node_alive[: self._nodes]
+        self._node_row, self._node_alive = node_row, alive
+
+    # -- search -------------------------------------------------------------------------------
+
+    def search(
+        self,
+        queries: Vectors,
+        k: int,
+        *,
+        mask: Mask | None = None,
+        vectors: Vectors | None = None,
+        sq_norms: Scores | None = None,
+        ef: int | None = None,
+    ) -> list[Result]:
+        """Top ``k`` rows per query as ``(rows, scores)``, best first.
+
+        Args:
+            queries: prepared queries, shape (n, d).
+            k: results per query.
+            mask: candidate rows (the filter's matches over the store's rows); ``None``
+                means every row the index holds.
+            vectors: the store's rows, for exact search when few rows match ``mask``.
+            sq_norms: squared norms of ``vectors`` (needed for ``l2``).
+            ef: candidate list size for this call instead of ``ef_search``.
+
+        The filter's selectivity is known exactly from ``mask``. When so few rows match
+        that visiting them all costs less than the widened graph search would, the
+        search is exact over just those rows; otherwise the filter runs inside the
+        graph traversal as an id selector, with ef widened by ``1 / selectivity``.
+        """
+        ef = max(self.ef_search if ef is None else self._check_ef(ef), k)
+        if self._nodes == 0:
+            return [_empty() for _ in range(len(queries))]
+        if mask is None:
+            if self._tombstones == 0:
+                return self._graph_search(queries, k, ef, None)
+            selector = self._alive_selector or self._selector(self._node_alive[: self._nodes])
+            self._alive_selector = selector
+            matching = self._nodes - self._tombstones
+        else:
+            if self._identity and len(mask) >= self._nodes:
+                node_ok = mask[: self._nodes]  # skips a gather over every node
+            else:
+                node_ok = self._node_alive[: self._nodes] & _take(
+                    mask, self._node_row[: self._nodes]
+                )
+            matching = int(np.count_nonzero(node_ok))
+            if matching == 0:
+                return [_empty() for _ in range(len(queries))]
+            widened = min(math.ceil(ef * self._nodes / matching), _MAX_EF)
+            # a graph search computes about ef * m distances; below that, scan the matches
+            if vectors is not None and (
+                matching <= widened * self.m or widened == _MAX_EF or matching <= k
+            ):
+                return self._exact(queries, k, mask, vectors, sq_norms)
+            selector = self._selector(node_ok)
+        widened = min(math.ceil(ef * self._nodes / matching), _MAX_EF)
+        results = self._graph_search(queries, k, widened, selector)
+        if vectors is not None and any(len(r) < min(k, matching) for r, _ in results):
+            # the filter cut the graph into pieces the traversal could not reach
+            return self._exact(queries, k, mask, vectors, sq_norms)
+        return results
+
+    def _selector(self, node_ok: Mask) -> tuple[Any, np.ndarray]:
+        bits = np.packbits(node_ok, bitorder="little")
+        # faiss keeps a raw pointer to ``bits``: the tuple keeps the buffer alive
+        return faiss.IDSelectorBitmap(len(node_ok), faiss.swig_ptr(bits)), bits
+
+    def _graph_search(
+        self, queries: Vectors, k: int, ef: int, selector: tuple[Any, np.ndarray] | None
+    ) -> list[Result]:
+        if selector is None:
+            # the plain path skips building search parameters: it is the hot loop
+            if ef != self._graph_ef:
+                self._graph.hnsw.efSearch = self._graph_ef = ef
+            distances, nodes = self._graph.search(queries, k)
+        else:
+            params = faiss.SearchParametersHNSW()
+            params.efSearch = ef
+            params.sel = selector[0]
+            distances, nodes = self._graph.search(queries, k, params=params)
+        if self.metric == "l2":
+            np.negative(distances, out=distances)
+        rows = self._node_row[nodes]
+        if len(nodes) == 1 and nodes[0, -1] >= 0:
+            return [(rows[0], distances[0])]  # single query: the common, hot case
+        if nodes[:, -1].min() >= 0:
+            return list(zip(rows, distances))
+        # faiss pads with -1 when fewer than k nodes qualify
+        found = nodes >= 0
+        return [(r[f], s[f]) for r, s, f in zip(rows, distances, found)]
+
+    def _exact(
+        self,
+        queries: Vectors,
+        k: int,
+        mask: Mask | None,
+        vectors: Vectors,
+        sq_norms: Scores | None,
+    ) -> list[Result]:
+        if mask is None:
+            mask = np.zeros(len(vectors), np.bool_)
+            mask[self._node_row[: self._nodes][self._node_alive[: self._nodes]]] = True
+        rows = np.flatnonzero(mask)
+        norms = None if sq_norms is None else sq_norms[rows]
+        scores = scores_for(queries, vectors[rows], norms, self.metric)
+        return [top_k(s, k, rows) for s in scores]
+
+    # -- persistence --------------------------------------------------------------------------
+
+    def save(self, path: Path, *, generation: int, rows: int) -> None:
+        """Write the graph to ``path`` as a derived file covering store state ``generation``.
+
+        Args:
+            path: destination (replaced atomically).
+            generation: the store's write generation this graph reflects.
+            rows: the store's row count at that generation.
+        """
+        fields = self._fields(generation, rows)
+        arrays: dict[str, np.ndarray] = {
+            "graph": faiss.serialize_index(self._graph),
+            "node_row": self._node_row[: self._nodes],
+            "node_alive": self._node_alive[: self._nodes],
+        }
+        write_derived(path, fields, arrays)
+
+    def load(self, path: Path, *, generation: int, rows: int) -> bool:
+        """Replace this index with the graph saved at ``path`` if it covers ``generation``.
+
+        Returns:
+            ``True`` when loaded; ``False`` when the file is missing, stale or corrupt
+            (this index is then unchanged and the caller rebuilds it from its rows).
+        """
+        found = read_derived(path, self._fields(generation, rows))
+        if found is None:
+            return False
+        _, arrays = found
+        graph = faiss.deserialize_index(arrays["graph"])
+        node_row, node_alive = arrays["node_row"], arrays["node_alive"]
+        if graph.ntotal != len(node_row) or len(node_alive) != len(node_row):
+            return False
+        row_node = np.full(rows, -1, np.int64)
+        live = np.flatnonzero(node_alive)
+        if len(live) and int(node_row[live].max()) >= rows:
+            return False
+        row_node[node_row[live]] = live
+        graph.hnsw.efSearch = self._graph_ef = self.ef_search
+        self._graph = graph
+        self._node_row, self._node_alive, self._row_node = node_row, node_alive, row_node
+        self._nodes = len(node_row)
+        self._tombstones = self._nodes - len(live)
+        self._alive_selector = None
+        self._identity = self._tombstones == 0 and np.array_equal(node_row, np.arange(self._nodes))
+        return True
+
+    def _fields(self, generation: int, rows: int) -> dict[str, Any]:
+        return {
+            "format": _FORMAT,
+            "dimensions": self.dimensions,
+            "metric": self.metric,
+            "m": self.m,
+            "generation": generation,
+            "rows": rows,
+        }
+
+
+def _take(mask: Mask, rows: Rows) -> Mask:
+    # rows past the end of the mask are not candidates
+    if len(rows) and int(rows.max()) >= len(mask):
+        padded = np.zeros(int(rows.max()) + 1, np.bool_)
+        padded[: len(mask)] = mask
+        mask = padded
+    taken: Mask = mask[rows]
+    return taken
+
+
+def _empty() -> Result:
+    return np.empty(0, np.int64), np.empty(0, np.float32)

@@ -1,0 +1,280 @@
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ragmem.errors import (
+    ConfigurationError,
+    CorruptIndexError,
+    InvalidInputError,
+    MissingDependencyError,
+    TextTooLongError,
+)
+from ragmem.registry import get_embedder
+from ragmem.testing import EmbedderContract
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("tokenizers")
+local = pytest.importorskip("ragmem.embedders.local")
+LocalEmbedder = local.LocalEmbedder
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    try:
+        return LocalEmbedder(batch_size=8)
+    except MissingDependencyError as exc:  # model packages of the `local` extra absent
+        pytest.skip(str(exc))
+
+
+class TestLocalEmbedder(EmbedderContract):
+    @pytest.fixture
+    def embedder(self, minilm):
+        return minilm
+
+
+def test_default_model_identity(minilm):
+    assert minilm.dimensions == 384
+    assert minilm.max_tokens == 256
+    assert minilm.name == "all-MiniLM-L6-v2-onnx-int8"
+
+
+def test_semantic_neighbours(minilm):
+    query = minilm.embed_query("How do vaccines train the immune system?")
+    docs = minilm.embed(
+        [
+            "Vaccination exposes the body to an antigen so that it builds immunity.",
+            "The stock market fell sharply on Tuesday.",
+        ]
+    )
+    scores = docs @ query
+    assert scores[0] > scores[1] + 0.3
+
+
+def test_padding_and_batch_composition_do_not_change_vectors(minilm):
+    short = "A short sentence."
+    long = "A much longer sentence that forces the batch to be padded well past the short one. " * 4
+    alone = minilm.embed([short])
+    padded = minilm.embed([long, short, long])[1:2]
+    np.testing.assert_allclose(alone, padded, atol=1e-5)
+
+
+def test_length_sorting_restores_input_order():
+    embedder = LocalEmbedder(batch_size=2)
+    texts = [("word " * n).strip() + f" end {n}" for n in (1, 40, 3, 25, 2, 60, 7)]
+    together = embedder.embed(texts)
+    for row, text in enumerate(texts):
+        np.testing.assert_allclose(together[row], embedder.embed([text])[0], atol=1e-5)
+
+
+def test_window_boundary_is_exact(minilm, caplog):
+    fits = "a " * (minilm.max_tokens - 2)  # + [CLS] and [SEP] = the window
+    with caplog.at_level(logging.WARNING, logger="ragmem.embedders.local"):
+        minilm.embed([fits])
+    assert not caplog.records
+    strict = LocalEmbedder(on_overflow="error")
+    strict.embed([fits])
+    with pytest.raises(TextTooLongError, match=r"texts\[0\].*256-token"):
+        strict.embed([fits + "a"])
+
+
+def test_truncation_is_logged_once_with_count(minilm, caplog):
+    head = "The mitochondria produce energy for the cell. " * 40
+    texts = [head + "Apples are red.", "short text", head + "Tax law changed in 1987."]
+    before = minilm.truncated_count
+    with caplog.at_level(logging.WARNING, logger="ragmem.embedders.local"):
+        vectors = minilm.embed(texts)
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1
+    assert "2 of 3 texts" in messages[0]
+    assert minilm.truncated_count == before + 2
+    # only the first 256 tokens count: the two long texts differ after them
+    np.testing.assert_allclose(vectors[0], vectors[2], atol=1e-6)
+
+
+def test_overflow_error_names_the_text():
+    strict = LocalEmbedder(on_overflow="error", batch_size=4)
+    texts = ["fine", "also fine", "too long " * 300]
+    with pytest.raises(TextTooLongError, match=r"texts\[2\]"):
+        strict.embed(texts)
+    with pytest.raises(TextTooLongError):
+        strict.embed_tokens(texts)
+
+
+def test_max_tokens_option_changes_window_and_name():
+    small = LocalEmbedder(max_tokens=16)
+    assert small.max_tokens == 16
+    assert "max_tokens=16" in small.name
+    base = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi "
+    a, b = small.embed([base + "one two three", base + "four five six"])
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_prefixes_are_applied_by_purpose(minilm):
+    e5_style = LocalEmbedder(query_prefix="query: ", document_prefix="passage: ")
+    assert e5_style.name != minilm.name
+    np.testing.assert_allclose(
+        e5_style.embed(["kidney stones"], purpose="query"),
+        minilm.embed(["query: kidney stones"]),
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        e5_style.embed(["kidney stones"]), minilm.embed(["passage: kidney stones"]), atol=1e-5
+    )
+
+
+def test_pooling_and_normalize_options(minilm):
+    texts = ["first text here", "a second, longer text about something else"]
+    raw = LocalEmbedder(normalize=False).embed(texts)
+    assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0)
+    np.testing.assert_allclose(
+        raw / np.linalg.norm(raw, axis=1, keepdims=True), minilm.embed(texts), atol=1e-5
+    )
+    cls = LocalEmbedder(pooling="cls")
+    assert "pooling=cls" in cls.name
+    got = cls.embed(texts)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(got, minilm.embed(texts), atol=1e-2)
+
+
+def test_threads_option_gives_same_vectors(minilm):
+    one = LocalEmbedder(threads=1)
+    np.testing.assert_allclose(one.embed(["thread test"]), minilm.embed(["thread test"]), atol=1e-5)
+
+
+def test_custom_export_by_path(minilm):
+    single = LocalEmbedder(model_path=minilm.model_path, tokenizer_path=minilm.tokenizer_path)
+    # the tokenizer file's own truncation length is the window unless max_tokens= says otherwise
+    assert single.max_tokens == 128
+    assert single.name.startswith(minilm.model_path.parent.name + "-")
+    same = LocalEmbedder(
+        model_path=minilm.model_path, tokenizer_path=minilm.tokenizer_path, max_tokens=256
+    )
+    np.testing.assert_allclose(same.embed(["custom"]), minilm.embed(["custom"]), atol=1e-6)
+    named = LocalEmbedder(
+        model_path=minilm.model_path, tokenizer_path=minilm.tokenizer_path, name="my-minilm"
+    )
+    assert named.name == "my-minilm"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"pooling": "max"},
+        {"on_overflow": "drop"},
+        {"batch_size": 0},
+        {"threads": 0},
+        {"max_tokens": 1},
+        {"model_path": "model.onnx"},
+        {"tokenizer_path": "tokenizer.json"},
+        {"model_path": "/nonexistent/model.onnx", "tokenizer_path": "/nonexistent/t.json"},
+    ],
+)
+def test_bad_options(options):
+    with pytest.raises(ConfigurationError):
+        LocalEmbedder(**options)
+
+
+def test_corrupt_files_are_named(tmp_path, minilm):
+    junk = tmp_path / "model.onnx"
+    junk.write_bytes(b"\x00not an onnx model" * 10)
+    with pytest.raises(CorruptIndexError, match=r"model\.onnx"):
+        LocalEmbedder(model_path=junk, tokenizer_path=minilm.tokenizer_path)
+    bad_tok = tmp_path / "tokenizer.json"
+    bad_tok.write_text("{not json")
+    with pytest.raises(CorruptIndexError, match=r"tokenizer\.json"):
+        LocalEmbedder(model_path=minilm.model_path, tokenizer_path=bad_tok)
+
+
+def test_token_vectors(minilm):
+    texts = ["The cat sat on the mat.", "Zürich", "a much longer sentence with many more tokens"]
+    tokens = minilm.embed_tokens(texts)
+    expected = [len(minilm._tokenizer.encode(t, add_special_tokens=False).ids) for t in texts]
+    assert [t.shape for t in tokens] == [(n, 384) for n in expected]
+    for matrix in tokens:
+        assert matrix.dtype == np.float32
+        assert matrix.flags.c_contiguous
+        np.testing.assert_allclose(np.linalg.norm(matrix, axis=1), 1.0, atol=1e-5)
+    # contextual: the same word gets different vectors in different sentences
+    bank_river, bank_money = minilm.embed_tokens(["the river bank", "the bank loan"])
+    assert float(bank_river[2] @ bank_money[1]) < 0.99
+    # order and batching do not matter
+    again = minilm.embed_tokens(texts[::-1])[::-1]
+    for a, b in zip(tokens, again, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_token_vectors_validate_input(minilm):
+    assert minilm.embed_tokens([]) == []
+    with pytest.raises(InvalidInputError):
+        minilm.embed_tokens(["ok", " "])
+    with pytest.raises(InvalidInputError):
+        minilm.embed_tokens(["ok"], purpose="search")
+
+
+async def test_token_vectors_async(minilm):
+    got = await minilm.embed_tokens_async(["async tokens"], purpose="query")
+    np.testing.assert_allclose(got[0], minilm.embed_tokens(["async tokens"])[0], atol=1e-6)
+
+
+def test_progress_bar_on_large_inputs(capsys):
+    embedder = LocalEmbedder(batch_size=4, show_progress=True)
+    embedder.embed([f"text {i}" for i in range(3)])
+    assert "embedding" not in capsys.readouterr().err  # one batch: no bar
+    embedder.embed([f"text {i}" for i in range(9)])
+    assert "9/9" in capsys.readouterr().err
+
+
+def test_registered_as_local():
+    assert isinstance(get_embedder("local", max_tokens=64), LocalEmbedder)
+
+
+def test_embeds_with_the_network_cut(tmp_path):
+    script = textwrap.dedent(
+        """
+        import socket
+
+        class NoNetwork(socket.socket):
+            def __init__(self, *args, **kwargs):
+                raise OSError("network access attempted")
+
+        def refuse(*args, **kwargs):
+            raise OSError("network access attempted")
+
+        socket.socket = NoNetwork
+        socket.create_connection = refuse
+        socket.getaddrinfo = refuse
+
+        from ragmem.embedders.local import LocalEmbedder
+
+        embedder = LocalEmbedder()
+        print(embedder.embed(["offline"]).shape, embedder.embed_tokens(["offline"])[0].shape[1])
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HOME": str(tmp_path)}
+    env.pop("HF_HUB_OFFLINE", None)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(1, 384) 384"
+
+
+def test_cache_in_front_of_the_local_model(tmp_path, minilm):
+    from ragmem import CachedEmbedder
+
+    texts = ["cached passage one", "cached passage two"]
+    with CachedEmbedder(minilm, path=tmp_path / "c.sqlite") as cached:
+        first = cached.embed(texts)
+    with CachedEmbedder(LocalEmbedder(), path=tmp_path / "c.sqlite") as again:
+        second = again.embed(texts)
+        assert (again.hits, again.misses) == (2, 0)
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_allclose(first, minilm.embed(texts), atol=1e-6)

@@ -1,0 +1,87 @@
+"""Random data and random filters, to compare an adapter's answers with LocalVectorStore's."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+
+from ragmem import LocalVectorStore
+from ragmem.filters import matches
+
+DIM = 8
+KEYS = ["a", "b", "c.d", "tags", "x y"]
+STRINGS = ["x", "y", "z", "1", "true", ""]
+NUMBERS = [-2, 0, 1, 2, 3, 0.5, 1.0, 2.0, -1.5, 2.75]
+
+
+def random_scalar(rng: random.Random) -> Any:
+    kind = rng.random()
+    if kind < 0.4:
+        return rng.choice(STRINGS)
+    if kind < 0.85:
+        return rng.choice(NUMBERS)
+    return rng.random() < 0.5
+
+
+def random_metadata(rng: random.Random) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    for key in KEYS:
+        if rng.random() < 0.3:
+            continue
+        if rng.random() < 0.35:
+            # lists: empty, homogeneous or mixed
+            meta[key] = [random_scalar(rng) for _ in range(rng.randint(0, 3))]
+        else:
+            meta[key] = random_scalar(rng)
+    return meta
+
+
+def random_filter(rng: random.Random, depth: int = 0) -> dict[str, Any]:
+    roll = rng.random()
+    if depth < 3 and roll < 0.3:
+        op = rng.choice(["$and", "$or"])
+        return {op: [random_filter(rng, depth + 1) for _ in range(rng.randint(0, 3))]}
+    if depth < 3 and roll < 0.4:
+        return {"$not": random_filter(rng, depth + 1)}
+    key = rng.choice([*KEYS, "missing"])
+    op = rng.choice(
+        ["$eq", "$ne", "$lt", "$lte", "$gt", "$gte", "$in", "$nin", "$contains", "$exists"]
+    )
+    if op in ("$lt", "$lte", "$gt", "$gte"):
+        value: Any = rng.choice(NUMBERS)
+    elif op in ("$in", "$nin"):
+        value = [random_scalar(rng) for _ in range(rng.randint(0, 3))]
+    elif op == "$exists":
+        value = rng.random() < 0.5
+    else:
+        value = random_scalar(rng)
+    return {key: {op: value}}
+
+
+def dataset(seed: int = 0, n: int = 150) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
+    rng = random.Random(seed)
+    ids = [f"r{i}" for i in range(n)]
+    vectors = np.random.default_rng(seed).standard_normal((n, DIM)).astype(np.float32)
+    return ids, vectors, [random_metadata(rng) for _ in range(n)]
+
+
+def check_equivalence(store: Any, *, seed: int = 0, filters: int = 150) -> None:
+    """Load random data into an empty cosine 8-d ``store``; compare it with the built-in store."""
+    ids, vectors, metas = dataset(seed)
+    store.upsert(ids, vectors, metadata=metas)
+    local = LocalVectorStore(dimensions=DIM)
+    local.upsert(ids, vectors, metadata=metas)
+    rng = random.Random(seed + 1)
+    queries = np.random.default_rng(seed + 1).standard_normal((filters, DIM)).astype(np.float32)
+    for i in range(filters):
+        where = random_filter(rng)
+        expected = {id_ for id_, m in zip(ids, metas) if matches(where, m)}
+        assert local.count(where) == len(expected), where
+        assert store.count(where) == len(expected), where
+        got = store.search(queries[i], k=5, where=where)[0]
+        want = local.search(queries[i], k=5, where=where)[0]
+        # continuous random vectors: ties have probability zero, so the order must agree
+        assert [h.id for h in got] == [h.id for h in want], where
+        np.testing.assert_allclose([h.score for h in got], [h.score for h in want], atol=1e-4)

@@ -1,0 +1,171 @@
+"""RAGPipeline: ingestion, retrieval, context, answers with citations, streaming, swapping parts."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragmem import (
+    ConfigurationError,
+    ContextBuilder,
+    Document,
+    HashingEmbedder,
+    InvalidInputError,
+    LocalVectorStore,
+    RAGPipeline,
+)
+from ragmem.retrievers import Reranker
+from ragmem.tokens import WhitespaceTokenizer
+from tests.pipeline_helpers import CitingLLM, CountingEmbedder, all_ids
+
+DOCS = [
+    Document(id="offline", text="ragmem runs fully offline with a bundled local model."),
+    Document(id="stores", text="Qdrant and Chroma stores pass the same contract suite."),
+    Document(id="bm25", text="BM25 keyword search updates incrementally without rebuilds."),
+]
+
+
+def make(**kw) -> RAGPipeline:
+    kw.setdefault("embedder", HashingEmbedder(dimensions=64))
+    return RAGPipeline(**kw)
+
+
+def test_query_without_an_llm_returns_context_and_sources():
+    rag = make(k=2)
+    report = rag.ingest(DOCS)
+    assert (len(report.added), report.chunks_added, report.embedded) == (3, 3, 3)
+    answer = rag.query("does ragmem run offline?")
+    assert answer.text is None
+    assert answer.citations == []
+    assert len(answer.hits) == 2
+    assert answer.sources[0].doc_id == "offline"
+    assert answer.sources[0].chunk_ids == [answer.hits[0].id]
+    assert "[1] offline" in answer.context.text
+    assert DOCS[0].text in answer.context.text
+
+
+def test_hits_carry_document_offsets_and_metadata():
+    rag = make()
+    rag.ingest([Document(id="d", text="Alpha. " * 400, metadata={"lang": "en"})])
+    hits = rag.search("alpha", k=50)
+    assert len(hits) > 1
+    for hit in hits:
+        meta = hit.metadata
+        assert meta["doc_id"] == "d"
+        assert meta["lang"] == "en"
+        assert hit.text == ("Alpha. " * 400)[meta["start"] : meta["end"]]
+    context = rag.build_context("alpha", hits)
+    # consecutive chunks of one document merge back into one source
+    assert len(context.sources) < len(hits)
+
+
+def test_answer_cites_sources_that_exist():
+    llm = CitingLLM()
+    rag = make(llm=llm, k=3)
+    rag.ingest(DOCS)
+    answer = rag.query("offline?")
+    assert answer.text == "It runs offline [1]. See also [2] and [99]."
+    assert [s.number for s in answer.citations] == [1, 2]  # [99] matches no source
+    system, user = llm.seen[0]
+    assert system.role == "system"
+    assert "[1]" in system.content
+    assert user.content.startswith("Sources:\n\n[1] ")
+    assert user.content.endswith("Question: offline?")
+
+
+def test_streaming_yields_pieces_then_the_full_answer():
+    rag = make(llm=CitingLLM())
+    rag.ingest(DOCS)
+    stream = rag.stream("offline?")
+    assert stream.sources  # known before the first piece
+    pieces = list(stream)
+    assert len(pieces) > 1
+    assert stream.answer.text == "".join(pieces)
+    assert [s.number for s in stream.answer.citations] == [1, 2]
+
+
+def test_stream_without_llm_is_a_configuration_error():
+    with pytest.raises(ConfigurationError, match="LLM"):
+        make().stream("anything")
+
+
+async def test_query_async_matches_query():
+    rag = make(llm=CitingLLM())
+    rag.ingest(DOCS)
+    sync, concurrent = rag.query("stores?"), await rag.query_async("stores?")
+    assert concurrent.model_dump() == sync.model_dump()
+
+
+def test_where_filter_restricts_retrieval():
+    rag = make()
+    rag.ingest([Document(id=d.id, text=d.text, metadata={"topic": d.id}) for d in DOCS])
+    hits = rag.search("ragmem offline", where={"topic": "bm25"})
+    assert {h.metadata["doc_id"] for h in hits} == {"bm25"}
+
+
+class Reverse(Reranker):
+    def _rerank(self, query, hits):
+        return [h.model_copy(update={"score": float(i)}) for i, h in enumerate(hits)]
+
+
+def test_reranker_and_context_builder_are_swappable():
+    builder = ContextBuilder(200, tokenizer=WhitespaceTokenizer(), template="xml")
+    rag = make(reranker=Reverse(), context=builder, k=2, candidates=3)
+    rag.ingest(DOCS)
+    plain = make(k=3)
+    plain.ingest(DOCS)
+    assert [h.id for h in rag.search("offline")] == [h.id for h in plain.search("offline")][:2]
+    assert rag.query("offline").context.text.startswith("<sources>")
+
+
+def test_embedder_by_registry_name_and_unknown_names():
+    rag = RAGPipeline(embedder="hashing", embedder_options={"dimensions": 32})
+    assert rag.embedder.dimensions == 32
+    with pytest.raises(LookupError, match="nope"):
+        RAGPipeline(embedder="nope")
+    with pytest.raises(ConfigurationError, match="retriever"):
+        make(retriever="nope")
+
+
+def test_reingesting_unchanged_documents_embeds_nothing_and_changes_replace():
+    embedder = CountingEmbedder()
+    rag = make(embedder=embedder)
+    rag.ingest(DOCS)
+    before = all_ids(rag.store)
+    embedder.embedded.clear()
+    report = rag.ingest(DOCS)
+    assert (embedder.embedded, report.unchanged) == ([], ["offline", "stores", "bm25"])
+    changed = Document(id="bm25", text="BM25 is now a different text entirely.")
+    report = rag.ingest([DOCS[0], DOCS[1], changed])
+    assert embedder.embedded == [changed.text]
+    assert report.updated == ["bm25"]
+    after = all_ids(rag.store)
+    assert len(after) == 3
+    assert {i for i in before if not i.startswith("bm25")} <= after
+    assert not any(i.startswith("bm25") for i in before & after)
+
+
+def test_plain_strings_and_bad_documents():
+    rag = make()
+    assert rag.ingest(["just a string"]).chunks_added == 1
+    with pytest.raises(InvalidInputError, match="twice"):
+        rag.ingest([DOCS[0], DOCS[0]])
+    with pytest.raises(InvalidInputError):
+        rag.ingest([42])  # type: ignore[list-item]
+
+
+def test_persistent_config_refuses_a_different_embedder(tmp_path):
+    RAGPipeline(
+        tmp_path,
+        embedder="hashing",
+        embedder_options={"dimensions": 32},
+        store=LocalVectorStore(32),
+    )
+    # reopening without naming an embedder uses the recorded one
+    assert RAGPipeline(tmp_path, store=LocalVectorStore(32)).embedder.dimensions == 32
+    with pytest.raises(ConfigurationError, match="built with embedder"):
+        RAGPipeline(tmp_path, embedder=HashingEmbedder(dimensions=64), store=LocalVectorStore(64))
+
+
+def test_store_and_embedder_dimensions_must_agree():
+    with pytest.raises(ConfigurationError, match="dimensional"):
+        RAGPipeline(embedder=HashingEmbedder(dimensions=8), store=LocalVectorStore(16))
