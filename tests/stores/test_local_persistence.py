@@ -98,6 +98,22 @@ def test_configuration_must_match(tmp_path):
     LocalVectorStore(4, path=tmp_path).close()  # the failed opens released the lock
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"read_only": True},
+        {"path": "x", "lock_timeout": -1},
+        {"path": "x", "compact_after": 0},
+        {"path": "x", "metric": "manhattan"},
+    ],
+)
+def test_bad_options(tmp_path, options):
+    if "path" in options:
+        options = {**options, "path": tmp_path / options["path"]}
+    with pytest.raises(ConfigurationError):
+        LocalVectorStore(4, **options)
+
+
 def test_refuses_a_directory_that_is_not_a_store(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(ConfigurationError, match=r"notes\.txt"):
@@ -197,7 +213,8 @@ def test_missing_files_are_named(tmp_path, kind):
 
 def test_interrupted_creation_starts_afresh(tmp_path):
     LocalVectorStore(4, path=tmp_path).close()
-    (tmp_path / "MANIFEST.json").unlink()  # as if killed just before the first manifest
+    # as if killed while writing the first manifest
+    (tmp_path / "MANIFEST.json").rename(tmp_path / "MANIFEST.json.tmp")
     with LocalVectorStore(4, path=tmp_path) as store:
         assert store.count() == 0
         store.upsert(["a"], unit_vectors(1, dim=4))

@@ -4,7 +4,9 @@ Vectors are small integers (and, for cosine, patterns whose norms are exact), so
 score is computed exactly whatever the summation order, and equal scores are true ties.
 """
 
+import contextlib
 import tempfile
+from unittest import mock
 
 import numpy as np
 from hypothesis import given, settings
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 
 from ragmem import LocalVectorStore
 from ragmem.filters import matches
+from ragmem.stores.local import flat
 from ragmem.stores.local.flat import top_k, top_k_rows
 
 DIM = 6
@@ -135,13 +138,30 @@ def _check(store, metric, ops, queries, k, where):
         assert [(h.id, h.score) for h in single] == want
 
 
-@settings(max_examples=300, deadline=None)
-@given(scenarios())
-def test_search_equals_brute_force(scenario):
+@contextlib.contextmanager
+def _tiny_blocks(on):
+    """Shrink the kernel's blocks so small stores take the multi-chunk and fallback paths."""
+    if not on:
+        yield
+        return
+    with (
+        mock.patch.object(flat, "_MIN_CHUNK", 5),
+        mock.patch.object(flat, "_BLOCK_FLOATS", 8),
+        mock.patch.object(flat, "_QUERY_BLOCK", 3),
+        mock.patch.object(flat, "_MAX_CANDIDATES", 4),
+        mock.patch.object(flat, "_TIES_PER_RESULT", 0),
+    ):
+        yield
+
+
+@settings(max_examples=250, deadline=None)
+@given(scenarios(), st.booleans())
+def test_search_equals_brute_force(scenario, tiny_blocks):
     metric, ops, queries, k, where = scenario
     store = LocalVectorStore(DIM, metric=metric)
     _run(store, ops)
-    _check(store, metric, ops, queries, k, where)
+    with _tiny_blocks(tiny_blocks):
+        _check(store, metric, ops, queries, k, where)
 
 
 @settings(max_examples=25, deadline=None)
@@ -171,14 +191,16 @@ def score_blocks(draw):
 
 
 @settings(max_examples=200, deadline=None)
-@given(score_blocks())
-def test_block_top_k_equals_sorting(block):
+@given(score_blocks(), st.booleans())
+def test_block_top_k_equals_sorting(block, few_candidates):
     scores, k = block
     valid = np.isfinite(scores).sum(axis=1)
     k = int(min(k, valid.min())) if valid.min() else 0
     if k == 0:
         return
-    for i, (rows, values) in enumerate(top_k_rows(scores, k)):
+    with _tiny_blocks(few_candidates):
+        ranked = top_k_rows(scores, k)
+    for i, (rows, values) in enumerate(ranked):
         expected = np.lexsort((np.arange(scores.shape[1]), -scores[i]))[:k]
         assert rows.tolist() == expected.tolist()
         assert values.tolist() == scores[i, expected].tolist()

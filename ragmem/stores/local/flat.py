@@ -10,17 +10,16 @@ notifications, so an approximate index can take FlatIndex's place.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import as_strided
 
 if TYPE_CHECKING:
     from ragmem.stores.local.table import VectorTable
     from ragmem.types import Metric, Vectors
 
-__all__ = ["FlatIndex", "Ranked", "prepare_queries", "top_k", "top_k_rows"]
+__all__ = ["FlatIndex", "Ranked", "RowIndex", "prepare_queries", "top_k", "top_k_rows"]
 
 Mask = npt.NDArray[np.bool_]
 Rows = npt.NDArray[np.int64]
@@ -31,9 +30,20 @@ Ranked = tuple[Rows, Scores]
 # Below this fraction of matching rows, search gathers the matching rows instead of
 # scoring everything and masking.
 _GATHER_FRACTION = 0.2
-# Score blocks are kept near this many floats so a large batch never allocates an
-# (n_queries, n_rows) matrix at once.
+# Score blocks are kept near this many floats (32 MiB) so a large batch never
+# allocates an (n_queries, n_rows) matrix at once; queries go in blocks of at most
+# _QUERY_BLOCK and rows in chunks of at least _MIN_CHUNK (narrower chunks make BLAS
+# repack the matrix too often).
 _BLOCK_FLOATS = 1 << 23
+_QUERY_BLOCK = 1024
+_MIN_CHUNK = 8192
+# The first chunk's bound is sampled from 1/_SAMPLE_FRACTION of its columns, taken as
+# _SAMPLE_PIECES spread-out slices (robust to rows stored in a meaningful order).
+_SAMPLE_FRACTION = 16
+_SAMPLE_PIECES = 8
+# Past this many candidates (ties) per block, each row is reduced exactly instead.
+_MAX_CANDIDATES = 1 << 20
+_TIES_PER_RESULT = 64
 _NEG_INF = np.float32(-np.inf)
 
 
@@ -45,6 +55,22 @@ def prepare_queries(queries: Vectors, metric: Metric) -> Vectors:
     np.maximum(norms, np.finfo(np.float32).tiny, out=norms)
     unit: Vectors = (queries / norms).astype(np.float32, copy=False)
     return unit
+
+
+class RowIndex(Protocol):
+    """What LocalVectorStore needs from an index over its VectorTable's rows.
+
+    Row numbers are the table's; ``reset`` means every row may have been renumbered
+    (after compaction or loading), so an index rebuilds from the table.
+    """
+
+    def added(self, rows: Rows) -> None: ...
+
+    def removed(self, rows: Rows) -> None: ...
+
+    def reset(self) -> None: ...
+
+    def search(self, queries: Vectors, k: int, mask: Mask | None) -> list[Ranked]: ...
 
 
 class FlatIndex:
@@ -92,13 +118,20 @@ class FlatIndex:
             bias = np.where(mask, np.float32(0), _NEG_INF)
         k = min(k, n_match)
         width = matrix.shape[1]
-        block = max(1, _BLOCK_FLOATS // width)
         out: list[Ranked] = []
-        for start in range(0, len(queries), block):
-            scores = self._scores(queries[start : start + block], matrix, sq_norms)
-            if bias is not None:
-                scores += bias
-            out.extend(top_k_rows(scores, k, rows))
+        for start in range(0, len(queries), _QUERY_BLOCK):
+            block = queries[start : start + _QUERY_BLOCK]
+            # Columns are scanned in chunks so the score block stays small; a chunk of
+            # all rows with all queries would be (n_queries x n_rows) floats at once.
+            step = max(_MIN_CHUNK, _BLOCK_FLOATS // len(block))
+            best = _Best(len(block), k)
+            for lo in range(0, width, step):
+                hi = min(width, lo + step)
+                scores = self._scores(block, matrix[:, lo:hi], sq_norms[lo:hi])
+                if bias is not None:
+                    scores += bias[lo:hi]
+                best.merge(scores, lo)
+            out.extend(best.ranked(rows))
         return out
 
     def _scores(self, queries: Vectors, matrix: Vectors, sq_norms: Scores) -> Scores:
@@ -106,7 +139,11 @@ class FlatIndex:
 
         For l2 the score is ``-||x - q||^2 = 2 x.q - ||x||^2 - ||q||^2``.
         """
-        scores: Scores = queries @ matrix
+        if len(queries) == 1:
+            # a vector-matrix product runs BLAS gemv, measurably faster than a 1-row gemm
+            scores: Scores = (queries[0] @ matrix)[None, :]
+        else:
+            scores = queries @ matrix
         if self.metric == "l2":
             q_norms = np.einsum("ij,ij->i", queries, queries)
             scores *= 2.0
@@ -140,36 +177,82 @@ def top_k(scores: Scores, k: int, rows: Rows | None = None) -> Ranked:
     return out_rows.astype(np.int64, copy=False), values[order]
 
 
-def top_k_rows(scores: Scores, k: int, rows: Rows | None = None) -> list[Ranked]:
-    """``top_k`` for each row of a (b, n) score block, vectorised across the block.
+def _select(scores: Scores, k: int, bound: Scores | None) -> tuple[Rows, Rows, Scores]:
+    """Entries of a (b, w) score block that may be among each row's best ``k`` (ties kept).
 
-    A lower bound on each query's k-th best score comes from block maxima: the k-th
-    largest of the maxima of blocks of ``width`` columns is reached by at least k
-    entries. Only entries at or above it are sorted, which replaces a full
-    ``argpartition`` per query (the dominant cost of batched search) by two cheap
-    passes over the block.
+    Returns (row in block, column, score) for every entry at or above a per-row lower
+    bound on the k-th best score. Without a ``bound`` from earlier chunks it comes from
+    a sample: the k-th best of a few spread-out column slices is reached by at least k
+    entries. This replaces a full ``argpartition`` per query, which dominated the cost
+    of batched search, by one comparison pass over the block.
     """
-    b, n = scores.shape
-    width = min(64, n // (8 * k)) if k else 0
-    if b == 1 or width < 4:
-        return [top_k(s, k, rows) for s in scores]
-    n_blocks = n // width
-    blocks = as_strided(
-        scores, shape=(b, n_blocks, width), strides=(scores.strides[0], 4 * width, 4)
-    )
-    maxima = blocks.max(axis=2)
-    bound = np.partition(maxima, n_blocks - k, axis=1)[:, n_blocks - k]
-    # a bound of -inf (too few blocks with a candidate) still keeps every finite entry
-    np.maximum(bound, np.finfo(np.float32).min, out=bound)
-    query, column = np.nonzero(scores >= bound[:, None])
-    values = scores[query, column]
-    order = np.lexsort((column, -values, query))
-    query, column, values = query[order], column[order], values[order]
-    starts = np.searchsorted(query, np.arange(b + 1))
-    out: list[Ranked] = []
-    for i in range(b):
-        lo = starts[i]
-        hi = min(starts[i + 1], lo + k)
-        chosen = column[lo:hi].astype(np.int64, copy=False)
-        out.append((chosen if rows is None else rows[chosen], values[lo:hi]))
-    return out
+    b, w = scores.shape
+    if bound is None:
+        sample_width = w // _SAMPLE_FRACTION
+        if sample_width >= 8 * k:
+            piece = sample_width // _SAMPLE_PIECES
+            offsets = np.linspace(0, w - piece, _SAMPLE_PIECES).astype(np.int64)
+            sample = np.concatenate([scores[:, o : o + piece] for o in offsets], axis=1)
+        else:
+            sample = scores
+        cut = sample.shape[1] - min(k, sample.shape[1])
+        bound = np.partition(sample, cut, axis=1)[:, cut]
+    # -inf marks masked-out entries: they must never pass, even when the bound is -inf
+    bound = np.maximum(bound, np.finfo(np.float32).min)
+    flat = np.flatnonzero(scores >= bound[:, None])
+    if len(flat) > max(_MAX_CANDIDATES, _TIES_PER_RESULT * b * k):
+        # massive ties: keep each row's exact best k instead of every tied entry
+        parts = [top_k(row, k) for row in scores]
+        query = np.repeat(np.arange(b), [len(p[0]) for p in parts])
+        column = np.concatenate([p[0] for p in parts])
+        return query, column, np.concatenate([p[1] for p in parts])
+    query, column = np.divmod(flat, w)
+    return query, column, scores.reshape(-1)[flat]
+
+
+class _Best:
+    """The best ``k`` (row, score) pairs per query so far, merged chunk by chunk."""
+
+    def __init__(self, n_queries: int, k: int) -> None:
+        self.b, self.k = n_queries, k
+        self.query = np.empty(0, np.int64)
+        self.column = np.empty(0, np.int64)
+        self.value = np.empty(0, np.float32)
+        self.bound: Scores | None = None
+        self.starts = np.zeros(n_queries + 1, np.int64)
+
+    def merge(self, scores: Scores, offset: int) -> None:
+        """Fold in a (b, w) score block whose column 0 is row ``offset``."""
+        query, column, value = _select(scores, self.k, self.bound)
+        query = np.concatenate([self.query, query])
+        column = np.concatenate([self.column, column + offset])
+        value = np.concatenate([self.value, value])
+        # ties resolve by row: earlier chunks hold smaller rows, and lexsort is stable
+        order = np.lexsort((column, -value, query))
+        query, column, value = query[order], column[order], value[order]
+        starts = np.searchsorted(query, np.arange(self.b + 1))
+        rank = np.arange(len(query)) - starts[query]
+        keep = rank < self.k
+        self.query, self.column, self.value = query[keep], column[keep], value[keep]
+        counts = np.minimum(np.diff(starts), self.k)
+        self.starts = np.concatenate([[0], np.cumsum(counts)])
+        # the k-th best so far bounds what later chunks must beat (or tie)
+        full = counts == self.k
+        bound = np.full(self.b, _NEG_INF, np.float32)
+        bound[full] = self.value[self.starts[1:][full] - 1]
+        self.bound = bound
+
+    def ranked(self, rows: Rows | None) -> list[Ranked]:
+        out: list[Ranked] = []
+        for i in range(self.b):
+            lo, hi = self.starts[i], self.starts[i + 1]
+            chosen = self.column[lo:hi]
+            out.append((chosen if rows is None else rows[chosen], self.value[lo:hi]))
+        return out
+
+
+def top_k_rows(scores: Scores, k: int, rows: Rows | None = None) -> list[Ranked]:
+    """``top_k`` for each row of a (b, n) score block, vectorised across the block."""
+    best = _Best(scores.shape[0], min(k, scores.shape[1]))
+    best.merge(scores, 0)
+    return best.ranked(rows)

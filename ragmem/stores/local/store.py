@@ -14,7 +14,7 @@ from ragmem.columns import MetadataColumns
 from ragmem.errors import ConfigurationError, CorruptIndexError, NotFoundError, StorageError
 from ragmem.stores.base import VectorStore
 from ragmem.stores.local import snapshot as snap
-from ragmem.stores.local.flat import FlatIndex, Ranked, prepare_queries
+from ragmem.stores.local.flat import FlatIndex, Ranked, RowIndex, prepare_queries
 from ragmem.stores.local.locks import ProcessLock, ReadWriteLock
 from ragmem.stores.local.table import VectorTable
 from ragmem.stores.local.wal import WriteAheadLog, create_log, read_log
@@ -78,6 +78,11 @@ class LocalVectorStore(VectorStore):
         ...              texts=["first", "second"], metadata=[{"lang": "en"}, {"lang": "de"}])
         >>> store.search(np.array([1, 1, 0], np.float32), k=5, where={"lang": "de"})[0][0].id
         'y'
+        >>> import tempfile
+        >>> with LocalVectorStore(dimensions=3, path=tempfile.mkdtemp()) as disk:
+        ...     disk.upsert(["a"], np.ones((1, 3), np.float32))
+        ...     disk.count()
+        1
     """
 
     def __init__(
@@ -94,6 +99,12 @@ class LocalVectorStore(VectorStore):
             raise ConfigurationError(f"dimensions must be a positive integer, got {dimensions!r}")
         if read_only and path is None:
             raise ConfigurationError("read_only=True needs a path")
+        if not lock_timeout >= 0:
+            raise ConfigurationError(f"lock_timeout must be >= 0, got {lock_timeout!r}")
+        if not isinstance(compact_after, int) or compact_after < 1:
+            raise ConfigurationError(
+                f"compact_after must be a positive integer, got {compact_after!r}"
+            )
         self.dimensions = dimensions
         self.metric = self._check_metric(metric)
         self.path = None if path is None else Path(path)
@@ -101,7 +112,7 @@ class LocalVectorStore(VectorStore):
         self._compact_after = compact_after
         self._rw = ReadWriteLock()
         self._table = VectorTable(dimensions)
-        self._index = FlatIndex(self._table, self.metric)
+        self._index = self._make_index()
         self._ids: list[str | None] = []
         self._texts: list[str | None] = []
         self._metadata: list[Metadata] = []
@@ -113,6 +124,10 @@ class LocalVectorStore(VectorStore):
         weakref.finalize(self, self._files.close)
         if self.path is not None:
             self._open(self.path, lock_timeout)
+
+    def _make_index(self) -> RowIndex:
+        """The index searches go through (exact flat search over the table)."""
+        return FlatIndex(self._table, self.metric)
 
     def __len__(self) -> int:
         return len(self._slot_of)
@@ -127,7 +142,9 @@ class LocalVectorStore(VectorStore):
         if self.read_only:
             self._open_read_only(directory)
             return
-        directory.mkdir(parents=True, exist_ok=True)
+        if not directory.exists():
+            directory.mkdir(parents=True)
+            snap.fsync_dir(directory.parent)  # the new directory's entry must be durable too
         self._files.lock = ProcessLock(directory / _LOCK_FILE, timeout=lock_timeout)
         try:
             manifest = snap.read_manifest(directory)
@@ -177,7 +194,11 @@ class LocalVectorStore(VectorStore):
         # manifest of a store with data was lost: refuse rather than start empty.
         log = directory / f"wal-{generation:010d}.log"
         for entry in os.scandir(directory):
-            stray = snap.is_own_file(entry.name) and f"{generation:010d}" not in entry.name
+            stray = (
+                snap.is_own_file(entry.name)
+                and entry.name != snap.MANIFEST + ".tmp"
+                and f"{generation:010d}" not in entry.name
+            )
             if stray or (entry.path == str(log) and entry.stat().st_size > snap.LOG_HEADER_SIZE):
                 raise CorruptIndexError(directory / snap.MANIFEST, "file is missing")
         vectors, records = snap.write_snapshot(
@@ -224,7 +245,7 @@ class LocalVectorStore(VectorStore):
 
     def _reset_memory(self) -> None:
         self._table = VectorTable(self.dimensions)
-        self._index = FlatIndex(self._table, self.metric)
+        self._index = self._make_index()
         self._ids, self._texts, self._metadata = [], [], []
         self._slot_of = {}
         self._columns = MetadataColumns()
