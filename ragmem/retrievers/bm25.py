@@ -18,7 +18,7 @@ from ragmem.errors import (
 from ragmem.filters import Filter, FilterLike, parse_filter
 from ragmem.retrievers.analysis import TextAnalyzer, Tokenizer
 from ragmem.retrievers.base import Retriever, _check_query
-from ragmem.retrievers.inverted import InvertedIndex, Segment, best, top_k_rows
+from ragmem.retrievers.inverted import InvertedIndex, Segment, best
 from ragmem.retrievers.persist import read_snapshot, write_snapshot
 from ragmem.stores.base import check_ids
 from ragmem.types import Hit, Metadata, validate_metadata
@@ -261,13 +261,9 @@ class BM25Retriever(Retriever):
                 weights = np.concatenate(contrib_parts) if len(chunk) > 1 else contrib_parts[0]
                 dense = np.bincount(cells, weights=weights, minlength=n * len(chunk))
                 block_scores = dense.reshape(len(chunk), n).astype(np.float64, copy=False)
-                # one query: the per-row path makes fewer numpy calls than the 2-D one
-                rows = (
-                    [best(block_scores[0], allowed, k)]
-                    if len(chunk) == 1
-                    else top_k_rows(block_scores, allowed, k)
-                )
-                for slots, values in rows:
+                # per-row top-k measured faster than a 2-D argpartition over the block
+                for row in block_scores:
+                    slots, values = best(row, allowed, k)
                     results.append(self._hits(slots.tolist(), values.tolist()))
             return results
 

@@ -21,7 +21,7 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["InvertedIndex", "Segment", "best", "top_k_rows"]
+__all__ = ["InvertedIndex", "Segment", "best"]
 
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
@@ -291,39 +291,3 @@ def best(scores: Floats, allowed: npt.NDArray[np.bool_], k: int) -> tuple[Ints, 
         cand, values = cand[keep], values[keep]
     order = np.lexsort((cand, -values))[:k]
     return cand[order], values[order]
-
-
-def top_k_rows(
-    scores: npt.NDArray[np.float64], allowed: npt.NDArray[np.bool_], k: int
-) -> list[tuple[Ints, Floats]]:
-    """``best`` for every row of a (queries, slots) score matrix, vectorised across rows.
-
-    Rows whose k-th score ties with scores outside the top k fall back to ``best``,
-    so the result is exactly ``[best(row, allowed, k) for row in scores]``.
-    """
-    n_rows, n = scores.shape
-    if n == 0:
-        return [(np.zeros(0, np.int64), np.zeros(0, np.float64)) for _ in range(n_rows)]
-    if not allowed.all():
-        scores = np.where(allowed[None, :], scores, 0.0)
-    kk = min(k, n)
-    part = (
-        np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
-        if kk < n
-        else np.tile(np.arange(n), (n_rows, 1))
-    )
-    values = np.take_along_axis(scores, part, axis=1)
-    kth = values.min(axis=1)
-    # a row needs the exact path when more entries than kk reach its k-th score
-    reach = (scores >= kth[:, None]).sum(axis=1)
-    order = np.lexsort((part, -values), axis=1)
-    part = np.take_along_axis(part, order, axis=1)
-    values = np.take_along_axis(values, order, axis=1)
-    out = []
-    for row in range(n_rows):
-        if reach[row] > kk and kth[row] > 0:
-            out.append(best(scores[row], allowed, k))
-            continue
-        keep = values[row] > 0
-        out.append((part[row][keep].astype(np.int64), values[row][keep]))
-    return out

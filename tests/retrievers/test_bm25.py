@@ -304,23 +304,3 @@ def test_compatible_with_bm25s_on_the_same_tokens():
         _, scores = model.retrieve([analyzer(query)], k=20, show_progress=False)
         hits = ours.retrieve(query, k=20)
         np.testing.assert_allclose([h.score for h in hits], scores[0], rtol=1e-5)
-
-
-@settings(max_examples=100, deadline=None)
-@given(
-    rows=st.integers(1, 4),
-    n=st.integers(1, 30),
-    k=st.integers(1, 35),
-    seed=st.integers(0, 1000),
-)
-def test_vectorised_top_k_equals_exact_top_k_with_ties(rows, n, k, seed):
-    from ragmem.retrievers.inverted import best, top_k_rows
-
-    rng = np.random.default_rng(seed)
-    scores = rng.integers(0, 4, size=(rows, n)).astype(np.float64)  # many ties and zeros
-    allowed = rng.random(n) < 0.8
-    got = top_k_rows(scores, allowed, k)
-    for row, (slots, values) in enumerate(got):
-        want_slots, want_values = best(scores[row], allowed, k)
-        assert slots.tolist() == want_slots.tolist()
-        assert values.tolist() == want_values.tolist()
