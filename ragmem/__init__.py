@@ -25,7 +25,16 @@ from ragmem.errors import (
 from ragmem.filters import F, parse_filter
 from ragmem.llms import LLM, Message
 from ragmem.pipeline import RAGPipeline
-from ragmem.retrievers import Reranker, Retriever
+from ragmem.retrievers import (
+    BM25Retriever,
+    DenseRetriever,
+    HybridRetriever,
+    LateInteractionReranker,
+    MMRRetriever,
+    Reranker,
+    RerankRetriever,
+    Retriever,
+)
 from ragmem.stores import LocalVectorStore, VectorStore
 from ragmem.types import Chunk, Document, Hit, Record
 
@@ -33,6 +42,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "LLM",
+    "BM25Retriever",
     "BackendError",
     "BackendHTTPError",
     "BackendResponseError",
@@ -42,16 +52,20 @@ __all__ = [
     "ConfigurationError",
     "ContextBuilder",
     "CorruptIndexError",
+    "DenseRetriever",
     "DimensionMismatchError",
     "Document",
     "Embedder",
     "F",
     "HashingEmbedder",
     "Hit",
+    "HybridRetriever",
     "InvalidFilterError",
     "InvalidInputError",
     "InvalidVectorError",
+    "LateInteractionReranker",
     "LocalVectorStore",
+    "MMRRetriever",
     "Message",
     "MissingDependencyError",
     "NotFoundError",
@@ -59,6 +73,7 @@ __all__ = [
     "RagmemError",
     "RateLimitError",
     "Record",
+    "RerankRetriever",
     "Reranker",
     "Retriever",
     "StorageError",

@@ -79,6 +79,11 @@ def _csv_ints(text: str) -> list[int]:
     return values
 
 
+def _default_cache_dir() -> str:
+    configured = os.environ.get("RAGMEM_CACHE_DIR")
+    return configured or os.path.join(os.path.expanduser("~"), ".cache", "ragmem")
+
+
 def _eval_beir(args: argparse.Namespace) -> int:
     from ragmem.eval.beir import run_beir
 
@@ -88,7 +93,7 @@ def _eval_beir(args: argparse.Namespace) -> int:
         split=args.split,
         ks=args.k,
         embedder=args.embedder,
-        cache_dir=args.cache_dir,
+        cache_dir=None if args.no_cache else args.cache_dir,
     )
     for result in results:
         if args.json:
@@ -146,7 +151,12 @@ def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     beir.add_argument("--split", default="test", help="qrels split (default test)")
     beir.add_argument("--k", type=_csv_ints, default=[10, 100], help="cutoffs (default 10,100)")
     beir.add_argument("--embedder", default="local", help="registered embedder (default local)")
-    beir.add_argument("--cache-dir", default=None, help="cache for corpus vectors")
+    beir.add_argument(
+        "--cache-dir",
+        default=_default_cache_dir(),
+        help="where corpus vectors are cached (default $RAGMEM_CACHE_DIR or ~/.cache/ragmem)",
+    )
+    beir.add_argument("--no-cache", action="store_true", help="embed the corpus every run")
     beir.add_argument("--json", action="store_true", help="one JSON object per configuration")
     beir.set_defaults(handler=_eval_beir)
     locomo = benchmarks.add_parser("locomo", help="LoCoMo long-conversation memory recall")

@@ -86,7 +86,8 @@ class Segment:
         """From postings already sorted by (term, slot)."""
         term_ptr = np.zeros(n_terms + 1, np.int64)
         np.cumsum(np.bincount(terms, minlength=n_terms), out=term_ptr[1:])
-        by_slot = np.lexsort((terms, slots))
+        # postings come sorted by (term, slot): a stable sort by slot gives (slot, term)
+        by_slot = np.argsort(slots, kind="stable")
         fwd_ptr = np.zeros(n_slots + 1, np.int64)
         np.cumsum(np.bincount(slots - base, minlength=n_slots), out=fwd_ptr[1:])
         return cls(

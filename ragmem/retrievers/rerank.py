@@ -21,7 +21,10 @@ __all__ = ["LateInteractionReranker", "RerankRetriever"]
 
 
 class RerankRetriever(Retriever):
-    """Fetches ``depth`` candidates from ``base`` and returns the reranker's best ``k``.
+    """Reranks the top ``depth`` hits of ``base``; returns the best ``k``.
+
+    When ``k`` exceeds ``depth``, the hits below ``depth`` follow the reranked ones in
+    their first-stage order, with their first-stage scores.
 
     Args:
         base: any retriever (the filter is applied there, before its top-k).
@@ -47,11 +50,13 @@ class RerankRetriever(Retriever):
 
     def _retrieve(self, query: str, k: int, where: Filter | None) -> list[Hit]:
         hits = self.base.retrieve(query, max(k, self.depth), where=where)
-        return self.reranker.rerank(query, hits, k)
+        head = self.reranker.rerank(query, hits[: self.depth])
+        return (head + hits[self.depth :])[:k]
 
     async def _retrieve_async(self, query: str, k: int, where: Filter | None) -> list[Hit]:
         hits = await self.base.retrieve_async(query, max(k, self.depth), where=where)
-        return await self.reranker.rerank_async(query, hits, k)
+        head = await self.reranker.rerank_async(query, hits[: self.depth])
+        return (head + hits[self.depth :])[:k]
 
 
 class LateInteractionReranker(Reranker):

@@ -82,7 +82,8 @@ def test_embeddings_are_cached(tmp_path):
 
 def test_cli_eval_beir_json(tmp_path, capsys):
     root = write_dataset(tmp_path / "tiny")
-    assert main(["eval", "beir", str(root), "--retriever", "bm25", "--k", "1,10", "--json"]) == 0
+    argv = ["eval", "beir", str(root), "--retriever", "bm25", "--k", "1,10", "--json", "--no-cache"]
+    assert main(argv) == 0
     (line,) = capsys.readouterr().out.strip().splitlines()
     result = json.loads(line)
     assert result["retriever"] == "bm25"
@@ -110,3 +111,28 @@ def test_scifact_bm25_quality():
     (result,) = run_beir(SCIFACT, ["bm25"])
     assert result["n_queries"] == 300
     assert result["ndcg@10"] >= 0.68
+
+
+def test_hybrid_rerank_configuration_caches_token_vectors(tmp_path):
+    from ragmem.embedders.base import TokenEmbedder
+    from tests.retrievers.helpers import HashingTokenEmbedder
+
+    class Both(HashingEmbedder, TokenEmbedder):
+        def __init__(self):
+            HashingEmbedder.__init__(self, 32)
+            self.tokens = HashingTokenEmbedder(32)
+
+        def _embed_tokens_batch(self, texts, purpose):
+            return self.tokens._embed_tokens_batch(texts, purpose)
+
+    root = write_dataset(tmp_path / "tiny")
+    cache = tmp_path / "cache"
+    (first,) = run_beir(root, ["hybrid-rerank"], embedder=Both(), cache_dir=cache)
+    (second,) = run_beir(root, ["hybrid-rerank"], embedder=Both(), cache_dir=cache)
+    assert "tokens_s" in first["timings"]
+    assert "tokens_cached_s" in second["timings"]
+    assert "embed_cached_s" in second["timings"]
+    assert first["ndcg@10"] == second["ndcg@10"]
+    assert first["config"]["rerank"]["tokens"] > 0
+    with pytest.raises(ConfigurationError, match="token"):
+        run_beir(root, ["hybrid-rerank"], embedder=HashingEmbedder(32))

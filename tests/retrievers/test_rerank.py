@@ -150,3 +150,14 @@ async def test_rerank_retriever_depth_filter_and_async():
     assert await retriever.retrieve_async("solar electricity sun", k=2) == top
     filtered = retriever.retrieve("solar electricity", k=5, where={"n": {"$ne": 0}})
     assert "a" not in {h.id for h in filtered}
+
+
+def test_rerank_depth_below_k_keeps_the_tail_in_base_order():
+    bm25 = BM25Retriever()
+    bm25.add(list(TEXTS), list(TEXTS.values()))
+    base = bm25.retrieve("solar electricity sun cat", k=4)
+    retriever = RerankRetriever(bm25, LateInteractionReranker(HashingTokenEmbedder()), depth=2)
+    top = retriever.retrieve("solar electricity sun cat", k=4)
+    assert {h.id for h in top[:2]} == {h.id for h in base[:2]}
+    assert [h.id for h in top[2:]] == [h.id for h in base[2:]]
+    assert "maxsim" not in top[3].explain
