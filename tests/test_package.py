@@ -35,13 +35,25 @@ def test_import_ragmem_imports_no_optional_sdk():
     assert json.loads(out.stdout) == []
 
 
+def test_import_ragmem_leaves_the_pipeline_and_retrievers_unloaded():
+    code = (
+        "import sys, ragmem; "
+        "print(sorted(m for m in ('ragmem.pipeline', 'ragmem.context', 'ragmem.retrievers.bm25') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert ragmem.RAGPipeline.__name__ == "RAGPipeline"  # and they load on first use
+
+
 def test_all_matches_the_public_names():
     public = {
         name
         for name, value in vars(ragmem).items()
         if not name.startswith("_") and not isinstance(value, type(ragmem))
     }
-    assert set(ragmem.__all__) == public | {"__version__"}
+    lazy = set(ragmem._LAZY)  # loaded on first access, so not in vars() yet
+    assert set(ragmem.__all__) == public | lazy | {"__version__"}
     # isort-style order: CONSTANTS, then Classes, then functions and dunders
     kind = lambda n: (0 if n.isupper() and len(n) > 1 else 1 if n[0].isupper() else 2, n)  # noqa: E731
     assert list(ragmem.__all__) == sorted(ragmem.__all__, key=kind)

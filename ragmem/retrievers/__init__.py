@@ -1,13 +1,20 @@
 """Retrievers: dense, BM25, hybrid fusion, reranking, MMR."""
 
-from ragmem.retrievers.analysis import TextAnalyzer, Tokenizer
+from typing import TYPE_CHECKING
+
+from ragmem._util import lazy_exports
 from ragmem.retrievers.base import Reranker, Retriever
-from ragmem.retrievers.bm25 import BM25Retriever
-from ragmem.retrievers.dense import DenseRetriever
-from ragmem.retrievers.hybrid import HybridRetriever
+
+# eager: the function shares its module's name, so a lazy lookup would find the module
 from ragmem.retrievers.mmr import MMRRetriever, mmr
-from ragmem.retrievers.rerank import LateInteractionReranker, RerankRetriever
-from ragmem.retrievers.tokenvectors import TokenVectorStore
+
+if TYPE_CHECKING:  # what type checkers see; at run time these load on first use
+    from ragmem.retrievers.analysis import TextAnalyzer, Tokenizer
+    from ragmem.retrievers.bm25 import BM25Retriever
+    from ragmem.retrievers.dense import DenseRetriever
+    from ragmem.retrievers.hybrid import HybridRetriever
+    from ragmem.retrievers.rerank import LateInteractionReranker, RerankRetriever
+    from ragmem.retrievers.tokenvectors import TokenVectorStore
 
 __all__ = [
     "BM25Retriever",
@@ -23,3 +30,17 @@ __all__ = [
     "Tokenizer",
     "mmr",
 ]
+
+# Concrete retrievers load on first use: importing the interfaces stays cheap.
+_LAZY = {
+    "BM25Retriever": "ragmem.retrievers.bm25",
+    "DenseRetriever": "ragmem.retrievers.dense",
+    "HybridRetriever": "ragmem.retrievers.hybrid",
+    "LateInteractionReranker": "ragmem.retrievers.rerank",
+    "RerankRetriever": "ragmem.retrievers.rerank",
+    "TextAnalyzer": "ragmem.retrievers.analysis",
+    "TokenVectorStore": "ragmem.retrievers.tokenvectors",
+    "Tokenizer": "ragmem.retrievers.analysis",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
