@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def batched(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -36,3 +37,13 @@ def lazy_exports(
         return sorted([*exported, *names])
 
     return __getattr__, __dir__
+
+
+async def to_thread(func: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
+    """``asyncio.to_thread``, importing asyncio only when an async method is first used.
+
+    asyncio costs tens of milliseconds to import, and most programs never await ragmem.
+    """
+    import asyncio
+
+    return await asyncio.to_thread(func, *args, **kwargs)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ragmem._util import batched
+from ragmem._util import batched, to_thread
 from ragmem.errors import (
     BackendResponseError,
     DimensionMismatchError,
@@ -98,7 +97,7 @@ class Embedder(ABC):
         """Embed one batch (already validated, at most ``batch_size`` texts)."""
 
     async def _embed_batch_async(self, texts: Sequence[str], purpose: Purpose) -> Vectors:
-        return await asyncio.to_thread(self._embed_batch, texts, purpose)
+        return await to_thread(self._embed_batch, texts, purpose)
 
     def _batches(self, items: list[str]) -> list[Sequence[str]]:
         return list(batched(items, self.batch_size))
@@ -161,7 +160,7 @@ class TokenEmbedder(ABC):
         self, texts: Sequence[str], *, purpose: Purpose = "document"
     ) -> list[Vectors]:
         """Async twin of ``embed_tokens`` (runs in a worker thread)."""
-        return await asyncio.to_thread(self.embed_tokens, texts, purpose=purpose)
+        return await to_thread(self.embed_tokens, texts, purpose=purpose)
 
     @abstractmethod
     def _embed_tokens_batch(self, texts: Sequence[str], purpose: Purpose) -> list[Vectors]:

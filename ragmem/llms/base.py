@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
+from ragmem._util import to_thread
 from ragmem.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class LLM(ABC):
         yield self._complete(messages)
 
     async def _complete_async(self, messages: list[Message]) -> str:
-        return await asyncio.to_thread(self._complete, messages)
+        return await to_thread(self._complete, messages)
 
     async def _stream_async(self, messages: list[Message]) -> AsyncIterator[str]:
         yield await self._complete_async(messages)

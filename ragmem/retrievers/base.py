@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
+from ragmem._util import to_thread
 from ragmem.errors import InvalidInputError
 from ragmem.filters import Filter, FilterLike, parse_filter
 
@@ -47,7 +47,7 @@ class Retriever(ABC):
     def _retrieve(self, query: str, k: int, where: Filter | None) -> list[Hit]: ...
 
     async def _retrieve_async(self, query: str, k: int, where: Filter | None) -> list[Hit]:
-        return await asyncio.to_thread(self._retrieve, query, k, where)
+        return await to_thread(self._retrieve, query, k, where)
 
 
 class Reranker(ABC):
@@ -79,4 +79,4 @@ class Reranker(ABC):
     def _rerank(self, query: str, hits: list[Hit]) -> list[Hit]: ...
 
     async def _rerank_async(self, query: str, hits: list[Hit]) -> list[Hit]:
-        return await asyncio.to_thread(self._rerank, query, hits)
+        return await to_thread(self._rerank, query, hits)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
+from ragmem._util import to_thread
 from ragmem.errors import (
     ConfigurationError,
     DimensionMismatchError,
@@ -201,21 +201,21 @@ class VectorStore(ABC):
     async def _upsert_async(
         self, ids: list[str], vectors: Vectors, texts: list[str | None], metadata: list[Metadata]
     ) -> None:
-        await asyncio.to_thread(self._upsert, ids, vectors, texts, metadata)
+        await to_thread(self._upsert, ids, vectors, texts, metadata)
 
     async def _delete_async(self, ids: list[str] | None, where: Filter | None) -> int:
-        return await asyncio.to_thread(self._delete, ids, where)
+        return await to_thread(self._delete, ids, where)
 
     async def _get_async(self, ids: list[str]) -> list[Record]:
-        return await asyncio.to_thread(self._get, ids)
+        return await to_thread(self._get, ids)
 
     async def _search_async(
         self, queries: Vectors, k: int, where: Filter | None
     ) -> list[list[Hit]]:
-        return await asyncio.to_thread(self._search, queries, k, where)
+        return await to_thread(self._search, queries, k, where)
 
     async def _count_async(self, where: Filter | None) -> int:
-        return await asyncio.to_thread(self._count, where)
+        return await to_thread(self._count, where)
 
     # -- shared validation --------------------------------------------------------------------
 
