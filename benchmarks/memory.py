@@ -356,7 +356,7 @@ def timed_searches(
     return latencies, hits
 
 
-def progress(what: str, done: int, start: float, every: int = 1000) -> None:
+def progress(what: str, done: int, start: float, every: int = 1) -> None:
     if done % 1000 < every:
         rate = done / (time.perf_counter() - start)
         print(f"  {what}: {done} in {time.perf_counter() - start:.0f} s ({rate:.1f}/s)", flush=True)
