@@ -6,6 +6,7 @@ import asyncio
 import builtins
 import json
 import math
+import re
 import threading
 import time
 import uuid
@@ -21,6 +22,7 @@ from ragmem.agents.recall import RecallWeights
 from ragmem.agents.records import HistoryEvent, Ledger, MemoryItem
 from ragmem.agents.scope import (
     EXPIRES,
+    SCOPES,
     STATUS,
     TIME,
     check_metadata_keys,
@@ -63,6 +65,19 @@ class MemoryInput(BaseModel):
     importance: float = 0.5
     key: str | None = None
     ttl_seconds: float | None = None
+
+
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+
+
+def _numbers(text: str) -> builtins.list[str]:
+    """The numbers a text states (years, dates, amounts), in order."""
+    return _NUMBER.findall(text)
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(a @ b) / norms if norms > 0 else 0.0
 
 
 def _default_embedder() -> Embedder:
@@ -219,12 +234,16 @@ class Memory:
         now = self.clock()
         with self._write_lock:
             changes = []
+            batch: builtins.list[tuple[MemoryItem, np.ndarray]] = []  # added, not yet indexed
             for entry, vector in zip(items, vectors):
                 scope = dict(base)
                 if entry.session_id is not None:
                     scope["session_id"] = entry.session_id
-                changes.append(self._add_one(entry, vector, scope, now))
-            self._index.sync()
+                change = self._add_one(entry, vector, scope, now, batch)
+                if change.event != "MERGE":
+                    batch.append((change.item, vector))
+                changes.append(change)
+            self._index.sync()  # one index pass for the whole batch
         return changes
 
     def _texts(
@@ -259,11 +278,16 @@ class Memory:
         return [f for f in facts if f.strip()]
 
     def _add_one(
-        self, entry: MemoryInput, vector: np.ndarray, scope: dict[str, str], now: float
+        self,
+        entry: MemoryInput,
+        vector: np.ndarray,
+        scope: dict[str, str],
+        now: float,
+        batch: Sequence[tuple[MemoryItem, np.ndarray]],
     ) -> MemoryChange:
         digest = content_hash(entry.text)
         if self.deduplicate:
-            duplicate = self._find_duplicate(digest, vector, scope)
+            duplicate = self._find_duplicate(entry.text, digest, vector, scope, batch)
             if duplicate is not None:
                 return self._merge(duplicate, entry, now)
         item = MemoryItem(
@@ -294,18 +318,41 @@ class Memory:
         return MemoryChange(event="ADD", item=item)
 
     def _find_duplicate(
-        self, digest: str, vector: np.ndarray, scope: dict[str, str]
+        self,
+        text: str,
+        digest: str,
+        vector: np.ndarray,
+        scope: dict[str, str],
+        batch: Sequence[tuple[MemoryItem, np.ndarray]],
     ) -> MemoryItem | None:
+        """An active memory in exactly this scope that ``text`` repeats, if any.
+
+        Exact repeats (same text up to case and spacing) always merge. A near repeat
+        merges when its cosine reaches ``near_duplicate`` *and* it states the same
+        numbers: "moved to Nairobi in 2020" and "... in 2024" embed almost alike but
+        are two facts, and merging would hide one of them from search.
+        """
         clause, params = scope_sql(scope, exact=True)
         exact = self._ledger.select(
             f"hash = ? AND status = 'active' AND {clause}", [digest, *params]
         )
         if exact:
             return exact[0]
-        self._index.sync()  # memories added earlier in this batch must be searchable
+        candidates: builtins.list[tuple[float, MemoryItem]] = []
         hits = self.store.search(vector, k=1, where=scope_filter(scope, exact=True))[0]
-        if hits and hits[0].score >= self.near_duplicate:
-            return self._ledger.find([hits[0].id]).get(hits[0].id)
+        if hits:
+            found = self._ledger.find([hits[0].id]).get(hits[0].id)
+            if found is not None and found.status == "active":
+                candidates.append((hits[0].score, found))
+        # memories added earlier in this batch are not in the store yet
+        for item, other in batch:
+            if all(getattr(item, name) == scope.get(name) for name in SCOPES):
+                candidates.append((_cosine(vector, other), item))
+        for score, item in sorted(candidates, key=lambda c: -c[0]):
+            if score < self.near_duplicate:
+                break
+            if _numbers(item.text) == _numbers(text):
+                return item
         return None
 
     def _merge(self, item: MemoryItem, entry: MemoryInput, now: float) -> MemoryChange:

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from ragmem import HashingEmbedder, InvalidInputError, LocalVectorStore, NotFoundError
-from ragmem.agents import Memory
+from ragmem.agents import Memory, MemoryInput
 from ragmem.llms import LLM
 
 
@@ -236,3 +236,30 @@ def test_custom_store_instance(clock):
     memory = Memory(embedder=HashingEmbedder(64), store=store, clock=clock)
     memory.add("hello there", user_id="u")
     assert store.count() == 1
+
+
+def test_facts_that_differ_only_in_a_date_are_both_kept(clock):
+    # their embeddings are near-identical, but they are two facts: merging would hide one
+    memory = Memory(embedder=HashingEmbedder(128), clock=clock, near_duplicate=0.5)
+    memory.add("Olga moved to Nairobi in September 2020.", user_id="u")
+    change = memory.add("Olga moved to Nairobi in April 2024.", user_id="u")[0]
+    assert change.event == "ADD"
+    assert len(memory.list(user_id="u")) == 2
+    assert memory.add("Olga moved to Nairobi in April 2024!", user_id="u")[0].event == "MERGE"
+
+
+def test_duplicates_inside_one_batch_merge_and_the_batch_is_indexed_once(clock):
+    class CountingEmbedder(HashingEmbedder):
+        calls = 0
+
+        def embed(self, texts, *, purpose="document"):
+            CountingEmbedder.calls += 1
+            return super().embed(texts, purpose=purpose)
+
+    memory = Memory(embedder=CountingEmbedder(128), clock=clock, near_duplicate=0.9)
+    inputs = [MemoryInput(text=t) for t in ["likes green tea", "Likes green tea", "owns a bike"]]
+    changes = memory.add_many(inputs, user_id="u")
+    assert [c.event for c in changes] == ["ADD", "MERGE", "ADD"]
+    assert changes[1].merged_into == changes[0].item.id
+    assert CountingEmbedder.calls == 1  # one embedding pass; the index reuses the vectors
+    assert memory.store.count() == 2
