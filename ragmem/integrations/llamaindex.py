@@ -325,10 +325,13 @@ class RagmemLlamaVectorStore(BasePydanticVectorStore):
     @staticmethod
     def _query_args(query: VectorStoreQuery) -> tuple[list[float], int, Filter | None]:
         if query.mode != VectorStoreQueryMode.DEFAULT:
-            raise InvalidInputError(f"query mode {query.mode.value!r} is not supported")
+            mode = getattr(query.mode, "value", query.mode)  # a plain string is accepted too
+            raise InvalidInputError(f"query mode {mode!r} is not supported (only 'default')")
         if query.query_embedding is None:
             raise InvalidInputError("the query has no query_embedding")
-        if query.node_ids is not None:
+        # VectorStoreIndex passes an empty list for stores that keep the text (as other
+        # LlamaIndex stores do, empty means no restriction); ids are not filterable here.
+        if query.node_ids:
             raise InvalidInputError("node_ids restrictions are not supported; use filters")
         parts: list[Filter] = []
         if query.filters is not None:
