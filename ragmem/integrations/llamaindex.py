@@ -2,15 +2,20 @@
 
 Example:
     >>> from llama_index.core import StorageContext, VectorStoreIndex
-    >>> from ragmem import LocalVectorStore
-    >>> from ragmem.embedders import HashingEmbedder
-    >>> embedder = HashingEmbedder(dimensions=64)
+    >>> from llama_index.core.schema import TextNode
+    >>> from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
+    >>> from ragmem import HashingEmbedder, LocalVectorStore
+    >>> from ragmem.integrations.llamaindex import RagmemLlamaEmbedding, RagmemLlamaVectorStore
     >>> vector_store = RagmemLlamaVectorStore(LocalVectorStore(dimensions=64))
-    >>> index = VectorStoreIndex.from_documents(
-    ...     [],
+    >>> index = VectorStoreIndex(
+    ...     [TextNode(id_="a", text="red apples", metadata={"year": 2024}),
+    ...      TextNode(id_="b", text="red cars", metadata={"year": 2020})],
     ...     storage_context=StorageContext.from_defaults(vector_store=vector_store),
-    ...     embed_model=RagmemLlamaEmbedding(embedder),
+    ...     embed_model=RagmemLlamaEmbedding(HashingEmbedder(dimensions=64)),
     ... )
+    >>> only_2020 = MetadataFilters(filters=[MetadataFilter(key="year", value=2020)])
+    >>> [n.node.node_id for n in index.as_retriever(filters=only_2020).retrieve("apples")]
+    ['b']
 
 Metadata filters keep ragmem's semantics (see ``ragmem.filters``): a list-valued field
 matches a comparison when any element does, and ``!=`` / ``nin`` match records
