@@ -27,6 +27,7 @@ from ragmem.embedders.base import Embedder
 from ragmem.errors import InvalidInputError, MissingDependencyError, NotFoundError
 from ragmem.filters import Filter, FilterLike, parse_filter
 from ragmem.retrievers.base import Retriever
+from ragmem.retrievers.mmr import mmr
 from ragmem.stores.base import VectorStore as RagmemStore
 from ragmem.types import Hit, Metadata, Record
 
@@ -327,6 +328,64 @@ class RagmemVectorStore(VectorStore):
         pairs = await self.asimilarity_search_by_vector_with_score(embedding, k, filter)
         return [d for d, _ in pairs]
 
+    def max_marginal_relevance_search_by_vector(
+        self,
+        embedding: list[float],
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: FilterLike | None = None,
+        **kwargs: Any,
+    ) -> list[Document]:
+        """``k`` documents picked by maximal marginal relevance among the ``fetch_k`` nearest."""
+        query = np.asarray(embedding, np.float32)
+        hits = self.store.search(query, max(fetch_k, k), where=_where(filter))[0]
+        records = self.store.get([h.id for h in hits]) if hits else []
+        return _mmr_documents(query, hits, records, k, lambda_mult)
+
+    async def amax_marginal_relevance_search_by_vector(
+        self,
+        embedding: list[float],
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: FilterLike | None = None,
+        **kwargs: Any,
+    ) -> list[Document]:
+        """Async twin of ``max_marginal_relevance_search_by_vector``."""
+        query = np.asarray(embedding, np.float32)
+        hits = (await self.store.search_async(query, max(fetch_k, k), where=_where(filter)))[0]
+        records = await self.store.get_async([h.id for h in hits]) if hits else []
+        return _mmr_documents(query, hits, records, k, lambda_mult)
+
+    def max_marginal_relevance_search(
+        self,
+        query: str,
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: FilterLike | None = None,
+        **kwargs: Any,
+    ) -> list[Document]:
+        """``k`` diverse documents for ``query`` by maximal marginal relevance."""
+        vector = self.embedding.embed_query(query)
+        return self.max_marginal_relevance_search_by_vector(vector, k, fetch_k, lambda_mult, filter)
+
+    async def amax_marginal_relevance_search(
+        self,
+        query: str,
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: FilterLike | None = None,
+        **kwargs: Any,
+    ) -> list[Document]:
+        """Async twin of ``max_marginal_relevance_search``."""
+        vector = await self.embedding.aembed_query(query)
+        return await self.amax_marginal_relevance_search_by_vector(
+            vector, k, fetch_k, lambda_mult, filter
+        )
+
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
         return _relevance(self.store.metric)
 
@@ -367,6 +426,15 @@ def _where(filter: FilterLike | None) -> Filter | None:
             "filter must be a ragmem filter (dict form or tree), not a function"
         )
     return parse_filter(filter)
+
+
+def _mmr_documents(
+    query: Vectors, hits: list[Hit], records: list[Record], k: int, lambda_mult: float
+) -> list[Document]:
+    if not records:
+        return []
+    chosen = mmr(query, np.stack([r.vector for r in records]), k, lambda_mult=lambda_mult)
+    return [_hit_document(hits[i]) for i in chosen]
 
 
 def _record_document(record: Record) -> Document:

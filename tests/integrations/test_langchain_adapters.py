@@ -167,3 +167,25 @@ def test_retriever_over_hybrid_matches_ragmem():
     hits = hybrid.retrieve("dogs bark", k=3)
     assert [(d.id, d.metadata["score"]) for d in docs] == [(h.id, h.score) for h in hits]
     assert [d.page_content for d in docs] == [texts[h.id] for h in hits]
+
+
+def test_mmr_prefers_diverse_documents_and_as_retriever_filters():
+    store = _store()
+    store.add_texts(
+        ["apple pie recipe", "apple pie recipe easy", "car engine repair"],
+        [{"kind": "food"}, {"kind": "food"}, {"kind": "car"}],
+        ids=["p1", "p2", "car"],
+    )
+    plain = store.similarity_search("apple pie recipe", k=2)
+    assert [d.id for d in plain] == ["p1", "p2"]
+    diverse = store.max_marginal_relevance_search("apple pie recipe", k=2, lambda_mult=0.1)
+    assert [d.id for d in diverse] == ["p1", "car"]
+    retriever = store.as_retriever(search_kwargs={"k": 3, "filter": {"kind": "car"}})
+    assert [d.id for d in retriever.invoke("apple")] == ["car"]
+
+
+async def test_mmr_async_matches_sync():
+    store = _store()
+    store.add_texts(["a b c", "a b d", "x y z"], ids=["1", "2", "3"])
+    sync = store.max_marginal_relevance_search("a b c", k=2, fetch_k=3)
+    assert await store.amax_marginal_relevance_search("a b c", k=2, fetch_k=3) == sync
