@@ -32,6 +32,11 @@ class RagmemEmbeddings(Embeddings):
 
     Args:
         embedder: any ragmem embedder.
+
+    Example:
+        >>> from ragmem.embedders import HashingEmbedder
+        >>> len(RagmemEmbeddings(HashingEmbedder(dimensions=8)).embed_query("hi"))
+        8
     """
 
     def __init__(self, embedder: Embedder) -> None:
@@ -69,11 +74,16 @@ class LangChainEmbedder(Embedder):
     Args:
         embeddings: the LangChain embeddings object.
         dimensions: vector width; when omitted, one probe query is embedded to learn it.
+
+    Example:
+        >>> from langchain_core.embeddings import DeterministicFakeEmbedding
+        >>> LangChainEmbedder(DeterministicFakeEmbedding(size=8)).embed(["hi"]).shape
+        (1, 8)
     """
 
     name = "langchain"
 
-    def __init__(self, embeddings: Embeddings, dimensions: int | None = None) -> None:
+    def __init__(self, embeddings: Embeddings, *, dimensions: int | None = None) -> None:
         if not isinstance(embeddings, Embeddings):
             raise InvalidInputError(
                 f"embeddings must be a LangChain Embeddings, got {type(embeddings).__name__}"

@@ -84,8 +84,8 @@ class RagmemVectorStore(VectorStore):
     def __init__(
         self,
         embedding: Embeddings,
-        store: RagmemStore | None = None,
         *,
+        store: RagmemStore | None = None,
         metric: str = "cosine",
     ) -> None:
         if not isinstance(embedding, Embeddings):
@@ -380,6 +380,14 @@ class RagmemRetriever(BaseRetriever):
         retriever: the ragmem retriever.
         k: hits per query.
         where: a ragmem filter (dict form or tree) applied to every query.
+        **kwargs: other ``BaseRetriever`` fields (``tags``, ``metadata``).
+
+    Example:
+        >>> from ragmem.retrievers.bm25 import BM25Retriever
+        >>> bm25 = BM25Retriever()
+        >>> bm25.add(["a", "b"], ["cats purr", "dogs bark"])
+        >>> [d.id for d in RagmemRetriever(bm25, k=1).invoke("barking dogs")]
+        ['b']
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -391,6 +399,7 @@ class RagmemRetriever(BaseRetriever):
     def __init__(
         self,
         retriever: Retriever,
+        *,
         k: int = 4,
         where: FilterLike | None = None,
         **kwargs: Any,

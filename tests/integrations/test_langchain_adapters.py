@@ -20,9 +20,12 @@ from ragmem.integrations.langchain import (
     RagmemRetriever,
     RagmemVectorStore,
 )
+from ragmem.retrievers.base import Reranker
 from ragmem.retrievers.bm25 import BM25Retriever
 from ragmem.retrievers.dense import DenseRetriever
 from ragmem.retrievers.hybrid import HybridRetriever
+from ragmem.retrievers.rerank import RerankRetriever
+from ragmem.types import Hit
 
 
 def _store() -> RagmemVectorStore:
@@ -189,3 +192,20 @@ async def test_mmr_async_matches_sync():
     store.add_texts(["a b c", "a b d", "x y z"], ids=["1", "2", "3"])
     sync = store.max_marginal_relevance_search("a b c", k=2, fetch_k=3)
     assert await store.amax_marginal_relevance_search("a b c", k=2, fetch_k=3) == sync
+
+
+class ShortestFirst(Reranker):
+    """Scores a hit by minus its text length: a deterministic order unlike BM25's."""
+
+    def _rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
+        rescored = [h.model_copy(update={"score": -float(len(h.text or ""))}) for h in hits]
+        return sorted(rescored, key=lambda h: -h.score)
+
+
+async def test_retriever_over_reranked_matches_ragmem():
+    reranked = RerankRetriever(_bm25(), ShortestFirst(), depth=10)
+    hits = reranked.retrieve("dogs cats", k=3)
+    assert [h.id for h in hits] == ["c", "d", "e"]  # reranking changed BM25's order
+    retriever = RagmemRetriever(reranked, k=3)
+    for docs in (retriever.invoke("dogs cats"), await retriever.ainvoke("dogs cats")):
+        assert [(d.id, d.metadata["score"]) for d in docs] == [(h.id, h.score) for h in hits]
