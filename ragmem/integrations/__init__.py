@@ -1,1 +1,1 @@
-"""Adapters that let other frameworks use ragmem."""
+"""Adapters that let other frameworks use ragmem stores, embedders and retrievers."""
