@@ -2,18 +2,21 @@
 
 Usage:
     python benchmarks/beir.py [--data ../shared/data/beir/scifact] [--cache-dir DIR]
+        [--splits 50] [--encodings float16,int8,int4] [--table grid.json]
 
 Only SciFact's test qrels are available, so the defaults are chosen without fitting
 them: the 300 queries are split at random into two folds; for each fold, the grid
 point with the best mean nDCG@10 on the *other* fold is scored on it (the CV
-estimate is the mean of those held-out scores). This is repeated for 10 random
-splits, and the default is the grid point chosen most often across the 20 fold
-selections. Printed: every selection, the CV estimate, and the full-split score of
+estimate is the mean of those held-out scores). This is repeated for ``--splits``
+random splits, and the default is the grid point chosen most often across the fold
+selections; a tie goes to the cheaper point (fewer fused candidates, fewer MaxSim
+computations), never to the better test score. Printed: every selection, the CV estimate, and the full-split score of
 the chosen default next to the best grid point (how much a test-fitted choice would
 have flattered us).
 
-Grid (first stage: ragmem's BM25 and LocalEmbedder dense, top 100 each):
-    fusion in {rrf, minmax, zscore, dbsf} x dense weight in 0.3..0.7
+Grid (first stage: ragmem's BM25 and LocalEmbedder dense):
+    candidate depth per retriever in {100, 200, 500, 1000}
+    x fusion in {rrf, minmax, zscore, dbsf} x dense weight in 0.3..0.6
 Rerank (ColBERT MaxSim over MiniLM token vectors, on the chosen fusion's output):
     depth in {20, 30, 50, 100} x MaxSim weight in 0.0..1.0, for each token encoding.
 
@@ -45,13 +48,20 @@ from ragmem.retrievers.fusion import fuse, normalize
 DEFAULT_DATA = Path(
     os.environ.get("RAGMEM_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
 )
-WEIGHTS = [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7]
+CANDIDATE_DEPTHS = [100, 200, 500, 1000]
+WEIGHTS = [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6]
 RERANK_DEPTHS = [20, 30, 50, 100]
 RERANK_WEIGHTS = [round(0.1 * i, 1) for i in range(11)]
 
 
 def per_query(run: dict[str, list[str]], qrels) -> dict[str, float]:
     return {q: ndcg(run.get(q, []), qrels[q], 10) for q in qrels}
+
+
+def most_chosen(chosen: collections.Counter[object], cost) -> object:
+    """The configuration selected most often; ties go to the cheapest (``cost``)."""
+    top = max(chosen.values())
+    return min((c for c, n in chosen.items() if n == top), key=lambda c: (cost(c), str(c)))
 
 
 def cross_validate(table: dict[object, dict[str, float]], qids: list[str], splits: int = 10):
@@ -79,6 +89,15 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA / "beir" / "scifact")
     parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "ragmem")
     parser.add_argument("--embedder", default="local")
+    parser.add_argument(
+        "--encodings",
+        default="float16,int8,int4",
+        help="token-vector encodings to evaluate for reranking (comma-separated)",
+    )
+    parser.add_argument("--splits", type=int, default=10, help="random 2-fold splits")
+    parser.add_argument(
+        "--table", type=Path, help="write every grid point's full-split nDCG@10 here (JSON)"
+    )
     args = parser.parse_args()
     data = load_beir(args.data)
     qids = list(data.queries)
@@ -87,8 +106,12 @@ def main() -> None:
     bm25 = _bm25(data, timings)
     dense = _dense(data, model, args.cache_dir, timings)
     start = time.perf_counter()
+    deepest = max(CANDIDATE_DEPTHS)
+    # both retrievers rank exactly (ties by id), so the top d of the deepest list is what
+    # retrieve(query, d) returns
     lists = {
-        q: (bm25.retrieve(data.queries[q], 100), dense.retrieve(data.queries[q], 100)) for q in qids
+        q: (bm25.retrieve(data.queries[q], deepest), dense.retrieve(data.queries[q], deepest))
+        for q in qids
     }
     timings["first_stage_s"] = time.perf_counter() - start
     print(f"first stage ready: {json.dumps({k: round(v, 1) for k, v in timings.items()})}")
@@ -97,22 +120,46 @@ def main() -> None:
     fused_runs: dict[object, dict[str, list]] = {}
     table[("bm25",)] = per_query({q: [h.id for h in lists[q][0]] for q in qids}, data.qrels)
     table[("dense",)] = per_query({q: [h.id for h in lists[q][1]] for q in qids}, data.qrels)
-    for fusion in ("rrf", "minmax", "zscore", "dbsf"):
-        for w in WEIGHTS:
-            runs = {
-                q: fuse(lists[q], ["bm25", "dense"], fusion=fusion, weights=[1 - w, w])
-                for q in qids
-            }
-            fused_runs[(fusion, w)] = runs
-            table[(fusion, w)] = per_query({q: [h.id for h in runs[q]] for q in qids}, data.qrels)
-    for name in (("bm25",), ("dense",), ("rrf", 0.5)):
+    for depth in CANDIDATE_DEPTHS:
+        for fusion in ("rrf", "minmax", "zscore", "dbsf"):
+            for w in WEIGHTS:
+                runs = {
+                    q: fuse(
+                        [hits[:depth] for hits in lists[q]],
+                        ["bm25", "dense"],
+                        fusion=fusion,
+                        weights=[1 - w, w],
+                    )[:100]
+                    for q in qids
+                }
+                fused_runs[(fusion, w, depth)] = runs
+                table[(fusion, w, depth)] = per_query(
+                    {q: [h.id for h in runs[q]] for q in qids}, data.qrels
+                )
+        best_at = max(
+            (c for c in table if len(c) == 3 and c[2] == depth),
+            key=lambda c: np.mean(list(table[c].values())),
+        )
+        print(
+            f"candidate depth {depth}: "
+            + ", ".join(
+                f"{f} {max(np.mean(list(table[(f, w, depth)].values())) for w in WEIGHTS):.4f}"
+                for f in ("rrf", "minmax", "zscore", "dbsf")
+            )
+            + f" (best weight per fusion, full split; best {best_at})",
+            flush=True,
+        )
+    for name in (("bm25",), ("dense",), ("rrf", 0.5, 100)):
         print(f"{name}: nDCG@10 {np.mean(list(table[name].values())):.4f} (full split)")
-    first = {c: t for c, t in table.items() if len(c) == 2}
-    chosen, estimate, log = cross_validate(first, qids)
+    first = {c: t for c, t in table.items() if len(c) == 3}
+    chosen, estimate, log = cross_validate(first, qids, args.splits)
     for seed, f, best, score in log:
         print(f"  split {seed} fold {f}: chose {best} on the other fold -> {score:.4f} held out")
-    default = chosen.most_common(1)[0][0]
+    # a tie goes to the smaller candidate depth: fusing fewer candidates is cheaper
+    default = most_chosen(chosen, lambda c: c[2])
     full = {c: np.mean(list(t.values())) for c, t in first.items()}
+    if args.table is not None:
+        args.table.write_text(json.dumps({str(c): round(float(v), 5) for c, v in full.items()}))
     best_full = max(full, key=full.get)
     print(
         f"hybrid: selections {dict(chosen)}\n  default {default}: CV estimate {estimate:.4f}, "
@@ -124,7 +171,7 @@ def main() -> None:
     per_encoding: dict[object, float] = {}
     picks = {}
     query_tokens = model.embed_tokens([data.queries[q] for q in qids], purpose="query")
-    for encoding in ("float16", "int8", "int4"):
+    for encoding in args.encodings.split(","):
         store = token_store(data, model, encoding, args.cache_dir, timings)
         maxsim, latency = {}, []
         for q, qt in zip(qids, query_tokens):
@@ -144,8 +191,9 @@ def main() -> None:
                     order = sorted(range(len(hits)), key=lambda i: (-final[i], i))
                     ranked[q] = [hits[i].id for i in order] + [h.id for h in runs[q][depth:]]
                 rerank_table[(encoding, depth, w)] = per_query(ranked, data.qrels)
-        chosen_r, estimate_r, _ = cross_validate(rerank_table, qids)
-        pick = chosen_r.most_common(1)[0][0]
+        chosen_r, estimate_r, _ = cross_validate(rerank_table, qids, args.splits)
+        # a tie goes to the fewer MaxSim computations (no reranking, weight 0, costs none)
+        pick = most_chosen(chosen_r, lambda c: 0 if c[2] == 0 else c[1])
         full_r = {c: np.mean(list(t.values())) for c, t in rerank_table.items()}
         best_r = max(full_r, key=full_r.get)
         per_encoding.update(full_r)
@@ -157,6 +205,8 @@ def main() -> None:
             f"full split {full_r[pick]:.4f} (best grid point {best_r}: {full_r[best_r]:.4f})"
         )
 
+    if "float16" not in picks:
+        return
     # compression loss at one fixed setting (the float16 choice), so only the encoding differs
     _, depth, weight = picks["float16"]
     losses = {

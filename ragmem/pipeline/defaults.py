@@ -30,10 +30,10 @@ DEFAULT_EMBEDDER = "local"
 RETRIEVER_NAMES = ("hybrid", "rrf", "dense", "bm25")
 # The hybrid defaults chosen by cross-validation in ragmem.eval.configs (HYBRID_DEFAULTS);
 # repeated here so that building a pipeline does not import the evaluation code.
-HYBRID: dict[str, Any] = {"fusion": "zscore", "weights": [0.6, 0.4], "depth": 100}
+HYBRID: dict[str, Any] = {"fusion": "minmax", "weights": [0.55, 0.45], "depth": 1000}
 
 # Late-interaction reranking as evaluated in ragmem.eval.configs (RERANK_DEFAULTS).
-RERANK: dict[str, Any] = {"depth": 50, "weight": 0.3, "encoding": "int4"}
+RERANK: dict[str, Any] = {"depth": 100, "weight": 0.3, "encoding": "int4"}
 RERANKER_NAMES = ("late-interaction", "cohere")
 
 CHUNK_TOKENS = 256
