@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from ragmem.errors import BackendResponseError, ConfigurationError
 from ragmem.llms.base import LLM, Message
-from ragmem.remote.cohere import CohereClients, request_options, translate_cohere
-from ragmem.remote.resilience import LoopLocal, RemoteCaller, RetryPolicy
+from ragmem.remote.cohere import CohereClients, request_options
+from ragmem.remote.resilience import LoopLocal, RetryPolicy
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -58,12 +58,9 @@ class CohereChat(LLM):
             api_key=api_key, base_url=base_url, client=client, async_client=async_client
         )
         self._async_clients: LoopLocal[cohere.AsyncClientV2] = LoopLocal(self._clients.make_async)
-        self._caller = RemoteCaller(
+        self._caller = self._clients.caller(
             self.name,
-            translate=lambda exc: translate_cohere(
-                exc, backend=self.name, secret=self._clients.secret()
-            ),
-            retry=retry or RetryPolicy(),
+            retry=retry,
             timeout=timeout,
             requests_per_minute=requests_per_minute,
             max_concurrency=max_concurrency,

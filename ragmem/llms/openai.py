@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from ragmem._tokenizers import TiktokenTokenizer, is_openai_model
 from ragmem.errors import BackendResponseError, ConfigurationError
 from ragmem.llms.base import LLM, Message
-from ragmem.remote.openai import OpenAIClients, translate_openai
-from ragmem.remote.resilience import LoopLocal, RemoteCaller, RetryPolicy
+from ragmem.remote.openai import OpenAIClients
+from ragmem.remote.resilience import LoopLocal, RetryPolicy
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -69,12 +69,9 @@ class OpenAIChat(LLM):
             async_client=async_client,
         )
         self._async_clients: LoopLocal[openai.AsyncOpenAI] = LoopLocal(self._clients.make_async)
-        self._caller = RemoteCaller(
+        self._caller = self._clients.caller(
             self.name,
-            translate=lambda exc: translate_openai(
-                exc, backend=self.name, secret=self._clients.secret()
-            ),
-            retry=retry or RetryPolicy(),
+            retry=retry,
             timeout=timeout,
             requests_per_minute=requests_per_minute,
             tokens_per_minute=tokens_per_minute,

@@ -21,7 +21,13 @@ from ragmem.errors import (
     MissingDependencyError,
     RateLimitError,
 )
-from ragmem.remote.resilience import Secret, parse_retry_after, redact
+from ragmem.remote.resilience import (
+    RemoteCaller,
+    RetryPolicy,
+    Secret,
+    parse_retry_after,
+    redact,
+)
 
 try:
     import cohere
@@ -105,6 +111,27 @@ class CohereClients:
                 "no Cohere API key: pass api_key=... or set the CO_API_KEY environment variable"
             )
         return key
+
+    def caller(
+        self,
+        backend: str,
+        *,
+        retry: RetryPolicy | None,
+        timeout: float,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        max_concurrency: int = 16,
+    ) -> RemoteCaller:
+        """The retrying caller for one adapter, translating this SDK's errors (key redacted)."""
+        return RemoteCaller(
+            backend,
+            translate=lambda exc: translate_cohere(exc, backend=backend, secret=self.secret()),
+            retry=retry or RetryPolicy(),
+            timeout=timeout,
+            requests_per_minute=requests_per_minute,
+            tokens_per_minute=tokens_per_minute,
+            max_concurrency=max_concurrency,
+        )
 
     def secret(self) -> str | None:
         """The key as far as it is known, for redaction."""

@@ -19,7 +19,13 @@ from ragmem.errors import (
     MissingDependencyError,
     RateLimitError,
 )
-from ragmem.remote.resilience import Secret, parse_retry_after, redact
+from ragmem.remote.resilience import (
+    RemoteCaller,
+    RetryPolicy,
+    Secret,
+    parse_retry_after,
+    redact,
+)
 
 try:
     import openai
@@ -104,6 +110,27 @@ class OpenAIClients:
             return _PLACEHOLDER_KEY
         raise ConfigurationError(
             "no OpenAI API key: pass api_key=... or set the OPENAI_API_KEY environment variable"
+        )
+
+    def caller(
+        self,
+        backend: str,
+        *,
+        retry: RetryPolicy | None,
+        timeout: float,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        max_concurrency: int = 16,
+    ) -> RemoteCaller:
+        """The retrying caller for one adapter, translating this SDK's errors (key redacted)."""
+        return RemoteCaller(
+            backend,
+            translate=lambda exc: translate_openai(exc, backend=backend, secret=self.secret()),
+            retry=retry or RetryPolicy(),
+            timeout=timeout,
+            requests_per_minute=requests_per_minute,
+            tokens_per_minute=tokens_per_minute,
+            max_concurrency=max_concurrency,
         )
 
     def secret(self) -> str | None:
