@@ -47,15 +47,23 @@ def cache_root() -> Path:
     return Path(base) / "ragmem"
 
 
-def int8_model(source: Path, cache_dir: Path | None = None, *, digest: str | None = None) -> Path:
+def int8_model(
+    source: Path,
+    cache_dir: Path | None = None,
+    *,
+    digest: str | None = None,
+    rebuild: bool = False,
+) -> Path:
     """Path of the int8-compute version of ``source``, converting it on first use.
 
-    ``digest`` is the source's sha256 when the caller already has it.
+    ``digest`` is the source's sha256 when the caller already has it. ``rebuild`` converts
+    again even if a cached file exists (the caller found it unloadable: the cache is derived
+    data, so a damaged copy is replaced rather than reported).
     """
     directory = (cache_dir or cache_root()) / "models"
     key = f"{(digest or file_digest(source))[:24]}-ort{onnxruntime.__version__}-int8-r{_RECIPE}"
     target = directory / f"{source.stem}-{key}.onnx"
-    if target.is_file():
+    if target.is_file() and not rebuild:
         return target
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -69,6 +77,8 @@ def int8_model(source: Path, cache_dir: Path | None = None, *, digest: str | Non
     logger.info("converting %s to int8 compute (once; cached as %s)", source, target)
     with tempfile.TemporaryDirectory(dir=directory) as work:
         built = _convert(source, Path(work))
+        with built.open("rb") as handle:
+            os.fsync(handle.fileno())  # the rename must never publish a file still in flight
         # Atomic publish: a concurrent process sees either no file or a complete one.
         os.replace(built, target)
     return target

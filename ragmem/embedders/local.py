@@ -181,11 +181,15 @@ class LocalEmbedder(Embedder, TokenEmbedder):
             precision = "int8" if model_path is None else "fp32"
         self.precision: Precision = precision
         if precision == "int8":
-            session_file = int8_model(
-                model_file, Path(cache_dir) if cache_dir else None, digest=digest
-            )
+            cache = Path(cache_dir) if cache_dir else None
+            session_file = int8_model(model_file, cache, digest=digest)
             self._workers = threads or os.cpu_count() or 1
-            self._session = _load_session(session_file, 1)
+            try:
+                self._session = _load_session(session_file, 1)
+            except CorruptIndexError:
+                logger.warning("cached int8 model %s is unreadable; converting again", session_file)
+                session_file = int8_model(model_file, cache, digest=digest, rebuild=True)
+                self._session = _load_session(session_file, 1)
         else:
             self._workers = 1
             self._session = _load_session(model_file, threads)

@@ -191,6 +191,16 @@ def test_int8_model_is_converted_once_into_cache_dir(tmp_path, minilm):
     np.testing.assert_allclose(first.embed(["cache"]), minilm.embed(["cache"]), atol=1e-6)
 
 
+def test_damaged_int8_cache_file_is_converted_again(tmp_path, minilm):
+    LocalEmbedder(cache_dir=tmp_path)
+    (cached,) = (tmp_path / "models").glob("*.onnx")
+    size = cached.stat().st_size
+    cached.write_bytes(cached.read_bytes()[: size // 3])  # a torn copy, e.g. from a disk fault
+    again = LocalEmbedder(cache_dir=tmp_path)
+    assert cached.stat().st_size == size
+    np.testing.assert_allclose(again.embed(["cache"]), minilm.embed(["cache"]), atol=1e-6)
+
+
 def test_custom_export_by_path(minilm, minilm_fp32):
     single = LocalEmbedder(model_path=minilm.model_path, tokenizer_path=minilm.tokenizer_path)
     # the tokenizer file's own truncation length is the window unless max_tokens= says otherwise
