@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from ragmem._util import lazy_exports as _lazy_exports
-from ragmem.embedders import CachedEmbedder, Embedder, HashingEmbedder, TokenEmbedder
+from ragmem.embedders import Embedder, HashingEmbedder, TokenEmbedder
 from ragmem.errors import (
     BackendError,
     BackendHTTPError,
@@ -32,6 +32,7 @@ from ragmem.types import Chunk, Document, Hit, Record
 
 if _TYPE_CHECKING:  # what type checkers see; at run time these load on first use
     from ragmem.context import ContextBuilder
+    from ragmem.embedders.cache import CachedEmbedder
     from ragmem.pipeline import RAGPipeline
     from ragmem.retrievers import (
         BM25Retriever,
@@ -91,8 +92,9 @@ __all__ = [
 ]
 
 # The pipeline, context assembly and concrete retrievers load on first use, which keeps
-# ``import ragmem`` fast (their modules pull in the chunkers, tokenizers and BM25).
+# ``import ragmem`` fast (their modules pull in the chunkers, tokenizers, BM25 and sqlite3).
 _LAZY = {
+    "CachedEmbedder": "ragmem.embedders.cache",
     "BM25Retriever": "ragmem.retrievers.bm25",
     "ContextBuilder": "ragmem.context",
     "DenseRetriever": "ragmem.retrievers.dense",

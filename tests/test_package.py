@@ -38,7 +38,8 @@ def test_import_ragmem_imports_no_optional_sdk():
 def test_import_ragmem_leaves_the_pipeline_and_retrievers_unloaded():
     code = (
         "import sys, ragmem; "
-        "print(sorted(m for m in ('ragmem.pipeline', 'ragmem.context', 'ragmem.retrievers.bm25') "
+        "print(sorted(m for m in ('ragmem.pipeline', 'ragmem.context', 'ragmem.retrievers.bm25', "
+        "'ragmem.embedders.cache', 'sqlite3') "
         "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
