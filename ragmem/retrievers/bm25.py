@@ -33,6 +33,9 @@ __all__ = ["BM25Retriever"]
 
 _FORMAT = "ragmem-bm25/1"
 _WORD_CACHE_LIMIT = 2_000_000
+# Deleted and replaced documents leave dead slots; once they outnumber the live ones (and
+# this floor) they are reclaimed, so the cost is amortised over as many writes.
+_COMPACT_FLOOR = 1024
 
 
 class BM25Retriever(Retriever):
@@ -101,6 +104,11 @@ class BM25Retriever(Retriever):
     def __contains__(self, id_: object) -> bool:
         return id_ in self._slot_of
 
+    @property
+    def slots(self) -> int:
+        """Slots in use: live documents plus deleted or replaced ones not yet compacted."""
+        return self._index.n_slots
+
     # -- writes -------------------------------------------------------------------------------
 
     def add(
@@ -144,6 +152,7 @@ class BM25Retriever(Retriever):
                 self._slot_of[id_] = slot
                 if meta:
                     self._columns.set(slot, meta)
+            self._maybe_compact()
 
     def delete(self, ids: Sequence[str] | None = None, *, where: FilterLike | None = None) -> int:
         """Delete by ids or by filter (exactly one); returns how many existed."""
@@ -157,7 +166,32 @@ class BM25Retriever(Retriever):
                 slots = np.flatnonzero(self._allowed(parse_filter(where))).tolist()
             slots = sorted(set(slots))
             self._delete_slots(slots)
+            self._maybe_compact()
             return len(slots)
+
+    def compact(self) -> None:
+        """Reclaim the slots of deleted and replaced documents (results are unchanged).
+
+        Runs by itself once dead slots outnumber live ones, and on ``save``.
+        """
+        with self._lock:
+            if self._index.n_alive == self._index.n_slots:
+                self._index.merge_all()
+                return
+            live = self._index.compact().tolist()
+            self._ids = [self._ids[s] for s in live]
+            self._texts = [self._texts[s] for s in live]
+            self._metadata = [self._metadata[s] for s in live]
+            self._slot_of = {id_: slot for slot, id_ in enumerate(self._ids) if id_ is not None}
+            self._columns = MetadataColumns()
+            for slot, meta in enumerate(self._metadata):
+                if meta:
+                    self._columns.set(slot, meta)
+
+    def _maybe_compact(self) -> None:
+        dead = self._index.n_slots - self._index.n_alive
+        if dead > max(self._index.n_alive, _COMPACT_FLOOR):
+            self.compact()
 
     def _delete_slots(self, slots: list[int]) -> None:
         self._index.delete(slots)
@@ -290,8 +324,8 @@ class BM25Retriever(Retriever):
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the whole index to one file atomically (write-new, fsync, rename)."""
         with self._lock:
+            self.compact()
             index = self._index
-            index.merge_all()
             segment = index.segments[0] if index.segments else None
             arrays: dict[str, Any] = {
                 "doc_len": index.doc_len[: index.n_slots],

@@ -207,6 +207,33 @@ class InvertedIndex:
         if len(self.segments) > 1 or (self.segments and not self.alive[: self.n_slots].all()):
             self.segments = [self._merge(self.segments)]
 
+    def compact(self) -> Ints:
+        """Renumber the live slots ``0..n_alive-1`` (order kept) and drop dead postings.
+
+        Returns the old slot of each new slot.
+        """
+        n = self.n_slots
+        live = np.flatnonzero(self.alive[:n])
+        renumber = np.full(n, -1, np.int64)
+        renumber[live] = np.arange(len(live))
+        if self.segments:
+            terms = np.concatenate([p.expanded_terms() for p in self.segments])
+            slots = np.concatenate([p.docs for p in self.segments]).astype(np.int64)
+            tfs = np.concatenate([p.tfs for p in self.segments])
+            keep = self.alive[slots]
+            terms, slots, tfs = terms[keep], renumber[slots[keep]], tfs[keep]
+            order = np.argsort(terms * max(len(live), 1) + slots, kind="stable")
+            self.segments = [
+                Segment.from_postings(
+                    0, len(live), terms[order], slots[order], tfs[order], self.n_terms
+                )
+            ]
+        self.doc_len = self.doc_len[live].copy()
+        self.alive = np.ones(len(live), np.bool_)
+        self.n_slots = len(live)
+        self._changed()
+        return live
+
     def _merge(self, parts: list[Segment]) -> Segment:
         base = parts[0].base
         n_slots = sum(p.n_slots for p in parts)

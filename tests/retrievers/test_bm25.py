@@ -304,3 +304,47 @@ def test_compatible_with_bm25s_on_the_same_tokens():
         _, scores = model.retrieve([analyzer(query)], k=20, show_progress=False)
         hits = ours.retrieve(query, k=20)
         np.testing.assert_allclose([h.score for h in hits], scores[0], rtol=1e-5)
+
+
+def test_compact_drops_dead_slots_and_keeps_results_and_tie_order():
+    rng = np.random.default_rng(1)
+    bm25 = BM25Retriever()
+    corpus = {}
+    for round_ in range(6):
+        ids = [f"d{i}" for i in range(40)]
+        texts = [" ".join(rng.choice(WORDS, size=5)) for _ in ids]
+        metas = [{"round": round_, "even": i % 2 == 0} for i in range(40)]
+        bm25.add(ids, texts, metadata=metas)  # every round replaces all 40 documents
+        corpus.update(zip(ids, texts))
+    bm25.delete(["d0", "d1"])
+    for id_ in ("d0", "d1"):
+        corpus.pop(id_)
+    queries = ["alpha beta", "gamma", "kappa iota eta"]
+    before = [bm25.retrieve(q, k=50, where={"even": True}) for q in queries]
+    bm25.compact()
+    assert bm25.slots == len(corpus)
+    assert [bm25.retrieve(q, k=50, where={"even": True}) for q in queries] == before
+    assert_matches_reference(bm25, corpus, "alpha theta kappa")
+    bm25.add(["new"], ["alpha alpha"], metadata=[{"even": True}])
+    assert bm25.retrieve("alpha", k=1)[0].id == "new"
+
+
+def test_replacing_documents_forever_keeps_the_index_bounded():
+    bm25 = BM25Retriever()
+    for round_ in range(300):
+        bm25.add([f"d{i}" for i in range(10)], [f"alpha round{round_} doc{i}" for i in range(10)])
+    assert len(bm25) == 10
+    # dead slots are reclaimed automatically once they outnumber the live ones
+    assert bm25.slots <= 2 * max(10, 1024)
+    assert [h.id for h in bm25.retrieve("doc3 round299", k=1)] == ["d3"]
+
+
+def test_save_compacts(tmp_path):
+    bm25 = make()
+    bm25.add(["d1"], ["solar solar"])
+    bm25.delete(["d3"])
+    expected = bm25.retrieve("solar cat electricity", k=10)
+    bm25.save(tmp_path / "bm25.idx")
+    loaded = BM25Retriever.load(tmp_path / "bm25.idx")
+    assert loaded.slots == len(loaded) == 4
+    assert loaded.retrieve("solar cat electricity", k=10) == expected
