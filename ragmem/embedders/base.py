@@ -71,6 +71,9 @@ class Embedder(ABC):
     name: str = "embedder"
     dimensions: int
     batch_size: int = 64
+    #: ``embed_async`` may run batches concurrently: true for network backends, whose
+    #: client bounds the requests in flight; CPU-bound embedders keep them in sequence.
+    concurrent_batches: bool = False
 
     def embed(self, texts: Sequence[str], *, purpose: Purpose = "document") -> Vectors:
         """Embed ``texts``; one row per text, in input order."""
@@ -79,13 +82,27 @@ class Embedder(ABC):
         return self._stack(parts)
 
     async def embed_async(self, texts: Sequence[str], *, purpose: Purpose = "document") -> Vectors:
-        """Async twin of ``embed``."""
+        """Async twin of ``embed``.
+
+        Network embedders (``concurrent_batches``) send their batches concurrently, within
+        the client's concurrency limit; if one batch fails, the rest are cancelled.
+        """
         items = self._prepare(texts, purpose)
-        parts = [
-            self._checked(await self._embed_batch_async(b, purpose), len(b))
-            for b in self._batches(items)
-        ]
-        return self._stack(parts)
+        batches = self._batches(items)
+        if self.concurrent_batches and len(batches) > 1:
+            import asyncio  # here, not at module level: ``import ragmem`` stays light
+
+            tasks = [asyncio.ensure_future(self._embed_batch_async(b, purpose)) for b in batches]
+            try:
+                results = await asyncio.gather(*tasks)
+            except BaseException:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+        else:
+            results = [await self._embed_batch_async(b, purpose) for b in batches]
+        return self._stack([self._checked(r, len(b)) for r, b in zip(results, batches)])
 
     def embed_query(self, text: str) -> Vectors:
         """Embed one query; returns a 1-D vector."""

@@ -56,6 +56,8 @@ class CohereEmbedder(Embedder):
         512
     """
 
+    concurrent_batches = True
+
     def __init__(
         self,
         model: str = "embed-v4.0",

@@ -66,6 +66,8 @@ class OpenAIEmbedder(Embedder):
         256
     """
 
+    concurrent_batches = True
+
     def __init__(
         self,
         model: str = "text-embedding-3-small",

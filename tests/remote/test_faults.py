@@ -21,6 +21,7 @@ pytest.importorskip("tiktoken")
 from ragmem.embedders.cohere import CohereEmbedder
 from ragmem.embedders.openai import OpenAIEmbedder
 from ragmem.errors import (
+    BackendError,
     BackendHTTPError,
     BackendResponseError,
     BackendUnavailableError,
@@ -218,6 +219,27 @@ def test_concurrency_and_rate_limits_hold_for_200_async_calls(backend):
     for i, start in enumerate(arrivals):
         for j in range(i, len(arrivals)):
             assert j - i + 1 <= burst + rate * (arrivals[j] - start) + 4 + rate * 0.05
+
+
+def test_one_async_call_sends_its_batches_concurrently_within_the_limit(backend):
+    backend.server.delay = 0.02
+    embedder = backend.make(max_concurrency=3)
+    embedder.batch_size = 2
+    texts = [f"text {i}" for i in range(20)]  # ten batches
+    got = asyncio.run(embedder.embed_async(texts))
+    assert backend.server.max_in_flight > 1
+    assert len(backend.server.requests) == 10
+    np.testing.assert_allclose(got, embedder.embed(texts), atol=1e-6)
+    assert backend.server.max_in_flight <= 3
+
+
+def test_a_failing_batch_fails_the_async_call_and_stops_the_others(backend):
+    backend.server.faults.append(Fault.http(400))
+    embedder = backend.make(max_concurrency=1)
+    embedder.batch_size = 2
+    with pytest.raises(BackendError):
+        asyncio.run(embedder.embed_async([f"text {i}" for i in range(20)]))
+    assert len(backend.server.requests) < 10
 
 
 def test_retries_are_logged_without_secrets(backend, caplog):
