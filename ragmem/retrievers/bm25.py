@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from itertools import chain
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from ragmem.filters import Filter, FilterLike, parse_filter
 from ragmem.retrievers.analysis import TextAnalyzer, Tokenizer
 from ragmem.retrievers.base import Retriever, _check_query
 from ragmem.retrievers.inverted import InvertedIndex, Segment, best
+from ragmem.retrievers.journal import JournalOp, SavedFiles, new_generation, read_journal
 from ragmem.retrievers.persist import read_snapshot, write_snapshot
 from ragmem.stores.base import check_ids
 from ragmem.types import Hit, Metadata, validate_metadata
@@ -87,6 +89,9 @@ class BM25Retriever(Retriever):
         self._metadata: list[Metadata] = []
         self._slot_of: dict[str, int] = {}
         self._columns = MetadataColumns()
+        # after a save or load: the files, and the writes made since (for incremental saves)
+        self._saved: SavedFiles | None = None
+        self._journal: list[JournalOp] = []
 
     @property
     def k1(self) -> float:
@@ -153,6 +158,8 @@ class BM25Retriever(Retriever):
                 if meta:
                     self._columns.set(slot, meta)
             self._maybe_compact()
+            if self._saved is not None:
+                self._journal.append(("add", id_list, text_list, metas))
 
     def delete(self, ids: Sequence[str] | None = None, *, where: FilterLike | None = None) -> int:
         """Delete by ids or by filter (exactly one); returns how many existed."""
@@ -165,6 +172,8 @@ class BM25Retriever(Retriever):
             else:
                 slots = np.flatnonzero(self._allowed(parse_filter(where))).tolist()
             slots = sorted(set(slots))
+            if self._saved is not None and slots:
+                self._journal.append(("delete", [self._ids[s] or "" for s in slots], [], []))
             self._delete_slots(slots)
             self._maybe_compact()
             return len(slots)
@@ -322,7 +331,34 @@ class BM25Retriever(Retriever):
     # -- persistence --------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the whole index to one file atomically (write-new, fsync, rename)."""
+        """Persist the index to ``path``; crash-safe, and incremental where it can be.
+
+        Saving again to the file this index was last saved to or loaded from appends only
+        the writes made since to ``PATH.log`` (fsync'd, checksummed); otherwise, and once
+        that log outgrows half the snapshot, the whole index is written to a new file
+        that atomically replaces ``path`` (write-new, fsync, rename).
+
+        Raises:
+            StorageError: the files cannot be written (the last saved state stays readable).
+        """
+        target = Path(path)
+        with self._lock:
+            saved = self._saved
+            if saved is not None and saved.can_append(target):
+                saved.append(self._journal)
+                self._journal = []
+                return
+            generation = new_generation(
+                target,
+                saved.generation
+                if saved is not None and saved.snapshot == target.absolute()
+                else 0,
+            )
+            self._write_snapshot(target, generation)
+            self._saved = SavedFiles.after_write(target, generation)
+            self._journal = []
+
+    def _write_snapshot(self, path: Path, generation: int) -> None:
         with self._lock:
             self.compact()
             index = self._index
@@ -338,6 +374,7 @@ class BM25Retriever(Retriever):
             analyzer = self.tokenizer
             meta = {
                 "format": _FORMAT,
+                "generation": generation,
                 "k1": index.k1,
                 "b": index.b,
                 "store_texts": self.store_texts,
@@ -379,6 +416,15 @@ class BM25Retriever(Retriever):
             new._restore(meta, arrays)
         except (KeyError, IndexError, ValueError, TypeError) as exc:
             raise CorruptIndexError(path, f"inconsistent contents: {exc}") from exc
+        target = Path(path)
+        generation = int(meta.get("generation", 0))
+        ops, log_bytes = read_journal(target, generation)
+        for op in ops:  # the writes saved incrementally after the snapshot
+            if op.op == "delete":
+                new.delete(op.ids)
+            else:
+                new.add(op.ids, [t or "" for t in op.texts or []], op.metadata)
+        new._saved = SavedFiles.after_read(target, generation, log_bytes)
         return new
 
     def _restore(self, meta: dict[str, Any], arrays: dict[str, Any]) -> None:
