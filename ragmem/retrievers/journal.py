@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ragmem.errors import CorruptIndexError, StorageError
+from ragmem.retrievers.persist import fsync_dir
 from ragmem.stores.local.wal import WriteAheadLog, create_log, read_log
 
 if TYPE_CHECKING:
@@ -128,6 +129,7 @@ class SavedFiles:
         try:
             if self.log_bytes == 0:
                 create_log(log, self.generation)
+                fsync_dir(log.parent)  # the new file's name must survive a crash too
                 self.log_bytes = os.path.getsize(log)
             wal = WriteAheadLog(log, self.log_bytes)
         except OSError as exc:

@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from ragmem.errors import CorruptIndexError, StorageError
 
-__all__ = ["read_snapshot", "write_snapshot"]
+__all__ = ["fsync_dir", "read_snapshot", "write_snapshot"]
 
 _MAGIC = b"RAGMEM-SNAPSHOT\x01"
 _ALLOWED_DTYPES = frozenset({"<i4", "<i8", "<f4", "<f8", "|b1", "<f2", "|i1", "|u1"})
@@ -65,10 +65,10 @@ def write_snapshot(
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise StorageError(f"cannot write {target}: {exc}") from exc
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     # makes the rename itself durable; not possible on every platform (Windows)
     try:
         fd = os.open(directory, os.O_RDONLY)
