@@ -12,7 +12,8 @@ above 0.99 against the fp32 model. The recipe:
 4. ``quantize_dynamic`` the MatMuls to int8.
 
 Conversion needs the ``onnx`` package and takes seconds, so the result is cached on
-disk, keyed by the source file's sha256, the onnxruntime version and the recipe version.
+disk, keyed by the source file's sha256, the onnxruntime version and the recipe version,
+with the result's own sha256 beside it: a damaged copy is converted again, never used.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def int8_model(
     directory = (cache_dir or cache_root()) / "models"
     key = f"{(digest or file_digest(source))[:24]}-ort{onnxruntime.__version__}-int8-r{_RECIPE}"
     target = directory / f"{source.stem}-{key}.onnx"
-    if target.is_file() and not rebuild:
+    if not rebuild and _intact(target):
         return target
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -79,9 +80,26 @@ def int8_model(
         built = _convert(source, Path(work))
         with built.open("rb") as handle:
             os.fsync(handle.fileno())  # the rename must never publish a file still in flight
-        # Atomic publish: a concurrent process sees either no file or a complete one.
+        digest_file = Path(work) / "digest"
+        digest_file.write_text(file_digest(built), encoding="ascii")
+        # Atomic publish: a concurrent process sees either no file or a complete one. The
+        # digest goes first, so a model is never published without the digest it must match.
+        os.replace(digest_file, _digest_path(target))
         os.replace(built, target)
     return target
+
+
+def _digest_path(model: Path) -> Path:
+    return model.with_name(model.name + ".sha256")
+
+
+def _intact(model: Path) -> bool:
+    """True when the cached model exists and matches the sha256 recorded at conversion."""
+    try:
+        recorded = _digest_path(model).read_text(encoding="ascii").strip()
+        return model.is_file() and file_digest(model) == recorded
+    except OSError:
+        return False  # no file, or no digest (never verified): convert again
 
 
 def _convert(source: Path, work: Path) -> Path:

@@ -201,6 +201,17 @@ def test_damaged_int8_cache_file_is_converted_again(tmp_path, minilm):
     np.testing.assert_allclose(again.embed(["cache"]), minilm.embed(["cache"]), atol=1e-6)
 
 
+def test_a_silently_altered_int8_cache_file_is_converted_again(tmp_path, minilm):
+    LocalEmbedder(cache_dir=tmp_path)
+    (cached,) = (tmp_path / "models").glob("*.onnx")
+    data = bytearray(cached.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one flipped bit in the weights still loads
+    cached.write_bytes(bytes(data))
+    again = LocalEmbedder(cache_dir=tmp_path)
+    np.testing.assert_allclose(again.embed(["cache"]), minilm.embed(["cache"]), atol=1e-6)
+    assert cached.read_bytes() != bytes(data)
+
+
 def test_custom_export_by_path(minilm, minilm_fp32):
     single = LocalEmbedder(model_path=minilm.model_path, tokenizer_path=minilm.tokenizer_path)
     # the tokenizer file's own truncation length is the window unless max_tokens= says otherwise
