@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from ragmem.errors import ConfigurationError, MissingDependencyError
 from ragmem.stores.local.derived import read_derived, write_derived
+from ragmem.stores.local.layout import bfs_order
 
 try:
     import faiss as _faiss
@@ -51,6 +52,9 @@ Selector = tuple[Any, np.ndarray, dict[int, Any]]
 _FORMAT = "ragmem-hnsw-faiss/1"
 # Widened ef never exceeds this; past it, exact search over the matching rows is cheaper.
 _MAX_EF = 4096
+# Batches this large are followed by a breadth-first renumbering of the graph: below
+# it, a graph stays in the CPU caches and node order hardly matters.
+_REORDER_MIN = 4096
 
 
 class HnswIndex:
@@ -171,6 +175,10 @@ class HnswIndex:
         self._nodes = end
         # the new nodes are in neither cached bitmap
         self._alive_selector = self._last_filtered = None
+        if len(rows) >= _REORDER_MIN and 2 * len(rows) >= end:
+            # a batch that (at least) doubled the graph: renumbering it all costs about
+            # what the batch did, so this stays a constant share of the build
+            self._reorder()
 
     def remove(self, rows: Rows) -> None:
         """Forget store ``rows`` (their nodes become tombstones); unknown rows are ignored."""
@@ -186,6 +194,18 @@ class HnswIndex:
         self._alive_selector = self._last_filtered = None
         self._identity = True
         self.add(rows, vectors)
+
+    def _reorder(self) -> None:
+        """Renumber the nodes breadth-first (see ``layout``); rows keep their nodes' links."""
+        order = bfs_order(self._graph.hnsw, self._nodes)
+        self._graph.permute_entries(order)
+        n = self._nodes
+        self._node_row[:n] = self._node_row[order]
+        self._node_alive[:n] = self._node_alive[order]
+        live = np.flatnonzero(self._node_alive[:n])
+        self._row_node[self._node_row[live]] = live
+        self._identity = False
+        self._alive_selector = self._last_filtered = None
 
     def renumber(self, kept: Rows) -> bool:
         """Relabel rows after the store dropped its deleted rows: ``kept[i]`` is now row ``i``.
