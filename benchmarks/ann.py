@@ -253,7 +253,7 @@ def build_engines(
     graph = store_graph(store)
     engines["ragmem"]["index"] = graph
     engines["ragmem store"] = {"index": store, "build": None, "cpu": None}
-    engines[SAME_GRAPH] = {"index": graph._graph, "build": None, "cpu": None}
+    engines[SAME_GRAPH] = {"index": graph, "build": None, "cpu": None}
 
     engines["faiss"]["bytes"] = int(faiss.serialize_index(engines["faiss"]["index"]).nbytes)
     # the graph (faiss inside) plus node <-> row maps; the store's own rows come on top
@@ -277,9 +277,14 @@ def store_graph(store: LocalVectorStore) -> HnswIndex:
 
 
 def searcher(name: str, index: Any, ef: int) -> Callable[[np.ndarray], np.ndarray]:
-    if name in ("faiss", SAME_GRAPH):
+    if name == "faiss":
         index.hnsw.efSearch = ef
         return lambda q: index.search(q, K)[1][0]
+    if name == SAME_GRAPH:
+        # raw faiss on the store's graph; its nodes are renumbered, so labels map to rows
+        raw, node_row = index._graph, index._node_row
+        raw.hnsw.efSearch = ef
+        return lambda q: node_row[raw.search(q, K)[1][0]]
     if name == "ragmem":
         index.ef_search = ef
         return lambda q: index.search(q, K)[0][0]
