@@ -7,10 +7,12 @@ excluded inside the traversal by an id selector. Once tombstones pass
 ``compact_fraction`` of the nodes, :meth:`HnswIndex.needs_compaction` says so and the
 owner rebuilds the graph from its live rows.
 
-faiss-cpu was chosen by measurement (``benchmarks/ann.py``): it matches hnswlib's
-build time and query speed, its id selector runs inside the C++ traversal (hnswlib's
-filter is a Python callback per visited node), and it installs from wheels on Linux,
-macOS and Windows (hnswlib ships only a source distribution).
+faiss-cpu was chosen by measurement (``benchmarks/ann.py``). Its id selector runs
+inside the C++ traversal (hnswlib's filter is a Python callback per visited node: 75
+QPS at 1% selectivity on 100k x 384), and it installs from wheels on Linux,
+macOS and Windows (hnswlib ships only a source distribution). Raw, in insertion order,
+faiss traverses about 20% slower than hnswlib at equal recall; renumbering the nodes
+breadth-first after a large batch (``layout``) closes that gap.
 """
 
 from __future__ import annotations
