@@ -12,6 +12,10 @@ M=16 and ef_construction=200:
    ``IndexHNSWFlat``, hnswlib and usearch. QPS is single queries per CPU second of this
    single-threaded process, best of several rounds with the engines interleaved, so that
    load from other processes on a shared machine distorts it as little as possible.
+   The wrapper's cost is printed twice: ``store.search`` against the separately built
+   raw faiss index at equal recall (what a user compares), and against raw faiss
+   ``search`` on the very graph inside the store at equal ef ("faiss@ragmem graph":
+   identical results and memory, so only ragmem's own work differs).
 2. Filtered recall@10 at selectivities 50%, 10%, 1%, 0.1%: ragmem's ``store.search`` with a
    ``where`` filter (selectivity-driven exact fallback, filter inside the traversal,
    widened ef) against faiss's own id selector at the same ef and against
@@ -25,6 +29,8 @@ build of it takes well over 10 minutes per engine (``--n 1000000`` runs it).
 
 Run:  PYTHONPATH=. python benchmarks/ann.py            (about 15 minutes on 2 busy cores)
       PYTHONPATH=. python benchmarks/ann.py --n 20000  (a quick smoke run)
+      PYTHONPATH=. python benchmarks/ann.py --engines faiss,ragmem --skip sift,quantized
+                                                       (the wrapper lines only)
 """
 
 # ruff: noqa: E402  (thread counts must be set before numpy and faiss are imported)
@@ -61,6 +67,8 @@ faiss.omp_set_num_threads(1)
 M, EF_CONSTRUCTION, K = 16, 200, 10
 EFS = [10, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128, 192, 256]
 SELECTIVITIES = [0.5, 0.1, 0.01, 0.001]
+ENGINES = ["faiss", "ragmem", "hnswlib", "usearch"]
+SAME_GRAPH = "faiss@ragmem graph"
 
 
 def data_dir() -> Path:
@@ -180,8 +188,16 @@ def interleaved(
 # -- engines -----------------------------------------------------------------------------------
 
 
-def build_engines(base: np.ndarray, metric: str, fraction: np.ndarray) -> dict[str, dict[str, Any]]:
-    """Every engine over ``base``; ragmem is a LocalVectorStore(index="hnsw") holding it."""
+def build_engines(
+    base: np.ndarray, metric: str, fraction: np.ndarray, names: list[str]
+) -> dict[str, dict[str, Any]]:
+    """The engines ``names`` over ``base``; ragmem is a LocalVectorStore(index="hnsw") holding it.
+
+    Besides the built engines, "ragmem store" is ragmem's public ``store.search`` and
+    "faiss@ragmem graph" is raw faiss ``search`` called on the very faiss index
+    inside ragmem's store: same graph, same memory, same results at equal ef, so the
+    two differ only by what ragmem does around the engine.
+    """
     dim = len(base[0])
     faiss_metric = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
     ids = [str(i) for i in range(len(base))]
@@ -223,29 +239,34 @@ def build_engines(base: np.ndarray, metric: str, fraction: np.ndarray) -> dict[s
         index.add(np.arange(len(base)), base, threads=1)
         return index
 
+    builders: dict[str, Callable[[], Any]] = {
+        "faiss": raw_faiss,
+        "ragmem": ragmem,
+        "hnswlib": raw_hnswlib,
+        "usearch": raw_usearch,
+    }
     engines: dict[str, dict[str, Any]] = {}
-    for name, build in (
-        ("faiss", raw_faiss),
-        ("ragmem", ragmem),
-        ("hnswlib", raw_hnswlib),
-        ("usearch", raw_usearch),
-    ):
-        index, wall, cpu = timed_build(build)
+    for name in ("faiss", "ragmem", *[n for n in names if n not in ("faiss", "ragmem")]):
+        index, wall, cpu = timed_build(builders[name])
         engines[name] = {"index": index, "build": wall, "cpu": cpu}
     store: LocalVectorStore = engines["ragmem"]["index"]
     graph = store_graph(store)
     engines["ragmem"]["index"] = graph
     engines["ragmem store"] = {"index": store, "build": None, "cpu": None}
+    engines[SAME_GRAPH] = {"index": graph, "build": None, "cpu": None}
 
     engines["faiss"]["bytes"] = int(faiss.serialize_index(engines["faiss"]["index"]).nbytes)
     # the graph (faiss inside) plus node <-> row maps; the store's own rows come on top
     engines["ragmem"]["bytes"] = int(faiss.serialize_index(graph._graph).nbytes) + 17 * graph.nodes
     engines["ragmem store"]["bytes"] = engines["ragmem"]["bytes"] + base.nbytes
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "h.bin")
-        engines["hnswlib"]["index"].save_index(path)
-        engines["hnswlib"]["bytes"] = os.path.getsize(path)
-    engines["usearch"]["bytes"] = int(engines["usearch"]["index"].memory_usage)
+    engines[SAME_GRAPH]["bytes"] = engines["ragmem"]["bytes"]
+    if "hnswlib" in engines:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "h.bin")
+            engines["hnswlib"]["index"].save_index(path)
+            engines["hnswlib"]["bytes"] = os.path.getsize(path)
+    if "usearch" in engines:
+        engines["usearch"]["bytes"] = int(engines["usearch"]["index"].memory_usage)
     return engines
 
 
@@ -259,6 +280,11 @@ def searcher(name: str, index: Any, ef: int) -> Callable[[np.ndarray], np.ndarra
     if name == "faiss":
         index.hnsw.efSearch = ef
         return lambda q: index.search(q, K)[1][0]
+    if name == SAME_GRAPH:
+        # raw faiss on the store's graph; its nodes are renumbered, so labels map to rows
+        raw, node_row = index._graph, index._node_row
+        raw.hnsw.efSearch = ef
+        return lambda q: node_row[raw.search(q, K)[1][0]]
     if name == "ragmem":
         index.ef_search = ef
         return lambda q: index.search(q, K)[0][0]
@@ -302,39 +328,51 @@ def report_hnsw(
     print(f"\n## HNSW, {title} (M={M}, ef_construction={EF_CONSTRUCTION}, 1 thread, k={K})")
     print("QPS = single queries per CPU second (best of rounds, engines interleaved)")
     print(
-        f"{'engine':<13} {'build s':>8} {'build CPU s':>11} {'memory MB':>10}   ef: recall@10 / QPS"
+        f"{'engine':<18} {'build s':>8} {'build CPU s':>11} {'memory MB':>10}   ef: recall@10 / QPS"
     )
     for name, e in engines.items():
         points = "  ".join(f"{ef}:{r:.3f}/{q:,.0f}" for ef, r, q in curves[name])
         build = "(same)" if e["build"] is None else f"{e['build']:.1f}"
         cpu = "(same)" if e["cpu"] is None else f"{e['cpu']:.1f}"
-        print(f"{name:<13} {build:>8} {cpu:>11} {e['bytes'] / 2**20:>10.1f}   {points}")
+        print(f"{name:<18} {build:>8} {cpu:>11} {e['bytes'] / 2**20:>10.1f}   {points}")
+    peers = [n for n in curves if n not in ("ragmem", "ragmem store", SAME_GRAPH)]
     for target in (0.95, 0.99):
         row = {name: at_recall(c, target) for name, c in curves.items()}
-        best = max((v[2] for n, v in row.items() if v and not n.startswith("ragmem")), default=0.0)
         cells = "  ".join(
             f"{n}: {v[2]:,.0f} (ef={v[0]}, r={v[1]:.3f})" if v else f"{n}: not reached"
             for n, v in row.items()
         )
         print(f"QPS at recall@10 >= {target}: {cells}")
-        if row["ragmem"] and row["faiss"] and best:
-            print(
-                f"  ragmem HnswIndex / raw faiss = {row['ragmem'][2] / row['faiss'][2]:.3f}; "
-                f"ragmem / best engine = {row['ragmem'][2] / best:.3f}; "
-                f"ragmem store.search / raw faiss = {row['ragmem store'][2] / row['faiss'][2]:.3f}"
-                if row["ragmem store"]
-                else ""
-            )
+        store, raw = row["ragmem store"], row["faiss"]
+        reached = [n for n in peers if row[n]]
+        if not (store and raw and row["ragmem"] and reached):
+            continue
+        best = max(reached, key=lambda n: row[n][2])  # type: ignore[index]
+        print(
+            f"  public API: ragmem store.search / raw faiss = {store[2] / raw[2]:.3f}  "
+            f"(ragmem HnswIndex / raw faiss = {row['ragmem'][2] / raw[2]:.3f})"
+        )
+        # the same graph object at the same ef: identical results, so only the wrapper differs
+        same = dict((ef, q) for ef, _, q in curves[SAME_GRAPH])
+        print(
+            f"  wrapper on one graph at ef={store[0]}: store.search / faiss search = "
+            f"{store[2] / same[store[0]]:.3f}"
+        )
+        print(
+            f"  ragmem store.search / best engine ({best}) = {store[2] / row[best][2]:.3f}; "
+            f"ragmem HnswIndex / best engine = {row['ragmem'][2] / row[best][2]:.3f}"
+        )
     f, r = engines["faiss"], engines["ragmem"]
     print(
         f"build ragmem (LocalVectorStore.upsert) / raw faiss: wall {r['build'] / f['build']:.3f}, "
         f"CPU {r['cpu'] / f['cpu']:.3f}"
     )
-    ratios = [rq / fq for (_, _, rq), (_, _, fq) in zip(curves["ragmem"], curves["faiss"])]
-    print(
-        f"QPS ragmem HnswIndex / raw faiss at equal ef: median {np.median(ratios):.3f} "
-        f"(min {min(ratios):.3f}, max {max(ratios):.3f})"
-    )
+    for name in ("ragmem store", "ragmem"):
+        ratios = [a[2] / b[2] for a, b in zip(curves[name], curves[SAME_GRAPH])]
+        print(
+            f"QPS {name} / faiss on ragmem's graph at equal ef: median {np.median(ratios):.3f} "
+            f"(min {min(ratios):.3f}, max {max(ratios):.3f})"
+        )
 
 
 # -- filtered search ---------------------------------------------------------------------------
@@ -351,11 +389,20 @@ def filtered(
         f"\n## Filtered search, {len(base):,} rows, ef={ef} for every engine (ragmem widens it), "
         "recall@10 / QPS"
     )
-    print("ragmem = LocalVectorStore.search(where={'r': {'$lt': s}}), filter evaluated per query")
+    print(
+        "ragmem = LocalVectorStore.search(where={'r': {'$lt': s}}); the store keeps the masks of "
+        "recent filters until its next write, so 'ragmem' repeats one filter (cached) and "
+        "'ragmem uncached' evaluates it for every query"
+    )
     store: LocalVectorStore = engines["ragmem store"]["index"]
     store_graph(store).ef_search = ef
     raw = engines["faiss"]["index"]
-    hnsw_lib = engines["hnswlib"]["index"]
+    hnsw_lib = engines["hnswlib"]["index"] if "hnswlib" in engines else None
+
+    def uncached(q: np.ndarray, where: Any) -> np.ndarray:
+        store._masks.clear()  # as after a write: the filter is evaluated again
+        return np.array([int(h.id) for h in store.search(q[0], k=K, where=where)[0]])
+
     for selectivity in SELECTIVITIES:
         mask = fraction < selectivity
         truth = exact_truth(base, queries, mask)
@@ -378,6 +425,7 @@ def filtered(
             "ragmem": lambda q, w=where: np.array(
                 [int(h.id) for h in store.search(q[0], k=K, where=w)[0]]
             ),
+            "ragmem uncached": lambda q, w=where: uncached(q, w),
             "faiss id-selector": lambda q, p=params: raw.search(q, K, params=p)[1][0],
             "faiss post-filter": post,
         }
@@ -386,20 +434,23 @@ def filtered(
         for name, search in searches.items():
             found, _ = single_queries(search, queries)
             cells.append(f"{name} {recall(found, truth):.3f} / {qps[name]:,.0f}")
-        # hnswlib's filter is a Python callback per visited node: measured on fewer queries
-        hnsw_lib.set_ef(ef)
-        allowed = mask.tolist().__getitem__
-        k = min(K, int(mask.sum()))
+        if hnsw_lib is not None:
+            # hnswlib's filter is a Python callback per visited node: measured on fewer queries
+            hnsw_lib.set_ef(ef)
+            allowed = mask.tolist().__getitem__
+            k = min(K, int(mask.sum()))
 
-        def lib(q: np.ndarray, allowed: Any = allowed, k: int = k) -> Any:
-            try:
-                return hnsw_lib.knn_query(q, k=k, num_threads=1, filter=allowed)[0][0]
-            except RuntimeError:  # hnswlib raises when it finds fewer than k matches
-                return np.empty(0, np.int64)
+            def lib(q: np.ndarray, allowed: Any = allowed, k: int = k) -> Any:
+                try:
+                    return hnsw_lib.knn_query(q, k=k, num_threads=1, filter=allowed)[0][0]
+                except RuntimeError:  # hnswlib raises when it finds fewer than k matches
+                    return np.empty(0, np.int64)
 
-        few = queries[:100]
-        found, seconds = single_queries(lib, few)
-        cells.append(f"hnswlib filter {recall(found, truth[:100]):.3f} / {len(few) / seconds:,.0f}")
+            few = queries[:100]
+            found, seconds = single_queries(lib, few)
+            cells.append(
+                f"hnswlib filter {recall(found, truth[:100]):.3f} / {len(few) / seconds:,.0f}"
+            )
         print(f"selectivity {selectivity:>6.1%} ({int(mask.sum()):,} rows): " + " | ".join(cells))
 
 
@@ -474,18 +525,35 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3, help="timing rounds (best is kept)")
+    parser.add_argument(
+        "--engines",
+        default=",".join(ENGINES),
+        help="engines to build (faiss and ragmem always are); default: all",
+    )
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated parts to leave out: sift, filtered, quantized",
+    )
     args = parser.parse_args()
+    names = [n for n in args.engines.split(",") if n]
+    unknown = sorted(set(names) - set(ENGINES))
+    if unknown:
+        parser.error(f"unknown engines {unknown}; choose from {ENGINES}")
+    skip = set(filter(None, args.skip.split(",")))
     print(
         f"ann benchmark: faiss {faiss.__version__}, numpy {np.__version__}, {os.cpu_count()} cores (shared), single-threaded"
     )
 
-    sift = siftsmall()
+    sift = None if "sift" in skip else siftsmall()
     if sift is None:
-        print(f"\nSIFT-small not found under {data_dir()}; skipped")
+        print(
+            f"\nSIFT-small skipped ({'--skip' if 'sift' in skip else 'not found under ' + str(data_dir())})"
+        )
     else:
         base, queries, truth = sift
         fraction = np.random.default_rng(7).random(len(base))
-        engines = build_engines(base, "l2", fraction)
+        engines = build_engines(base, "l2", fraction, names)
         report_hnsw(
             f"SIFT-small {len(base):,} x {base.shape[1]}, L2",
             engines,
@@ -496,16 +564,18 @@ def main() -> None:
     base, queries = clustered(args.n, args.queries, args.dim)
     truth = exact_truth(base, queries)
     fraction = np.random.default_rng(7).random(len(base))  # row i matches "r < s" with odds s
-    engines = build_engines(base, "cosine", fraction)
+    engines = build_engines(base, "cosine", fraction, names)
     curves = sweep(engines, queries, truth, args.rounds)
     report_hnsw(
         f"synthetic clustered unit vectors {args.n:,} x {args.dim}, cosine", engines, curves
     )
-    target = at_recall(curves["ragmem"], 0.99) or at_recall(curves["ragmem"], 0.95)
-    filtered(engines, base, queries[:300], fraction, target[0] if target else 64)
+    if "filtered" not in skip:
+        target = at_recall(curves["ragmem"], 0.99) or at_recall(curves["ragmem"], 0.95)
+        filtered(engines, base, queries[:300], fraction, target[0] if target else 64)
     del engines
     gc.collect()
-    quantized(base, queries, truth, args.rounds)
+    if "quantized" not in skip:
+        quantized(base, queries, truth, args.rounds)
 
 
 if __name__ == "__main__":

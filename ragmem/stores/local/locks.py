@@ -26,20 +26,26 @@ class ReadWriteLock:
         self._readers = 0
         self._writer = False
         self._writers_waiting = 0
+        self._read_side = _ReadSide(self)
 
-    @contextlib.contextmanager
-    def read(self) -> Iterator[None]:
+    def read(self) -> _ReadSide:
+        """The shared side, as a context manager: ``with lock.read(): ...``."""
+        # one reusable object rather than a generator-based context manager per call:
+        # a search on an HNSW graph is fast enough for that difference to show
+        return self._read_side
+
+    def _acquire_read(self) -> None:
         with self._cond:
             while self._writer or self._writers_waiting:
                 self._cond.wait()
             self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
+
+    def _release_read(self) -> None:
+        with self._cond:
+            self._readers -= 1
+            # only a writer ever waits for readers to leave
+            if not self._readers and self._writers_waiting:
+                self._cond.notify_all()
 
     @contextlib.contextmanager
     def write(self) -> Iterator[None]:
@@ -116,3 +122,18 @@ class ProcessLock:
             finally:
                 os.close(self._fd)
                 self._fd = None
+
+
+class _ReadSide:
+    """``with``-able shared side of a ReadWriteLock (stateless, so one serves every thread)."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self, lock: ReadWriteLock) -> None:
+        self._lock = lock
+
+    def __enter__(self) -> None:
+        self._lock._acquire_read()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock._release_read()

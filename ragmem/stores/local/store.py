@@ -16,8 +16,10 @@ from ragmem.errors import ConfigurationError, CorruptIndexError, NotFoundError, 
 from ragmem.stores.base import VectorStore
 from ragmem.stores.local import snapshot as snap
 from ragmem.stores.local.flat import FlatIndex, Ranked, prepare_queries
+from ragmem.stores.local.hits import EMPTY, copy_metadata, make_hits, stored_metadata
 from ragmem.stores.local.indexes import IndexKind, make_index
 from ragmem.stores.local.locks import ProcessLock, ReadWriteLock
+from ragmem.stores.local.masks import MaskCache
 from ragmem.stores.local.quantized import CodeDtype
 from ragmem.stores.local.table import VectorTable
 from ragmem.stores.local.wal import WriteAheadLog, create_log, read_log
@@ -30,8 +32,6 @@ __all__ = ["LocalVectorStore"]
 
 Mask = npt.NDArray[np.bool_]
 _LOCK_FILE = "LOCK"
-# Shared by every row without metadata; never mutated (readers get copies).
-_EMPTY: Metadata = {}
 # In memory, tombstones are dropped once they outnumber live rows (and this floor).
 _VACUUM_FLOOR = 1024
 
@@ -153,6 +153,7 @@ class LocalVectorStore(VectorStore):
         self._metadata: list[Metadata] = []
         self._slot_of: dict[str, int] = {}
         self._columns = MetadataColumns()
+        self._masks = MaskCache()
         self._closed = False
         self._manifest: snap.Manifest | None = None
         self._files = _Files()
@@ -264,7 +265,7 @@ class LocalVectorStore(VectorStore):
         self._index.load(directory, manifest.generation)
         self._ids = list(loaded.ids)
         self._texts = loaded.texts
-        self._metadata = [m or _EMPTY for m in loaded.metadata]
+        self._metadata = [stored_metadata(m) for m in loaded.metadata]
         self._slot_of = {id_: row for row, id_ in enumerate(loaded.ids)}
         for row, meta in enumerate(self._metadata):
             if meta:
@@ -286,6 +287,7 @@ class LocalVectorStore(VectorStore):
         self._ids, self._texts, self._metadata = [], [], []
         self._slot_of = {}
         self._columns = MetadataColumns()
+        self._masks.clear()
 
     def close(self) -> None:
         """Release the log and the write lock; the store is unusable afterwards."""
@@ -362,6 +364,7 @@ class LocalVectorStore(VectorStore):
     def _apply_upsert(
         self, ids: list[str], vectors: Vectors, texts: list[str | None], metadata: list[Metadata]
     ) -> None:
+        self._masks.clear()
         slot_of = self._slot_of
         old = [i for i, id_ in enumerate(ids) if id_ in slot_of]
         if old:
@@ -369,7 +372,7 @@ class LocalVectorStore(VectorStore):
             self._table.write(rows, vectors[old])
             for i, row in zip(old, rows.tolist()):
                 self._texts[row] = texts[i]
-                self._metadata[row] = metadata[i] or _EMPTY
+                self._metadata[row] = stored_metadata(metadata[i])
                 self._columns.set(row, metadata[i])
             self._index.added(rows)
         new = [i for i, id_ in enumerate(ids) if id_ not in slot_of] if old else range(len(ids))
@@ -381,17 +384,18 @@ class LocalVectorStore(VectorStore):
                 slot_of[ids[i]] = row
                 self._ids.append(ids[i])
                 self._texts.append(texts[i])
-                self._metadata.append(metadata[i] or _EMPTY)
+                self._metadata.append(stored_metadata(metadata[i]))
                 if metadata[i]:
                     self._columns.set(row, metadata[i])
             self._index.added(np.arange(first, self._table.n, dtype=np.int64))
 
     def _apply_delete(self, ids: list[str]) -> int:
+        self._masks.clear()
         rows = sorted({self._slot_of.pop(id_) for id_ in ids if id_ in self._slot_of})
         for row in rows:
             self._ids[row] = None
             self._texts[row] = None
-            self._metadata[row] = _EMPTY
+            self._metadata[row] = EMPTY
             self._columns.clear(row)
         killed = np.array(rows, np.int64)
         self._table.kill(killed)
@@ -406,6 +410,7 @@ class LocalVectorStore(VectorStore):
         """Drop tombstones in memory, keeping the relative order of live rows."""
         if self._table.live == self._table.n:
             return
+        self._masks.clear()
         renumbered = self._table.compact()
         kept = renumbered.tolist()
         self._ids = [self._ids[row] for row in kept]
@@ -452,7 +457,12 @@ class LocalVectorStore(VectorStore):
             rows = np.array([self._slot_of[i] for i in ids], np.int64)
             vectors = self._table.rows(rows)
             return [
-                Record(id=id_, vector=vector, text=self._texts[row], metadata=self._copy_meta(row))
+                Record(
+                    id=id_,
+                    vector=vector,
+                    text=self._texts[row],
+                    metadata=copy_metadata(self._metadata[row]),
+                )
                 for id_, row, vector in zip(ids, rows.tolist(), vectors)
             ]
 
@@ -464,15 +474,22 @@ class LocalVectorStore(VectorStore):
             return int(np.count_nonzero(self._candidates(where)))
 
     def _candidates(self, where: Filter) -> Mask:
+        """Live rows matching ``where`` (read-only; cached until the next write)."""
         n = self._table.n
-        return self._columns.evaluate(where, n) & self._table.live_mask()
+        return self._masks.get(
+            where, lambda: self._columns.evaluate(where, n) & self._table.live_mask()
+        )
 
     def _search(self, queries: Vectors, k: int, where: Filter | None) -> list[list[Hit]]:
         queries = prepare_queries(queries, self.metric)
         with self._rw.read():
             self._check_open()
             mask = None if where is None else self._candidates(where)
-            return [self._hits(rows, scores) for rows, scores in self._rank(queries, k, mask)]
+            ids, texts, metadata = self._ids, self._texts, self._metadata
+            return [
+                make_hits(rows.tolist(), scores.tolist(), ids, texts, metadata)
+                for rows, scores in self._rank(queries, k, mask)
+            ]
 
     def _rank(self, queries: Vectors, k: int, mask: Mask | None) -> list[Ranked]:
         """The one search seam: best ``k`` rows per query among ``mask`` (None: all live).
@@ -481,15 +498,3 @@ class LocalVectorStore(VectorStore):
         provide ``search(queries, k, mask)`` and the row notifications FlatIndex has.
         """
         return self._index.search(queries, k, mask)
-
-    def _copy_meta(self, row: int) -> Metadata:
-        return {k: list(v) if isinstance(v, list) else v for k, v in self._metadata[row].items()}
-
-    def _hits(self, rows: npt.NDArray[np.int64], scores: npt.NDArray[np.float32]) -> list[Hit]:
-        ids, texts = self._ids, self._texts
-        out = []
-        for row, score in zip(rows.tolist(), scores.tolist()):
-            id_ = ids[row]
-            assert id_ is not None
-            out.append(Hit(id=id_, score=score, text=texts[row], metadata=self._copy_meta(row)))
-        return out
