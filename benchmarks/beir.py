@@ -18,10 +18,11 @@ Grid (first stage: ragmem's BM25 and LocalEmbedder dense):
     candidate depth per retriever in {100, 200, 500, 1000}
     x fusion in {rrf, minmax, zscore, dbsf} x dense weight in 0.3..0.6
 Rerank (ColBERT MaxSim over MiniLM token vectors, on the chosen fusion's output):
-    depth in {20, 30, 50, 100} x MaxSim weight in 0.0..1.0, for each token encoding.
+    normalisation in {minmax, zscore} x depth in {20, 30, 50, 100, 200}
+    x MaxSim weight in 0.0..1.0, for each token encoding.
 
 The blend formulas are the library's (``fusion.fuse``, and the reranker's
-``weight * minmax(maxsim) + (1 - weight) * minmax(previous)``); MaxSim comes from
+``weight * norm(maxsim) + (1 - weight) * norm(previous)``); MaxSim comes from
 ``TokenVectorStore.maxsim``, so the grid scores exactly what the retrievers return.
 """
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import itertools
 import json
 import os
 import sys
@@ -50,7 +52,8 @@ DEFAULT_DATA = Path(
 )
 CANDIDATE_DEPTHS = [100, 200, 500, 1000]
 WEIGHTS = [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6]
-RERANK_DEPTHS = [20, 30, 50, 100]
+RERANK_DEPTHS = [20, 30, 50, 100, 200]
+NORMALIZATIONS = ["minmax", "zscore"]
 RERANK_WEIGHTS = [round(0.1 * i, 1) for i in range(11)]
 
 
@@ -117,7 +120,6 @@ def main() -> None:
     print(f"first stage ready: {json.dumps({k: round(v, 1) for k, v in timings.items()})}")
 
     table: dict[object, dict[str, float]] = {}
-    fused_runs: dict[object, dict[str, list]] = {}
     table[("bm25",)] = per_query({q: [h.id for h in lists[q][0]] for q in qids}, data.qrels)
     table[("dense",)] = per_query({q: [h.id for h in lists[q][1]] for q in qids}, data.qrels)
     for depth in CANDIDATE_DEPTHS:
@@ -132,7 +134,6 @@ def main() -> None:
                     )[:100]
                     for q in qids
                 }
-                fused_runs[(fusion, w, depth)] = runs
                 table[(fusion, w, depth)] = per_query(
                     {q: [h.id for h in runs[q]] for q in qids}, data.qrels
                 )
@@ -167,40 +168,53 @@ def main() -> None:
     )
 
     # -- rerank on the default fusion -------------------------------------------------------
-    runs = fused_runs[default]
+    fusion, w, depth = default
+    runs = {
+        q: fuse(
+            [hits[:depth] for hits in lists[q]],
+            ["bm25", "dense"],
+            fusion=fusion,
+            weights=[1 - w, w],
+        )[: max(RERANK_DEPTHS)]
+        for q in qids
+    }
     per_encoding: dict[object, float] = {}
     picks = {}
     query_tokens = model.embed_tokens([data.queries[q] for q in qids], purpose="query")
     for encoding in args.encodings.split(","):
         store = token_store(data, model, encoding, args.cache_dir, timings)
-        maxsim, latency = {}, []
+        maxsim = {}
         for q, qt in zip(qids, query_tokens):
-            cands = [h.id for h in runs[q][:100]]
-            start = time.perf_counter()
+            cands = [h.id for h in runs[q][: max(RERANK_DEPTHS)]]
             maxsim[q] = dict(zip(cands, store.maxsim(qt, cands).tolist()))
-            latency.append(time.perf_counter() - start)
         rerank_table = {}
-        for depth in RERANK_DEPTHS:
-            for w in RERANK_WEIGHTS:
-                ranked = {}
-                for q in qids:
-                    hits = runs[q][:depth]
-                    sims = normalize([maxsim[q][h.id] for h in hits], "minmax")
-                    prior = normalize([h.score for h in hits], "minmax")
-                    final = [w * s + (1 - w) * p for s, p in zip(sims, prior)]
-                    order = sorted(range(len(hits)), key=lambda i: (-final[i], i))
-                    ranked[q] = [hits[i].id for i in order] + [h.id for h in runs[q][depth:]]
-                rerank_table[(encoding, depth, w)] = per_query(ranked, data.qrels)
+        for norm, depth, w in itertools.product(NORMALIZATIONS, RERANK_DEPTHS, RERANK_WEIGHTS):
+            ranked = {}
+            for q in qids:
+                hits = runs[q][:depth]
+                sims = normalize([maxsim[q][h.id] for h in hits], norm)
+                prior = normalize([h.score for h in hits], norm)
+                final = [w * s + (1 - w) * p for s, p in zip(sims, prior)]
+                order = sorted(range(len(hits)), key=lambda i: (-final[i], i))
+                ranked[q] = [hits[i].id for i in order] + [h.id for h in runs[q][depth:]]
+            rerank_table[(encoding, norm, depth, w)] = per_query(ranked, data.qrels)
         chosen_r, estimate_r, _ = cross_validate(rerank_table, qids, args.splits)
         # a tie goes to the fewer MaxSim computations (no reranking, weight 0, costs none)
-        pick = most_chosen(chosen_r, lambda c: 0 if c[2] == 0 else c[1])
+        pick = most_chosen(chosen_r, lambda c: 0 if c[3] == 0 else c[2])
+        latency = []
+        for q, qt in zip(qids, query_tokens):
+            cands = [h.id for h in runs[q][: pick[2]]]
+            start = time.perf_counter()
+            store.maxsim(qt, cands)
+            latency.append(time.perf_counter() - start)
         full_r = {c: np.mean(list(t.values())) for c, t in rerank_table.items()}
         best_r = max(full_r, key=full_r.get)
         per_encoding.update(full_r)
         picks[encoding] = pick
         print(
             f"rerank {encoding}: {store.nbytes / 1e6:.0f} MB for {store.n_tokens} tokens; "
-            f"MaxSim over 100 candidates {1000 * np.median(latency):.2f} ms/query (median)\n"
+            f"MaxSim over the default's {pick[2]} candidates "
+            f"{1000 * np.median(latency):.2f} ms/query (median)\n"
             f"  selections {dict(chosen_r)}\n  default {pick}: CV estimate {estimate_r:.4f}, "
             f"full split {full_r[pick]:.4f} (best grid point {best_r}: {full_r[best_r]:.4f})"
         )
@@ -208,12 +222,12 @@ def main() -> None:
     if "float16" not in picks:
         return
     # compression loss at one fixed setting (the float16 choice), so only the encoding differs
-    _, depth, weight = picks["float16"]
+    _, norm, depth, weight = picks["float16"]
     losses = {
-        e: per_encoding[("float16", depth, weight)] - per_encoding[(e, depth, weight)]
+        e: per_encoding[("float16", norm, depth, weight)] - per_encoding[(e, norm, depth, weight)]
         for e in picks
     }
-    print(f"nDCG@10 lost to compression at depth {depth}, weight {weight}: {losses}")
+    print(f"nDCG@10 lost to compression at {norm}, depth {depth}, weight {weight}: {losses}")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ RETRIEVER_NAMES = ("hybrid", "rrf", "dense", "bm25")
 HYBRID: dict[str, Any] = {"fusion": "minmax", "weights": [0.55, 0.45], "depth": 1000}
 
 # Late-interaction reranking as evaluated in ragmem.eval.configs (RERANK_DEFAULTS).
-RERANK: dict[str, Any] = {"depth": 100, "weight": 0.3, "encoding": "int4"}
+RERANK: dict[str, Any] = {"depth": 50, "weight": 0.3, "normalization": "zscore", "encoding": "int4"}
 RERANKER_NAMES = ("late-interaction", "cohere")
 
 CHUNK_TOKENS = 256
@@ -158,7 +158,10 @@ def build_reranker(name: str, *, embedder: Embedder) -> Reranker:
                 f"late-interaction reranking needs token vectors; {embedder.name} has none"
             )
         return LateInteractionReranker(
-            embedder, encoding=RERANK["encoding"], weight=RERANK["weight"]
+            embedder,
+            encoding=RERANK["encoding"],
+            weight=RERANK["weight"],
+            normalization=RERANK["normalization"],
         )
     if name == "cohere":
         from ragmem.retrievers.cohere import CohereReranker

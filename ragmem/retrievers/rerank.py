@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from ragmem.errors import ConfigurationError, InvalidInputError
 from ragmem.retrievers.base import Reranker, Retriever
@@ -17,7 +17,10 @@ if TYPE_CHECKING:
     from ragmem.filters import Filter
     from ragmem.types import Vectors
 
-__all__ = ["LateInteractionReranker", "RerankRetriever"]
+__all__ = ["NORMALIZATIONS", "LateInteractionReranker", "Normalization", "RerankRetriever"]
+
+Normalization = Literal["minmax", "zscore"]
+NORMALIZATIONS: tuple[str, ...] = ("minmax", "zscore")
 
 
 class RerankRetriever(Retriever):
@@ -73,8 +76,12 @@ class LateInteractionReranker(Reranker):
         token_embedder: any ``TokenEmbedder`` (e.g. the local MiniLM's token states).
         store: token vectors by document id; default an empty ``int8`` store.
         weight: the MaxSim share of the final score. 1.0 ranks by MaxSim alone;
-            below 1 the final score is ``weight * minmax(maxsim) + (1 - weight) *
-            minmax(previous score)``, blending in the first-stage ranking.
+            below 1 the final score is ``weight * norm(maxsim) + (1 - weight) *
+            norm(previous score)``, blending in the first-stage ranking.
+        normalization: ``norm`` above, computed over the candidate set of one query:
+            ``"minmax"`` maps each score list to [0, 1]; ``"zscore"`` to mean 0 and
+            standard deviation 1, so an outlier at the top does not squash the
+            rest of the list (see ``ragmem.retrievers.fusion.normalize``).
         cache: keep token vectors computed on demand.
     """
 
@@ -87,10 +94,15 @@ class LateInteractionReranker(Reranker):
         store: TokenVectorStore | None = None,
         encoding: Encoding = "int8",
         weight: float = 1.0,
+        normalization: Normalization = "minmax",
         cache: bool = True,
     ) -> None:
         if not 0.0 <= weight <= 1.0:
             raise ConfigurationError(f"weight must be in [0, 1], got {weight}")
+        if normalization not in NORMALIZATIONS:
+            raise ConfigurationError(
+                f"unknown normalization {normalization!r}; use one of {', '.join(NORMALIZATIONS)}"
+            )
         self.token_embedder = token_embedder
         self.store = (
             store
@@ -103,6 +115,7 @@ class LateInteractionReranker(Reranker):
                 f"the embedder {token_embedder.dimensions}"
             )
         self.weight = weight
+        self.normalization: Normalization = normalization
         self.cache = cache
 
     def index(self, ids: Sequence[str], texts: Sequence[str]) -> None:
@@ -135,8 +148,8 @@ class LateInteractionReranker(Reranker):
             maxsim[id_] = float((query_tokens @ matrix.T).max(axis=1).sum())
         raw = [maxsim[h.id] for h in hits]
         if self.weight < 1.0:
-            sim_n = normalize(raw, "minmax")
-            prior_n = normalize([h.score for h in hits], "minmax")
+            sim_n = normalize(raw, self.normalization)
+            prior_n = normalize([h.score for h in hits], self.normalization)
             final = [self.weight * s + (1 - self.weight) * p for s, p in zip(sim_n, prior_n)]
         else:
             final = raw

@@ -115,6 +115,9 @@ def test_scifact_bm25_quality():
 
 def test_hybrid_rerank_configuration_caches_token_vectors(tmp_path):
     from ragmem.embedders.base import TokenEmbedder
+    from ragmem.eval.configs import RERANK_DEFAULTS
+    from ragmem.pipeline.defaults import build_reranker
+    from ragmem.retrievers import LateInteractionReranker
     from tests.retrievers.helpers import HashingTokenEmbedder
 
     class Both(HashingEmbedder, TokenEmbedder):
@@ -134,5 +137,15 @@ def test_hybrid_rerank_configuration_caches_token_vectors(tmp_path):
     assert "embed_cached_s" in second["timings"]
     assert first["ndcg@10"] == second["ndcg@10"]
     assert first["config"]["rerank"]["tokens"] > 0
+    for key in ("depth", "weight", "encoding", "normalization"):
+        assert first["config"]["rerank"][key] == RERANK_DEFAULTS[key]
+    # the pipeline's late-interaction reranker is the one evaluated here
+    reranker = build_reranker("late-interaction", embedder=Both())
+    assert isinstance(reranker, LateInteractionReranker)
+    assert (reranker.weight, reranker.normalization, reranker.store.encoding) == (
+        RERANK_DEFAULTS["weight"],
+        RERANK_DEFAULTS["normalization"],
+        RERANK_DEFAULTS["encoding"],
+    )
     with pytest.raises(ConfigurationError, match="token"):
         run_beir(root, ["hybrid-rerank"], embedder=HashingEmbedder(32))

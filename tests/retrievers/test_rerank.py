@@ -120,6 +120,36 @@ def test_weight_blends_with_first_stage():
         LateInteractionReranker(embedder, weight=1.5)
 
 
+@pytest.mark.parametrize("normalization", ["minmax", "zscore"])
+def test_blend_normalises_maxsim_and_first_stage_scores_per_query(normalization):
+    # the first stage has an outlier on top: the case where the two normalisations differ
+    hits = [Hit(id=i, score=s, text=TEXTS[i]) for i, s in zip(TEXTS, [10.0, 1.2, 1.1, 1.0])]
+    reranker = LateInteractionReranker(
+        HashingTokenEmbedder(), weight=0.3, normalization=normalization
+    )
+    ranked = reranker.rerank("solar electricity sun", hits)
+    by_id = {h.id: h for h in ranked}
+    sims = np.array([by_id[i].explain["maxsim"] for i in TEXTS])
+    prior = np.array([h.score for h in hits])
+
+    def norm(x):
+        if normalization == "minmax":
+            return (x - x.min()) / (x.max() - x.min())
+        return (x - x.mean()) / x.std()
+
+    expected = 0.3 * norm(sims) + 0.7 * norm(prior)
+    np.testing.assert_allclose([by_id[i].score for i in TEXTS], expected, rtol=1e-9, atol=1e-12)
+    assert [h.id for h in ranked] == [list(TEXTS)[i] for i in np.argsort(-expected, kind="stable")]
+    assert [h.explain["previous_score"] for h in ranked] == [
+        prior[list(TEXTS).index(h.id)] for h in ranked
+    ]
+
+
+def test_unknown_normalization_is_a_configuration_error():
+    with pytest.raises(ConfigurationError, match="zscore"):
+        LateInteractionReranker(HashingTokenEmbedder(), normalization="softmax")  # type: ignore[arg-type]
+
+
 def test_hits_without_text_or_vectors_are_an_error():
     reranker = LateInteractionReranker(HashingTokenEmbedder())
     with pytest.raises(InvalidInputError, match="'x'"):
