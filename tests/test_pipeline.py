@@ -117,6 +117,12 @@ def test_reranker_and_context_builder_are_swappable():
     assert rag.query("offline").context.text.startswith("<sources>")
 
 
+def test_a_reranker_sees_the_cross_validated_depth_unless_told_otherwise():
+    assert make(reranker=Reverse(), k=2).candidates == 50
+    assert make(reranker=Reverse(), k=2, candidates=7).candidates == 7
+    assert make(k=4).candidates == 4
+
+
 def test_embedder_by_registry_name_and_unknown_names():
     rag = RAGPipeline(embedder="hashing", embedder_options={"dimensions": 32})
     assert rag.embedder.dimensions == 32

@@ -23,6 +23,7 @@ from ragmem.pipeline.answer import (
 )
 from ragmem.pipeline.defaults import (
     DEFAULT_EMBEDDER,
+    RERANK,
     Chunker,
     build_reranker,
     build_retriever,
@@ -79,7 +80,8 @@ class RAGPipeline:
         llm: an ``LLM`` or a registered name; ``None`` returns the context without answering.
         context: the ``ContextBuilder``; by default 3,000 tokens with 512 kept for the answer.
         k: sources to retrieve per question.
-        candidates: hits fetched before reranking (at least ``k``).
+        candidates: hits fetched for the reranker (at least ``k``); by default the depth the
+            late-interaction default was cross-validated at (50), or ``k`` without a reranker.
         system_prompt: the instruction sent with every question.
         read_only: open an existing index for searching only, without taking its write
             lock (any number of readers may open it while one process indexes).
@@ -107,11 +109,11 @@ class RAGPipeline:
         llm: LLM | str | None = None,
         context: ContextBuilder | None = None,
         k: int = 5,
-        candidates: int = 30,
+        candidates: int | None = None,
         system_prompt: str = SYSTEM_PROMPT,
         read_only: bool = False,
     ) -> None:
-        if k < 1 or candidates < 1:
+        if k < 1 or (candidates is not None and candidates < 1):
             raise ConfigurationError("k and candidates must be positive")
         self.path = None if path is None else Path(path)
         self.read_only = read_only
@@ -158,6 +160,8 @@ class RAGPipeline:
             answer_tokens=512 if self.llm else 0,
         )
         self.k = k
+        if candidates is None:
+            candidates = RERANK["depth"] if self.reranker is not None else k
         self.candidates = max(candidates, k)
         self.system_prompt = system_prompt
 
