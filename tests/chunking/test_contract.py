@@ -200,7 +200,7 @@ def test_bpe_tokens_through_spans_only(
     # ragmem's own tokenizer: span arrays, and chunks re-counted only at their edges
     # (from the shortest chunk up, so that the edge counting runs on every chunk)
     fast = _make(kind, size=size, overlap=overlap, tokenizer=_tokenizer("cl100k_base"))
-    with mock.patch("ragmem.chunking.base._EDGE_MIN", 1):
+    with mock.patch("ragmem.chunking.measure._EDGE_MIN", 1):
         got = fast.chunk(text, doc_id="d")
     assert [(c.start, c.end) for c in chunks] == [(c.start, c.end) for c in got]
 
