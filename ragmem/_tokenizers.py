@@ -249,11 +249,19 @@ class TiktokenTokenizer:
     Special-token strings in the text are counted as ordinary text, as the APIs do
     for user input.
 
+    ``space_split`` is True: the encodings' pre-tokenisation patterns never join a
+    non-whitespace character to a following space (U+0020), and BPE never merges
+    across pre-tokens, so ``encode(a + b) == encode(a) + encode(b)`` whenever ``a``
+    ends with a non-whitespace character and ``b`` starts with a space. Chunkers use
+    this to re-count only the edges of a chunk (a property test checks it).
+
     Example:
         >>> tok = TiktokenTokenizer("cl100k_base")
         >>> tok.count("hello world"), tok.spans("hello world")
         (2, [(0, 5), (5, 11)])
     """
+
+    space_split = True
 
     def __init__(self, encoding: str = "cl100k_base") -> None:
         self.encoding = get_encoding(encoding)
@@ -277,24 +285,45 @@ class TiktokenTokenizer:
         """Number of tokens in ``text``."""
         return len(self.encoding.encode_ordinary(text))
 
-    def spans(self, text: str) -> list[tuple[int, int]]:
-        """Character span of each token; tokens sharing one character share its span."""
+    def _ids(self, text: str) -> npt.NDArray[np.uint32]:
+        # one buffer from the Rust side instead of a Python list of ints; no special
+        # tokens are allowed or disallowed, so this is encode_ordinary
+        try:
+            return self.encoding.encode_to_numpy(text, disallowed_special=())
+        except UnicodeEncodeError:
+            # lone surrogates: tiktoken encodes them as U+FFFD, one character each
+            return self.encoding.encode_to_numpy(_without_surrogates(text), disallowed_special=())
+
+    def span_arrays(self, text: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Character start and end of every token, as two integer arrays.
+
+        The same spans as ``spans``, without a Python tuple per token: the byte
+        length of each token, summed, gives byte offsets, mapped to characters by
+        counting the bytes that start a UTF-8 character (skipped for ASCII text).
+        """
+        lengths = self._lengths[self._ids(text)]
+        ends = np.cumsum(lengths)
+        starts = ends - lengths
+        if text.isascii() or not len(ends):
+            return starts, ends
         try:
             data = text.encode("utf-8")
         except UnicodeEncodeError:
-            # lone surrogates: tiktoken encodes them as U+FFFD, one character each
-            data = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
-        tokens = np.asarray(self.encode(text), dtype=np.int64)
-        if tokens.size == 0:
-            return []
-        # the character each byte belongs to: count of character-starting bytes so far
+            data = _without_surrogates(text).encode("utf-8")
         raw = np.frombuffer(data, dtype=np.uint8)
+        # the character each byte belongs to: count of character-starting bytes so far
         char_of_byte = np.cumsum((raw & 0xC0) != 0x80) - 1
-        ends = np.cumsum(self._lengths[tokens])
-        starts = ends - self._lengths[tokens]
-        first = char_of_byte[starts]
-        last = char_of_byte[ends - 1] + 1
-        return list(zip(first.tolist(), last.tolist()))
+        # a token holding part of a character gets that character's whole span
+        return char_of_byte[starts], char_of_byte[ends - 1] + 1
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Character span of each token; tokens sharing one character share its span."""
+        starts, ends = self.span_arrays(text)
+        return list(zip(starts.tolist(), ends.tolist()))
+
+
+def _without_surrogates(text: str) -> str:
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 class HuggingFaceTokenizer:

@@ -42,6 +42,14 @@ class Tokenizer(Protocol):
     the text between spans (if any) is what the tokenizer drops, such as whitespace.
     Spans do not overlap, except that byte-level tokens holding parts of one
     character all get that character's span. ``count(text) == len(spans(text))``.
+
+    Two optional members make chunking faster; chunkers use them when present:
+
+    * ``span_arrays(text) -> (starts, ends)``: the spans as two integer numpy arrays.
+    * ``space_split = True``: a promise that tokenizing ``a + b`` gives the tokens of
+      ``a`` followed by those of ``b`` whenever ``a`` ends with a non-whitespace
+      character and ``b`` starts with a space (U+0020). Then a chunk's count needs
+      only its edges re-tokenized, not the whole chunk.
     """
 
     name: str
@@ -59,6 +67,7 @@ class CharTokenizer:
     """Every character is a token (code points, not bytes)."""
 
     name = "chars"
+    space_split = True
 
     def count(self, text: str) -> int:
         return len(text)
@@ -71,6 +80,7 @@ class WhitespaceTokenizer:
     """Tokens are maximal runs of non-whitespace characters."""
 
     name = "whitespace"
+    space_split = True
     _TOKEN = re.compile(r"\S+")
 
     def count(self, text: str) -> int:

@@ -9,7 +9,8 @@ Contract, for a document ``text`` and the chunks ``c[0..n-1]`` it yields:
 
 * **Limit.** ``units(c[i].text) <= size`` for every chunk, measured in ``unit``:
   code points for ``"chars"``, ``tokenizer.count(c[i].text)`` for ``"tokens"``
-  (the chunk text is re-counted, so byte-level BPE merges at the edges are covered).
+  (the chunk's own count, so byte-level BPE merges at its edges are covered; with a
+  ``space_split`` tokenizer only the edges are tokenized again, see ``Measure.count``).
 * **Offsets.** ``c[i].text == text[c[i].start:c[i].end]``. The single exception is a
   markdown table split by rows, whose continuation chunks repeat the table header:
   there ``c.text == text[h0:h1] + text[c.start:c.end]`` with ``h0, h1`` in
@@ -49,6 +50,7 @@ from ragmem.chunking.levels import (
     first_non_space,
     nudge,
 )
+from ragmem.chunking.measure import Measure
 from ragmem.errors import ConfigurationError, InvalidInputError
 from ragmem.tokens import Tokenizer
 from ragmem.types import Chunk, Document, validate_metadata
@@ -71,47 +73,6 @@ __all__ = [
 Unit = Literal["tokens", "chars"]
 
 
-class _Measure:
-    """Counts one document in the chunker's unit (characters or document tokens)."""
-
-    def __init__(self, text: str, tokenizer: Tokenizer | None) -> None:
-        self.length = len(text)
-        self.tokenizer = tokenizer
-        if tokenizer is None:
-            return
-        arrays = getattr(tokenizer, "span_arrays", None)
-        if callable(arrays):  # optional fast path: two integer arrays, no tuple per token
-            starts, ends = arrays(text)
-            self.starts, self.ends = list(starts.tolist()), list(ends.tolist())
-        else:
-            spans = tokenizer.spans(text)
-            self.starts = [s for s, _ in spans]
-            self.ends = [e for _, e in spans]
-        self.n_tokens = len(self.starts)
-
-    def end_after(self, pos: int, n: int) -> int:
-        """The farthest position reached by taking ``n`` units from ``pos``."""
-        if self.tokenizer is None:
-            return min(pos + n, self.length)
-        k = bisect.bisect_right(self.ends, pos)  # first token ending after pos
-        j = k + n - 1
-        return self.length if j >= self.n_tokens else max(self.ends[j], pos + 1)
-
-    def back(self, pos: int, n: int, floor: int) -> tuple[int, int]:
-        """Start of the ``n`` units before ``pos`` (not before ``floor``) and their count."""
-        if self.tokenizer is None:
-            start = max(floor, pos - n)
-            return start, pos - start
-        k = bisect.bisect_right(self.ends, pos)  # tokens ending at or before pos
-        first = bisect.bisect_left(self.starts, floor)
-        i = max(k - n, first)
-        if i >= k:
-            return pos, 0
-        start = max(floor, self.starts[i])
-        # a character split into several tokens comes whole: count all of its tokens
-        return start, k - bisect.bisect_left(self.starts, start)
-
-
 class Chunker(ABC):
     """Splits documents into chunks of at most ``size`` units with exact offsets.
 
@@ -131,8 +92,10 @@ class Chunker(ABC):
     Chunks carry the document's metadata plus the chunker's own keys (``headings``,
     ``symbols``, ``symbol``, ``header_start``, ``header_end``), which win on a clash.
     In tokens, a text is tokenized once whole (for the windows and the overlap) and
-    every chunk that is not the whole text is counted again, which is what makes the
-    limit exact for byte-level BPE.
+    every chunk that is not the whole text is counted as a text of its own, which is
+    what makes the limit exact for byte-level BPE. A tokenizer that declares
+    ``space_split`` (ragmem's tiktoken encodings do) has only the chunk's two edges,
+    up to the first and from the last space, tokenized again.
 
     Example:
         >>> from ragmem.chunking import RecursiveChunker
@@ -295,7 +258,7 @@ class Chunker(ABC):
     # ---- the cutting loop ------------------------------------------------------------
 
     def _cut(self, text: str, layout: Layout) -> list[tuple[int, int, int, tuple[int, int] | None]]:
-        measure = _Measure(text, self.tokenizer)
+        measure = Measure(text, self.tokenizer)
         length = len(text)
         hard = layout.hard
         out: list[tuple[int, int, int, tuple[int, int] | None]] = []
@@ -344,7 +307,7 @@ class Chunker(ABC):
         self,
         text: str,
         layout: Layout,
-        measure: _Measure,
+        measure: Measure,
         start: int,
         pos: int,
         seg_end: int,
@@ -382,13 +345,13 @@ class Chunker(ABC):
         start: int,
         end: int,
         prefix: tuple[int, int] | None,
-        measure: _Measure,
+        measure: Measure,
     ) -> int:
         """Units over the limit for a candidate chunk (<= 0 when it fits)."""
         if self.tokenizer is None:
             extra = prefix[1] - prefix[0] if prefix else 0
             return end - start + extra - self.size
-        if prefix is None and start == 0 and end == measure.length:
-            return measure.n_tokens - self.size  # the whole text: already counted
-        body = text[start:end] if prefix is None else text[prefix[0] : prefix[1]] + text[start:end]
+        if prefix is None:
+            return measure.count(start, end) - self.size
+        body = text[prefix[0] : prefix[1]] + text[start:end]
         return self.tokenizer.count(body) - self.size

@@ -215,7 +215,10 @@ def _tables(text: str, in_fence: Callable[[int], bool]) -> list[tuple[int, int, 
         brk = start - 1  # the line break ending the header row
         if brk > 0 and text[brk - 1 : brk + 1] == "\r\n":
             brk -= 1
-        header_start = max(text.rfind("\n", 0, brk), text.rfind("\r", 0, brk)) + 1
+        # the header row's start: after the last line break before it (looking for a
+        # lone \r only within that line, not back through the whole text)
+        newline = text.rfind("\n", 0, brk)
+        header_start = max(newline, text.rfind("\r", newline + 1, brk)) + 1
         header = text[header_start:brk]
         if "|" not in header or not header.strip() or (out and header_start < out[-1][2]):
             continue

