@@ -14,13 +14,20 @@ adapter overhead (goal: <= 1.10).
     python benchmarks/stores.py --qdrant-url http://localhost:6333           # + a Qdrant server
     python benchmarks/stores.py --breakdown           # + what Chroma's exact filters cost
 
-With ``--breakdown``, Chroma rows get two more SDK-direct measurements that split the
-overhead by guarantee: "sdk+layout" writes and searches the metadata layout that makes
-every filter exact (typed fields and one int marker per key, see
-``ragmem.stores._translate_chroma``) through the SDK, with the translated filter;
-"sdk+layout+read" adds, on upsert, the read of existing items that makes an upsert
-replace an item whole (Chroma merges metadata otherwise). What remains between that and
-ragmem is the adapter's own Python work (validation, encoding, decoding, building Hits).
+With ``--breakdown``, Chroma rows get three more SDK-direct measurements that split the
+overhead by guarantee, each adding one to the one before:
+
+- "sdk+values": the SDK on ragmem's typed value fields ("s:k", "n:k" as floats, ...),
+  with the translated filter: exact types (a stored int 2 never equals 2.75, "1" never
+  equals 1) and ranges over lists;
+- "sdk+layout": plus one int marker per key: ``$exists`` and negated ranges (``$not``,
+  which needs "the key is absent or holds no numbers"), and ints that read back as ints;
+  this is ragmem's whole metadata layout (see ``ragmem.stores._translate_chroma``);
+- "sdk+layout+read" (upsert only): plus the read of the items' current metadata before
+  each write, which makes an upsert replace an item whole (Chroma merges metadata).
+
+What remains between the last of these and ragmem is the adapter's own Python work
+(validation, encoding, decoding, building Hits).
 
 Timing: every upsert batch and every query is timed on each side back to back, the
 first side rotating by round; an operation's time is the sum over its batches (or
@@ -209,14 +216,16 @@ class ChromaCase(Case):
         self.collections: dict[str, Any] = {}
 
     def sides(self) -> dict[str, Side]:
-        names = ["ragmem", "sdk"] + (["sdk+layout", "sdk+layout+read"] if self.breakdown else [])
+        extra = ["sdk+values", "sdk+layout", "sdk+layout+read"]
+        names = ["ragmem", "sdk"] + (extra if self.breakdown else [])
         self.clients = {name: self.connect(name) for name in names}
         sides = {
             "ragmem": Side(self.ragmem_open, self.ragmem_upsert, self.ragmem_search),
-            "sdk": self._sdk_side("sdk", layout=False, read=False),
+            "sdk": self._sdk_side("sdk"),
         }
         if self.breakdown:
-            sides["sdk+layout"] = self._sdk_side("sdk+layout", layout=True, read=False)
+            sides["sdk+values"] = self._sdk_side("sdk+values", layout=True, markers=False)
+            sides["sdk+layout"] = self._sdk_side("sdk+layout", layout=True)
             sides["sdk+layout+read"] = self._sdk_side("sdk+layout+read", layout=True, read=True)
             sides["sdk+layout+read"].search = None  # its searches are sdk+layout's
         return sides
@@ -232,8 +241,8 @@ class ChromaCase(Case):
 
         self._drop("ragmem")
         self.store = ChromaVectorStore(
-            collection="bench-ragmem", dimensions=self.vectors.shape[1], client=self.clients["ragmem"],
-            batch_size=self.batch,
+            collection="bench-ragmem", dimensions=self.vectors.shape[1],
+            client=self.clients["ragmem"], batch_size=self.batch,
         )  # fmt: skip
 
     def ragmem_upsert(self, s: slice) -> None:
@@ -242,13 +251,17 @@ class ChromaCase(Case):
     def ragmem_search(self, q: np.ndarray, filtered: bool) -> None:
         self.store.search(q, k=self.k, where=WHERE if filtered else None)
 
-    def _sdk_side(self, side: str, *, layout: bool, read: bool) -> Side:
+    def _sdk_side(
+        self, side: str, *, layout: bool = False, markers: bool = True, read: bool = False
+    ) -> Side:
         """The SDK directly; with ``layout``, on ragmem's exact-filter metadata layout."""
         from ragmem.filters import parse_filter
         from ragmem.stores._translate_chroma import encode_metadata, to_chroma
 
         if layout:
             metas = [encode_metadata(m) for m in self.metas]
+            if not markers:
+                metas = [{k: v for k, v in m.items() if k[0] != "="} for m in metas]
             tree = parse_filter(WHERE)
             assert tree is not None
             where = to_chroma(tree)
