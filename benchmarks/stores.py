@@ -9,10 +9,15 @@ created before the clock starts on both sides. The ratio ragmem time / SDK time 
 adapter overhead (goal: <= 1.10).
 
     python benchmarks/stores.py                       # Qdrant :memory: and Chroma in-process
-    python benchmarks/stores.py --chroma-server       # + a `chroma run` server started here
+    python benchmarks/stores.py --chroma-server       # + `chroma run` servers (one per side)
     python benchmarks/stores.py --chroma-host 127.0.0.1 --chroma-port 8000   # + your server
     python benchmarks/stores.py --qdrant-url http://localhost:6333           # + a Qdrant server
     python benchmarks/stores.py --breakdown           # + what Chroma's exact filters cost
+
+Each side gets its own Chroma database (in-process: a PersistentClient in its own temporary
+directory; --chroma-server: its own server), because in one database, collections whose
+metadata share key names slow each other's filtered searches. With --chroma-host all sides
+share your server, so use it without --breakdown (ragmem and plain SDK keys differ).
 
 With ``--breakdown``, Chroma rows get three more SDK-direct measurements that split the
 overhead by guarantee, each adding one to the one before:
