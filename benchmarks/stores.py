@@ -415,7 +415,7 @@ def main() -> None:
                 port = args.chroma_port or 8000
                 return chromadb.HttpClient(host=args.chroma_host, port=port, settings=settings())
 
-            chroma = [("chroma (in-process)", local)]
+            chroma = [("chroma (in-process, disk)", local)]
             if args.chroma_server:
                 chroma.append(("chroma (chroma run)", server))
             if args.chroma_host:
