@@ -1,22 +1,55 @@
 """Adapter overhead: the same upserts and searches through ragmem and through each SDK directly.
 
-Both sides do the same work on the same data in one process: the SDK side writes the
-same ids (as UUIDs for Qdrant), vectors, texts and metadata in batches of the same size,
-and searches with the same k and an equivalent native filter. The ratio
-ragmem time / SDK time is the adapter overhead (goal: <= 1.10).
+Both sides do the same work on the same data in one process, as a user of the SDK would
+to get the same result: the SDK side writes the same ids (as UUIDs for Qdrant, with the
+string id in the payload), vectors, texts and metadata in batches of the same size into
+a fresh collection with the same distance, and searches with the same k and an
+equivalent native filter, asking for ids, scores, texts and metadata. Collections are
+created before the clock starts on both sides. The ratio ragmem time / SDK time is the
+adapter overhead (goal: <= 1.10).
 
     python benchmarks/stores.py                       # Qdrant :memory: and Chroma in-process
-    python benchmarks/stores.py --chroma-host 127.0.0.1 --chroma-port 8000   # + a Chroma server
+    python benchmarks/stores.py --chroma-server       # + `chroma run` servers (one per side)
+    python benchmarks/stores.py --chroma-host 127.0.0.1 --chroma-port 8000   # + your server
     python benchmarks/stores.py --qdrant-url http://localhost:6333           # + a Qdrant server
+    python benchmarks/stores.py --breakdown           # + what Chroma's exact filters cost
 
-Each measurement is the best of ``--repeat`` runs; ragmem and SDK runs alternate.
+Each side gets its own Chroma database (in-process: a PersistentClient in its own temporary
+directory; --chroma-server: its own server), because in one database, collections whose
+metadata share key names slow each other's filtered searches. With --chroma-host all sides
+share your server, so use it without --breakdown (ragmem and plain SDK keys differ).
+
+With ``--breakdown``, Chroma rows get three more SDK-direct measurements that split the
+overhead by guarantee, each adding one to the one before:
+
+- "sdk+values": the SDK on ragmem's typed value fields ("s:k", "n:k" as floats, ...),
+  with the translated filter: exact types (a stored int 2 never equals 2.75, "1" never
+  equals 1) and ranges over lists;
+- "sdk+layout": plus one int marker per key: ``$exists`` and negated ranges (``$not``,
+  which needs "the key is absent or holds no numbers"), and ints that read back as ints;
+  this is ragmem's whole metadata layout (see ``ragmem.stores._translate_chroma``);
+- "sdk+layout+read" (upsert only): plus the read of the items' current metadata before
+  each write, which makes an upsert replace an item whole (Chroma merges metadata).
+
+What remains between the last of these and ragmem is the adapter's own Python work
+(validation, encoding, decoding, building Hits).
+
+Timing: every upsert batch and every query is timed on each side back to back, the
+first side rotating by round; an operation's time is the sum over its batches (or
+queries) of each one's best time in ``--repeat`` rounds. So a load spike on a shared
+machine costs a unit one round, not the whole measurement.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import shutil
+import socket
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -26,10 +59,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ragmem.stores.qdrant import point_id
-
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
+
+WHERE = {"lang": "de", "year": {"$gte": 2010}}
 
 
 def make_data(
@@ -44,17 +77,24 @@ def make_data(
     return ids, vectors, texts, metas
 
 
-def best(fn: Callable[[], None], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+class Side:
+    """One way of doing the work: ``open`` (untimed) makes a fresh empty collection,
+    ``upsert`` writes one batch, ``search`` runs one query (with or without the filter)."""
+
+    def __init__(
+        self,
+        open_: Callable[[], None],
+        upsert: Callable[[slice], None],
+        search: Callable[[np.ndarray, bool], None] | None,
+    ) -> None:
+        self.open, self.upsert, self.search = open_, upsert, search
 
 
 class Case:
-    """One backend: fresh ragmem and SDK collections per upsert run, shared data."""
+    """One backend, measured unit by unit: each upsert batch and each query is timed on
+    every side back to back (the first side alternating by round), so load changes on a
+    shared machine hit the sides alike; a side's time for an operation is the sum over
+    units of each unit's best time across rounds."""
 
     name = ""
 
@@ -62,19 +102,39 @@ class Case:
         self.ids, self.vectors, self.texts, self.metas = ids, vectors, texts, metas
         self.queries, self.k, self.batch = queries, k, batch
 
-    def measure(self, repeat: int) -> list[tuple[str, float, float]]:
-        pairs = [
-            ("upsert", self.ragmem_upsert, self.sdk_upsert),
-            ("search", self.ragmem_search, self.sdk_search),
-            ("search+filter", self.ragmem_filtered, self.sdk_filtered),
-        ]
-        times: dict[str, tuple[list[float], list[float]]] = {op: ([], []) for op, _, _ in pairs}
-        for _ in range(repeat):
-            # alternate the two sides on every round, so drift on a shared machine hits both
-            for op, ours, theirs in pairs:
-                times[op][0].append(best(ours, 1))
-                times[op][1].append(best(theirs, 1))
-        return [(op, min(times[op][0]), min(times[op][1])) for op, _, _ in pairs]
+    def sides(self) -> dict[str, Side]:
+        raise NotImplementedError
+
+    def measure(self, repeat: int) -> dict[str, dict[str, float]]:
+        """{side: {operation: seconds}}."""
+        sides = self.sides()
+        batches = [slice(s, s + self.batch) for s in range(0, len(self.ids), self.batch)]
+        units: dict[str, list[Callable[[Side], Any]]] = {
+            "upsert": [lambda side, b=b: side.upsert(b) for b in batches],
+            "search": [lambda side, q=q: side.search(q, False) for q in self.queries],
+            "search+filter": [lambda side, q=q: side.search(q, True) for q in self.queries],
+        }
+        best = {name: {op: np.full(len(u), np.inf) for op, u in units.items()} for name in sides}
+        order = list(sides)
+        for round_ in range(repeat):
+            # rotate which side goes first, so no side always runs on a warm cache
+            names = order[round_ % len(order) :] + order[: round_ % len(order)]
+            for name in names:
+                sides[name].open()
+            for op, steps in units.items():
+                for i, step in enumerate(steps):
+                    for name in names:
+                        side = sides[name]
+                        if op != "upsert" and side.search is None:
+                            continue
+                        start = time.perf_counter()
+                        step(side)
+                        elapsed = time.perf_counter() - start
+                        best[name][op][i] = min(best[name][op][i], elapsed)
+        return {
+            name: {op: float(t.sum()) for op, t in ops.items() if np.isfinite(t).all()}
+            for name, ops in best.items()
+        }
 
 
 class QdrantCase(Case):
@@ -85,136 +145,219 @@ class QdrantCase(Case):
         self.models = models
         self.client = QdrantClient(url=url) if url else QdrantClient(":memory:")
         self.name = f"qdrant ({url or ':memory:'})"
-        self.store = None
-
-    def _fresh(self, name: str) -> None:
-        if self.client.collection_exists(name):
-            self.client.delete_collection(name)
-
-    def ragmem_upsert(self) -> None:
-        from ragmem.stores.qdrant import QdrantVectorStore
-
-        self._fresh("bench-ragmem")
-        self.store = QdrantVectorStore(
-            collection="bench-ragmem", dimensions=self.vectors.shape[1], client=self.client,
-            batch_size=self.batch,
-        )  # fmt: skip
-        self.store.upsert(self.ids, self.vectors, texts=self.texts, metadata=self.metas)
-
-    def sdk_upsert(self) -> None:
-        m = self.models
-        self._fresh("bench-sdk")
-        self.client.create_collection(
-            "bench-sdk",
-            vectors_config=m.VectorParams(size=self.vectors.shape[1], distance=m.Distance.COSINE),
-        )
-        for s in range(0, len(self.ids), self.batch):
-            e = s + self.batch
-            self.client.upsert(
-                "bench-sdk",
-                points=m.Batch(
-                    ids=[str(uuid.uuid5(uuid.NAMESPACE_URL, i)) for i in self.ids[s:e]],
-                    vectors=self.vectors[s:e].tolist(),
-                    payloads=[
-                        {"id": i, "text": t, "metadata": md}
-                        for i, t, md in zip(self.ids[s:e], self.texts[s:e], self.metas[s:e])
-                    ],
-                ),
-                wait=True,
-            )
-
-    def ragmem_search(self) -> None:
-        for q in self.queries:
-            self.store.search(q, k=self.k)
-
-    def sdk_search(self) -> None:
-        for q in self.queries:
-            self.client.query_points("bench-sdk", query=q.tolist(), limit=self.k, with_payload=True)
-
-    def ragmem_filtered(self) -> None:
-        for q in self.queries:
-            self.store.search(q, k=self.k, where={"lang": "de", "year": {"$gte": 2010}})
-
-    def sdk_filtered(self) -> None:
-        m = self.models
-        flt = m.Filter(
+        self.store: Any = None
+        m = models
+        self.filter = m.Filter(
             must=[
                 m.FieldCondition(key="metadata.lang", match=m.MatchValue(value="de")),
                 m.FieldCondition(key="metadata.year", range=m.Range(gte=2010)),
             ]
         )
-        for q in self.queries:
-            self.client.query_points(
-                "bench-sdk", query=q.tolist(), limit=self.k, query_filter=flt, with_payload=True
-            )
 
-
-class ChromaCase(Case):
-    def __init__(self, *args, host: str | None = None, port: int | None = None):
-        super().__init__(*args)
-        import chromadb
-        from chromadb.config import Settings
-
-        settings = Settings(anonymized_telemetry=False)
-        if host:
-            self.client = chromadb.HttpClient(host=host, port=port or 8000, settings=settings)
-            self.name = f"chroma (server {host}:{port or 8000})"
-        else:
-            self.client = chromadb.EphemeralClient(settings=settings)
-            self.name = "chroma (in-process)"
-        self.store = None
-        self.collection = None
-
-    def _fresh(self, name: str) -> None:
-        from chromadb.errors import NotFoundError
-
-        with contextlib.suppress(NotFoundError):  # absent on the first run
+    def _drop(self, name: str) -> None:
+        if self.client.collection_exists(name):
             self.client.delete_collection(name)
 
-    def ragmem_upsert(self) -> None:
-        from ragmem.stores.chroma import ChromaVectorStore
+    def sides(self) -> dict[str, Side]:
+        return {
+            "ragmem": Side(self.ragmem_open, self.ragmem_upsert, self.ragmem_search),
+            "sdk": Side(self.sdk_open, self.sdk_upsert, self.sdk_search),
+        }
 
-        self._fresh("bench-ragmem")
-        self.store = ChromaVectorStore(
+    def ragmem_open(self) -> None:
+        from ragmem.stores.qdrant import QdrantVectorStore
+
+        self._drop("bench-ragmem")
+        self.store = QdrantVectorStore(
             collection="bench-ragmem", dimensions=self.vectors.shape[1], client=self.client,
             batch_size=self.batch,
         )  # fmt: skip
-        self.store.upsert(self.ids, self.vectors, texts=self.texts, metadata=self.metas)
 
-    def sdk_upsert(self) -> None:
-        self._fresh("bench-sdk")
-        self.collection = self.client.create_collection(
-            "bench-sdk", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+    def ragmem_upsert(self, s: slice) -> None:
+        self.store.upsert(self.ids[s], self.vectors[s], texts=self.texts[s], metadata=self.metas[s])
+
+    def ragmem_search(self, q: np.ndarray, filtered: bool) -> None:
+        self.store.search(q, k=self.k, where=WHERE if filtered else None)
+
+    def sdk_open(self) -> None:
+        m = self.models
+        self._drop("bench-sdk")
+        self.client.create_collection(
+            "bench-sdk",
+            vectors_config=m.VectorParams(size=self.vectors.shape[1], distance=m.Distance.COSINE),
         )
-        for s in range(0, len(self.ids), self.batch):
-            e = s + self.batch
-            self.collection.upsert(
-                ids=self.ids[s:e], embeddings=self.vectors[s:e], documents=self.texts[s:e],
-                metadatas=self.metas[s:e],
+
+    def sdk_upsert(self, s: slice) -> None:
+        self.client.upsert(
+            "bench-sdk",
+            points=self.models.Batch(
+                ids=[str(uuid.uuid5(uuid.NAMESPACE_URL, i)) for i in self.ids[s]],
+                vectors=self.vectors[s].tolist(),
+                payloads=[
+                    {"id": i, "text": t, "metadata": md}
+                    for i, t, md in zip(self.ids[s], self.texts[s], self.metas[s])
+                ],
+            ),
+            wait=True,
+        )
+
+    def sdk_search(self, q: np.ndarray, filtered: bool) -> None:
+        self.client.query_points(
+            "bench-sdk", query=q.tolist(), limit=self.k,
+            query_filter=self.filter if filtered else None, with_payload=True,
+        )  # fmt: skip
+
+
+class ChromaCase(Case):
+    """Each side gets its own Chroma database (``connect(side)`` makes its client): in one
+    database, collections whose metadata share key names slow each other's filtered
+    searches, which would charge one side for another's data."""
+
+    def __init__(self, *args, name: str, connect: Callable[[str], Any], breakdown: bool = False):
+        super().__init__(*args)
+        self.name, self.connect, self.breakdown = name, connect, breakdown
+        self.store: Any = None
+        self.clients: dict[str, Any] = {}
+        self.collections: dict[str, Any] = {}
+
+    def sides(self) -> dict[str, Side]:
+        extra = ["sdk+values", "sdk+layout", "sdk+layout+read"]
+        names = ["ragmem", "sdk"] + (extra if self.breakdown else [])
+        self.clients = {name: self.connect(name) for name in names}
+        sides = {
+            "ragmem": Side(self.ragmem_open, self.ragmem_upsert, self.ragmem_search),
+            "sdk": self._sdk_side("sdk"),
+        }
+        if self.breakdown:
+            sides["sdk+values"] = self._sdk_side("sdk+values", layout=True, markers=False)
+            sides["sdk+layout"] = self._sdk_side("sdk+layout", layout=True)
+            sides["sdk+layout+read"] = self._sdk_side("sdk+layout+read", layout=True, read=True)
+            sides["sdk+layout+read"].search = None  # its searches are sdk+layout's
+        return sides
+
+    def _drop(self, side: str) -> None:
+        from chromadb.errors import NotFoundError
+
+        with contextlib.suppress(NotFoundError):  # absent on the first run
+            self.clients[side].delete_collection(_collection(side))
+
+    def ragmem_open(self) -> None:
+        from ragmem.stores.chroma import ChromaVectorStore
+
+        self._drop("ragmem")
+        self.store = ChromaVectorStore(
+            collection="bench-ragmem", dimensions=self.vectors.shape[1],
+            client=self.clients["ragmem"], batch_size=self.batch,
+        )  # fmt: skip
+
+    def ragmem_upsert(self, s: slice) -> None:
+        self.store.upsert(self.ids[s], self.vectors[s], texts=self.texts[s], metadata=self.metas[s])
+
+    def ragmem_search(self, q: np.ndarray, filtered: bool) -> None:
+        self.store.search(q, k=self.k, where=WHERE if filtered else None)
+
+    def _sdk_side(
+        self, side: str, *, layout: bool = False, markers: bool = True, read: bool = False
+    ) -> Side:
+        """The SDK directly; with ``layout``, on ragmem's exact-filter metadata layout."""
+        from ragmem.filters import parse_filter
+        from ragmem.stores._translate_chroma import encode_metadata, to_chroma
+
+        if layout:
+            metas = [encode_metadata(m) for m in self.metas]
+            if not markers:
+                metas = [{k: v for k, v in m.items() if k[0] != "="} for m in metas]
+            tree = parse_filter(WHERE)
+            assert tree is not None
+            where = to_chroma(tree)
+        else:
+            metas = self.metas
+            where = {"$and": [{"lang": "de"}, {"year": {"$gte": 2010}}]}
+
+        def open_() -> None:
+            self._drop(side)
+            self.collections[side] = self.clients[side].create_collection(
+                _collection(side),
+                embedding_function=None,
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+
+        def upsert(s: slice) -> None:
+            collection = self.collections[side]
+            if read:
+                collection.get(ids=self.ids[s], include=["metadatas"])
+            collection.upsert(
+                ids=self.ids[s], embeddings=self.vectors[s], documents=self.texts[s],
+                metadatas=metas[s],
             )  # fmt: skip
 
-    def ragmem_search(self) -> None:
-        for q in self.queries:
-            self.store.search(q, k=self.k)
-
-    def sdk_search(self) -> None:
-        for q in self.queries:
-            self.collection.query(
-                query_embeddings=q[None, :], n_results=self.k,
+        def search(q: np.ndarray, filtered: bool) -> None:
+            self.collections[side].query(
+                query_embeddings=q[None, :], n_results=self.k, where=where if filtered else None,
                 include=["documents", "metadatas", "distances"],
             )  # fmt: skip
 
-    def ragmem_filtered(self) -> None:
-        for q in self.queries:
-            self.store.search(q, k=self.k, where={"lang": "de", "year": {"$gte": 2010}})
+        return Side(open_, upsert, search)
 
-    def sdk_filtered(self) -> None:
-        where = {"$and": [{"lang": "de"}, {"year": {"$gte": 2010}}]}
-        for q in self.queries:
-            self.collection.query(
-                query_embeddings=q[None, :], n_results=self.k, where=where,
-                include=["documents", "metadatas", "distances"],
-            )  # fmt: skip
+
+def _collection(side: str) -> str:
+    return "bench-" + side.replace("+", "-")  # Chroma names allow [a-zA-Z0-9._-]
+
+
+def _free_port() -> int:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def chroma_server() -> Iterator[tuple[str, int]]:
+    """A throwaway ``chroma run`` on a free local port (the CLI ships with chromadb)."""
+    import httpx
+
+    cli = shutil.which("chroma")
+    if cli is None:
+        raise SystemExit("--chroma-server needs the `chroma` command (pip install chromadb)")
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        log = open(Path(tmp) / "chroma.log", "wb")  # noqa: SIM115 (closed below)
+        process = subprocess.Popen(
+            [cli, "run", "--path", str(Path(tmp) / "data"), "--host", "127.0.0.1",
+             "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"chroma run did not start: {(Path(tmp) / 'chroma.log')}")
+                with contextlib.suppress(httpx.TransportError):
+                    url = f"http://127.0.0.1:{port}/api/v2/heartbeat"
+                    if httpx.get(url, timeout=1.0).status_code == 200:
+                        break
+                time.sleep(0.1)
+            yield "127.0.0.1", port
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+            log.close()
+
+
+def report(case: Case, best: dict[str, dict[str, float]], n: int, queries: int) -> None:
+    ours = best["ragmem"]
+    for side, times in best.items():
+        if side == "ragmem":
+            continue
+        for op, theirs in times.items():
+            count = n if op == "upsert" else queries
+            unit = "items/s" if op == "upsert" else "q/s"
+            label = "sdk" if side == "sdk" else f"({side})"
+            print(
+                f"{case.name:32} {op:14} {label:16} {ours[op] * 1e3:9.1f} {theirs * 1e3:9.1f}"
+                f" {count / ours[op]:9.0f} {count / theirs:9.0f} {unit:8}"
+                f" {ours[op] / theirs:6.2f}x"
+            )
 
 
 def main() -> None:
@@ -228,30 +371,67 @@ def main() -> None:
     parser.add_argument("--qdrant-url", default=None)
     parser.add_argument("--chroma-host", default=None)
     parser.add_argument("--chroma-port", type=int, default=None)
-    args = parser.parse_args()
+    parser.add_argument(
+        "--chroma-server",
+        action="store_true",
+        help="start a local `chroma run` and measure through HttpClient too",
+    )
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="split Chroma's overhead by guarantee (see the module doc)",
+    )
+    parser.add_argument("--only", choices=["qdrant", "chroma"], default=None)
+    args = parser.parse_args()  # fmt: skip
 
     ids, vectors, texts, metas = make_data(args.n, args.dim)
     queries = np.random.default_rng(1).standard_normal((args.queries, args.dim)).astype(np.float32)
     common = (ids, vectors, texts, metas, queries, args.k, args.batch)
-    cases: list[Case] = [QdrantCase(*common), ChromaCase(*common)]
-    if args.qdrant_url:
-        cases.append(QdrantCase(*common, url=args.qdrant_url))
-    if args.chroma_host:
-        cases.append(ChromaCase(*common, host=args.chroma_host, port=args.chroma_port))
 
-    print(f"n={args.n} dim={args.dim} queries={args.queries} k={args.k} batch={args.batch} "
-          f"best of {args.repeat}")  # fmt: skip
-    print(f"{'backend':32} {'operation':14} {'ragmem':>12} {'sdk':>12} {'ratio':>7}")
-    for case in cases:
-        for op, ours, theirs in case.measure(args.repeat):
-            count = args.n if op == "upsert" else args.queries
-            unit = "items/s" if op == "upsert" else "q/s"
-            print(
-                f"{case.name:32} {op:14} {count / ours:>8.0f} {unit:<3} "
-                f"{count / theirs:>8.0f} {unit:<3} {ours / theirs:>6.2f}x"
-            )
+    with contextlib.ExitStack() as stack:
+        cases: list[Case] = []
+        if args.only != "chroma":
+            cases.append(QdrantCase(*common))
+            if args.qdrant_url:
+                cases.append(QdrantCase(*common, url=args.qdrant_url))
+        if args.only != "qdrant":
+            import chromadb
+            from chromadb.config import Settings
+
+            def settings() -> Any:
+                # one per client: HttpClient writes its host and port into the settings
+                return Settings(anonymized_telemetry=False)
+
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+
+            def local(side: str) -> Any:
+                return chromadb.PersistentClient(path=str(tmp / side), settings=settings())
+
+            def server(side: str) -> Any:
+                host, port = stack.enter_context(chroma_server())
+                return chromadb.HttpClient(host=host, port=port, settings=settings())
+
+            def given(side: str) -> Any:
+                port = args.chroma_port or 8000
+                return chromadb.HttpClient(host=args.chroma_host, port=port, settings=settings())
+
+            chroma = [("chroma (in-process, disk)", local)]
+            if args.chroma_server:
+                chroma.append(("chroma (chroma run)", server))
+            if args.chroma_host:
+                chroma.append((f"chroma ({args.chroma_host}:{args.chroma_port or 8000})", given))
+            for name, connect in chroma:
+                cases.append(
+                    ChromaCase(*common, name=name, connect=connect, breakdown=args.breakdown)
+                )
+
+        print(f"n={args.n} dim={args.dim} queries={args.queries} k={args.k} "
+              f"batch={args.batch} best of {args.repeat}")  # fmt: skip
+        print(f"{'backend':32} {'operation':14} {'vs':16} {'ragmem ms':>9} {'sdk ms':>9}"
+              f" {'ragmem':>9} {'sdk':>9} {'':8} {'ratio':>7}")  # fmt: skip
+        for case in cases:
+            report(case, case.measure(args.repeat), args.n, args.queries)
 
 
 if __name__ == "__main__":
-    assert point_id("x") == point_id("x")  # the adapter's id mapping is importable and stable
     main()

@@ -2,31 +2,34 @@
 
 Chroma's filter language lacks ``$not`` and ``$exists``, rejects empty lists, mixed-type
 lists and ``$and``/``$or`` with fewer than two members, compares list elements by exact
-type (1 does not match 1.0) and has no range test on lists. So the adapter stores derived
-fields it can query exactly. For a user key ``k`` (user keys never start with ``:``, and
-every derived name starts with a tag, so no two names collide)::
+type (1 does not match 1.0), has no range test on lists, and returns metadata keys in
+no fixed order. So the adapter stores derived fields it can query exactly. For a user
+key ``k`` (every stored name starts with a tag, so no two names collide)::
 
     scalar values                   list values
     "s:k"  a string                 "S:k"  the string elements
     "b:k"  a bool                   "B:k"  the bool elements
     "n:k"  a number, as a float     "N:k"  the numbers, as floats
                                     "lo:k" / "hi:k"  the least / greatest number
-    ":k"   tags: "=k" for every key present, "#k" for every key holding numbers,
-           "%k" for a scalar int (so it reads back as an int)
+    "=k"   an int marker, on every key present: 1 holds no numbers, 2 holds numbers,
+           3 holds a scalar int (so it reads back as an int)
     ":m"   the original metadata as JSON, when a list (or an int beyond 2**53) makes
            it needed for an exact round trip, or the metadata is empty (Chroma
            rejects an empty dict)
+    ":o"   the key order as JSON, when it is not sorted (without ":m")
     ":0"   True when the item has no text (Chroma cannot store a None document)
 
-Scalars stay scalars because every stored list element costs Chroma index work. Queries
-then map exactly: ``$eq v`` is ``s:k == v`` or ``S:k $contains v``. Every number is
-stored and queried as a float: Chroma compares list elements by exact type, and compares
-a stored int with a float operand after truncating it (2 == 2.75 holds in chromadb 1.5),
-so floats on both sides are the only exact form. "any element > v" is ``n:k > v`` or
-``hi:k > v``, "any element < v" uses ``lo:k``; ``$exists`` is membership of ``"=k"`` in
-``:k``. ``$not`` is pushed down to the leaves (De Morgan), where every negated leaf has
-an exact form: ``$ne`` and ``$not_contains`` in Chroma match records lacking the field,
-as ragmem's complement does.
+Scalars stay scalars and markers are scalar ints because every stored list element
+costs Chroma index work, several times what a scalar field costs. Queries then map
+exactly: ``$eq v`` is ``s:k == v`` or ``S:k $contains v``. Every number is stored and
+queried as a float: Chroma compares list elements by exact type, and compares a stored
+int with a float operand after truncating it (2 == 2.75 holds in chromadb 1.5), so
+floats on both sides are the only exact form. "any element > v" is ``n:k > v`` or
+``hi:k > v``, "any element < v" uses ``lo:k``; ``$exists`` is ``=k $in [1, 2, 3]``
+(``$nin`` for absence: Chroma's ``$nin`` and ``$ne`` match records lacking the field),
+and "holds no numbers" is ``=k $nin [2, 3]``. ``$not`` is pushed down to the leaves
+(De Morgan), where every negated leaf has an exact form: ``$ne`` and ``$not_contains``
+in Chroma match records lacking the field, as ragmem's complement does.
 """
 
 from __future__ import annotations
@@ -46,52 +49,65 @@ __all__ = ["decode_metadata", "decode_text", "encode_metadata", "to_chroma"]
 Where = dict[str, Any]
 
 _JSON_FIELD = ":m"
-_TAGS_FIELD = ":k"
+_ORDER_FIELD = ":o"
 _NO_TEXT_FIELD = ":0"
 _SCALAR_TAG = {str: "s:", bool: "b:", int: "n:", float: "n:"}
 _LIST_TAG = {str: "S:", bool: "B:", int: "N:", float: "N:"}
+# values of the "=k" marker
+_NO_NUMBERS, _NUMBERS, _INT = 1, 2, 3
+_PRESENT = [_NO_NUMBERS, _NUMBERS, _INT]
+_HOLDS_NUMBERS = [_NUMBERS, _INT]
 
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _encode_list(key: str, value: list[Any], out: dict[str, Any]) -> None:
+    strings = [e for e in value if isinstance(e, str)]
+    bools = [e for e in value if isinstance(e, bool)]
+    numbers = [float(e) for e in value if _is_number(e)]
+    if strings:
+        out["S:" + key] = strings
+    if bools:
+        out["B:" + key] = bools
+    if numbers:
+        out["N:" + key] = numbers
+        out["lo:" + key] = min(numbers)
+        out["hi:" + key] = max(numbers)
+    out["=" + key] = _NUMBERS if numbers else _NO_NUMBERS
+
+
 def encode_metadata(metadata: Metadata, no_text: bool = False) -> dict[str, Any]:
     """The Chroma metadata dict stored for one item's (validated) metadata."""
     out: dict[str, Any] = {}
-    tags: list[str] = []
     needs_json = not metadata
     for key, value in metadata.items():
-        tags.append("=" + key)
-        if not isinstance(value, list):
-            if _is_number(value):
-                number = float(value)
-                out["n:" + key] = number
-                tags.append("#" + key)
-                if isinstance(value, int):
-                    tags.append("%" + key)
-                    # an int a float cannot hold exactly reads back only from the JSON
-                    needs_json = needs_json or number != value
-            else:
-                out[_SCALAR_TAG[type(value)] + key] = value
-            continue
-        needs_json = True
-        strings = [e for e in value if isinstance(e, str)]
-        bools = [e for e in value if isinstance(e, bool)]
-        numbers = [float(e) for e in value if _is_number(e)]
-        if strings:
-            out["S:" + key] = strings
-        if bools:
-            out["B:" + key] = bools
-        if numbers:
-            out["N:" + key] = numbers
-            out["lo:" + key] = min(numbers)
-            out["hi:" + key] = max(numbers)
-            tags.append("#" + key)
-    if tags:
-        out[_TAGS_FIELD] = tags
+        # bool before int: True is an int to isinstance
+        if isinstance(value, bool):
+            out["b:" + key] = value
+            out["=" + key] = _NO_NUMBERS
+        elif isinstance(value, str):
+            out["s:" + key] = value
+            out["=" + key] = _NO_NUMBERS
+        elif isinstance(value, int):
+            number = float(value)
+            out["n:" + key] = number
+            out["=" + key] = _INT
+            # an int a float cannot hold exactly reads back only from the JSON
+            needs_json = needs_json or number != value
+        elif isinstance(value, float):
+            out["n:" + key] = value
+            out["=" + key] = _NUMBERS
+        else:
+            _encode_list(key, value, out)
+            needs_json = True
     if needs_json:
         out[_JSON_FIELD] = json.dumps(metadata, ensure_ascii=False, separators=(",", ":"))
+    else:
+        keys = list(metadata)
+        if keys != sorted(keys):
+            out[_ORDER_FIELD] = json.dumps(keys, ensure_ascii=False, separators=(",", ":"))
     if no_text:
         out[_NO_TEXT_FIELD] = True
     return out
@@ -101,17 +117,26 @@ def decode_metadata(stored: dict[str, Any] | None) -> Metadata:
     """The user metadata back from a stored Chroma metadata dict."""
     if not stored:
         return {}
-    if _JSON_FIELD in stored:
-        decoded: Metadata = json.loads(stored[_JSON_FIELD])
+    encoded = stored.get(_JSON_FIELD)
+    if encoded is not None:
+        decoded: Metadata = json.loads(encoded)
         return decoded
-    tags = stored.get(_TAGS_FIELD, ())
-    ints = {t[1:] for t in tags if t[0] == "%"}
+    order = stored.get(_ORDER_FIELD)
+    # Chroma returns keys in no fixed order: restore the order written (sorted by default)
+    keys = (
+        json.loads(order) if order is not None else sorted([n[1:] for n in stored if n[0] == "="])
+    )
     out: Metadata = {}
-    for key in (t[1:] for t in tags if t[0] == "="):  # in the order written
-        for prefix in ("s:", "b:", "n:"):
-            if prefix + key in stored:
-                value = stored[prefix + key]
-                out[key] = int(value) if key in ints else value
+    for key in keys:
+        # without the JSON every key is a scalar, and its marker says which kind
+        marker = stored["=" + key]
+        if marker == _INT:
+            out[key] = int(stored["n:" + key])
+        elif marker == _NUMBERS:
+            out[key] = stored["n:" + key]
+        else:
+            value = stored.get("s:" + key)
+            out[key] = stored["b:" + key] if value is None else value
     return out
 
 
@@ -157,7 +182,7 @@ def _range(key: str, op: str, value: int | float, positive: bool) -> Where:
         "$or": [
             {"n:" + key: {flipped: value}},
             {_BOUND[op] + key: {flipped: value}},
-            {_TAGS_FIELD: {"$not_contains": "#" + key}},
+            {"=" + key: {"$nin": _HOLDS_NUMBERS}},
         ]
     }
 
@@ -166,7 +191,7 @@ def _condition(cond: Condition, positive: bool) -> Where:
     op, key, value = cond.op, cond.field, cond.value
     if op == "$exists":
         present = value is positive
-        return {_TAGS_FIELD: {"$contains" if present else "$not_contains": "=" + key}}
+        return {"=" + key: {"$in" if present else "$nin": _PRESENT}}
     if op in ("$ne", "$nin"):
         op, positive = ("$eq" if op == "$ne" else "$in"), not positive
     if op in ("$eq", "$contains"):

@@ -3,8 +3,11 @@
 Payload layout written by ``QdrantVectorStore`` (user metadata never shares a level with
 the adapter's own fields, so no user key can collide with them)::
 
-    {"id": "<ragmem id>", "text": "...", "metadata": {...user metadata...},
-     "metadata_keys": ["<every key present in metadata>"]}
+    {"id": "<ragmem id>", "text": "...", "metadata": {...user metadata...}}
+
+plus ``"metadata_keys": [...]`` only on points with a key that ``is_empty`` cannot see
+(one holding an empty list, or one whose name contains ``"``), so most payloads are
+exactly what a user of the SDK would write.
 
 Why each operator maps as it does:
 
@@ -14,8 +17,9 @@ Why each operator maps as it does:
   bool; strings and bools use ``MatchValue``.
 - Conditions on an array payload match when any element matches, as in ragmem.
 - ``must_not`` matches records lacking the key, which is exactly ``$ne``/``$nin``/``$not``.
-- Qdrant's ``is_empty`` treats an empty list as absent, so ``$exists`` tests the
-  ``metadata_keys`` list instead.
+- ``$exists`` is ``not is_empty`` on the key. Qdrant's ``is_empty`` also matches an
+  empty list, and a path cannot name a key containing ``"``: such keys are listed in
+  ``metadata_keys``, which ``$exists`` consults as well.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from ragmem.filters import And, Condition, Not, Or
 if TYPE_CHECKING:
     from ragmem.filters import Filter
 
-__all__ = ["ID_FIELD", "KEYS_FIELD", "METADATA_FIELD", "TEXT_FIELD", "to_qdrant"]
+__all__ = ["ID_FIELD", "KEYS_FIELD", "METADATA_FIELD", "TEXT_FIELD", "to_qdrant", "unseen_keys"]
 
 ID_FIELD = "id"
 TEXT_FIELD = "text"
@@ -38,6 +42,26 @@ METADATA_FIELD = "metadata"
 KEYS_FIELD = "metadata_keys"
 
 _RANGE_ARG = {"$lt": "lt", "$lte": "lte", "$gt": "gt", "$gte": "gte"}
+
+
+def _path(field: str) -> str:
+    # quoting keeps dots and brackets in user keys from reading as nested paths
+    return f'{METADATA_FIELD}."{field}"'
+
+
+def unseen_keys(metadata: dict[str, Any]) -> list[str]:
+    """The keys of one item's metadata that ``is_empty`` cannot see (see the module doc)."""
+    return [k for k, v in metadata.items() if v == [] or '"' in k]
+
+
+def _exists(field: str, present: bool) -> models.Condition:
+    listed = models.FieldCondition(key=KEYS_FIELD, match=models.MatchValue(value=field))
+    if '"' in field:
+        return listed if present else models.Filter(must_not=[listed])
+    empty = models.IsEmptyCondition(is_empty=models.PayloadField(key=_path(field)))
+    if present:
+        return models.Filter(should=[models.Filter(must_not=[empty]), listed])
+    return models.Filter(must=[empty], must_not=[listed])
 
 
 def _key(cond: Condition) -> str:
@@ -48,8 +72,7 @@ def _key(cond: Condition) -> str:
             operator=cond.op,
             path=cond.field,
         )
-    # quoting keeps dots and brackets in user keys from reading as nested paths
-    return f'{METADATA_FIELD}."{cond.field}"'
+    return _path(cond.field)
 
 
 def _equals(key: str, value: Any) -> models.FieldCondition:
@@ -71,8 +94,7 @@ def _any_equals(key: str, values: tuple[Any, ...]) -> models.Condition:
 def _condition(cond: Condition) -> models.Condition:
     op = cond.op
     if op == "$exists":
-        present = models.FieldCondition(key=KEYS_FIELD, match=models.MatchValue(value=cond.field))
-        return present if cond.value else models.Filter(must_not=[present])
+        return _exists(cond.field, bool(cond.value))
     key = _key(cond)
     if op in ("$eq", "$contains"):
         return _equals(key, cond.value)

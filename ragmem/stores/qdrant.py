@@ -35,6 +35,7 @@ from ragmem.stores._translate_qdrant import (
     METADATA_FIELD,
     TEXT_FIELD,
     to_qdrant,
+    unseen_keys,
 )
 
 if TYPE_CHECKING:
@@ -53,8 +54,6 @@ _DISTANCE = {
     "l2": models.Distance.EUCLID,
 }
 _BACKEND = "qdrant"
-# what a search needs back: the keys list exists only for $exists filters
-_HIT_PAYLOAD = [ID_FIELD, TEXT_FIELD, METADATA_FIELD]
 
 
 def point_id(id_: str) -> str:
@@ -74,23 +73,12 @@ def _errors() -> Iterator[None]:
         raise BackendUnavailableError(str(exc), backend=_BACKEND) from exc
 
 
-def _single(request: models.QueryRequest) -> dict[str, Any]:
-    """``query_points`` keyword arguments equal to one batch request."""
-    return {
-        "query": request.query,
-        "query_filter": request.filter,
-        "limit": request.limit,
-        "with_payload": request.with_payload,
-        "search_params": request.params,
-    }
-
-
 class QdrantVectorStore(VectorStore):
     """A VectorStore on a Qdrant collection: in memory, on disk, or on a server or cluster.
 
     Ids are mapped to UUIDv5 point ids (see ``point_id``); the payload holds the
-    original id, the text, the metadata (under ``"metadata"``, so user keys never clash
-    with the adapter's fields) and the list of metadata keys used by ``$exists``.
+    original id, the text and the metadata (under ``"metadata"``, so user keys never clash
+    with the adapter's fields); see ``ragmem.stores._translate_qdrant`` for the rest.
     Scores follow the built-in store: cosine similarity, dot product, or the negated
     squared Euclidean distance.
 
@@ -235,13 +223,12 @@ class QdrantVectorStore(VectorStore):
             stop = start + self.batch_size
             payloads: list[dict[str, Any]] = []
             for id_, text, meta in zip(ids[start:stop], texts[start:stop], metadata[start:stop]):
-                payload: dict[str, Any] = {
-                    ID_FIELD: id_,
-                    METADATA_FIELD: meta,
-                    KEYS_FIELD: list(meta),
-                }
+                payload: dict[str, Any] = {ID_FIELD: id_, METADATA_FIELD: meta}
                 if text is not None:
                     payload[TEXT_FIELD] = text
+                unseen = unseen_keys(meta)
+                if unseen:
+                    payload[KEYS_FIELD] = unseen
                 payloads.append(payload)
             yield models.Batch(
                 ids=[point_id(i) for i in ids[start:stop]],
@@ -254,10 +241,20 @@ class QdrantVectorStore(VectorStore):
     ) -> list[models.QueryRequest]:
         return [
             models.QueryRequest(
-                query=q, filter=flt, limit=k, with_payload=_HIT_PAYLOAD, params=self._search_params
+                query=q, filter=flt, limit=k, with_payload=True, params=self._search_params
             )
             for q in queries.tolist()
         ]
+
+    def _single(self, query: Vectors, k: int, flt: models.Filter | None) -> dict[str, Any]:
+        """``query_points`` keyword arguments for one query (no request model to build)."""
+        return {
+            "query": query.tolist(),
+            "query_filter": flt,
+            "limit": k,
+            "with_payload": True,
+            "search_params": self._search_params,
+        }
 
     def _hit(self, point: models.ScoredPoint) -> Hit:
         payload = point.payload or {}
@@ -332,12 +329,13 @@ class QdrantVectorStore(VectorStore):
         flt = self._filter(where)
         if flt is False:
             return [[] for _ in range(len(queries))]
-        requests = self._requests(queries, k, flt)
         with _errors():
-            if len(requests) == 1:
+            if len(queries) == 1:
                 # one query: the plain endpoint, without the batch envelope
-                responses = [self._client.query_points(self.collection, **_single(requests[0]))]
+                single = self._single(queries[0], k, flt)
+                responses = [self._client.query_points(self.collection, **single)]
             else:
+                requests = self._requests(queries, k, flt)
                 responses = self._client.query_batch_points(self.collection, requests=requests)
         return [[self._hit(p) for p in r.points] for r in responses]
 
@@ -403,11 +401,12 @@ class QdrantVectorStore(VectorStore):
         flt = self._filter(where)
         if flt is False:
             return [[] for _ in range(len(queries))]
-        requests = self._requests(queries, k, flt)
         with _errors():
-            if len(requests) == 1:
-                responses = [await client.query_points(self.collection, **_single(requests[0]))]
+            if len(queries) == 1:
+                single = self._single(queries[0], k, flt)
+                responses = [await client.query_points(self.collection, **single)]
             else:
+                requests = self._requests(queries, k, flt)
                 responses = await client.query_batch_points(self.collection, requests=requests)
         return [[self._hit(p) for p in r.points] for r in responses]
 

@@ -14,6 +14,7 @@ DIM = 8
 KEYS = ["a", "b", "c.d", "tags", "x y"]
 STRINGS = ["x", "y", "z", "1", "true", ""]
 NUMBERS = [-2, 0, 1, 2, 3, 0.5, 1.0, 2.0, -1.5, 2.75]
+TIE = 1e-5  # scores this close may come back in either order (float32 rounding)
 
 
 def random_scalar(rng: random.Random) -> Any:
@@ -82,6 +83,9 @@ def check_equivalence(store: Any, *, seed: int = 0, filters: int = 150) -> None:
         assert store.count(where) == len(expected), where
         got = store.search(queries[i], k=5, where=where)[0]
         want = local.search(queries[i], k=5, where=where)[0]
-        # continuous random vectors: ties have probability zero, so the order must agree
-        assert [h.id for h in got] == [h.id for h in want], where
+        assert {h.id for h in got} <= expected, where
+        assert len(got) == len(want), where
         np.testing.assert_allclose([h.score for h in got], [h.score for h in want], atol=1e-4)
+        # continuous random vectors: the order agrees except where float32 scores tie
+        for g, w in zip(got, want):
+            assert g.id == w.id or abs(g.score - w.score) <= TIE, (where, got, want)

@@ -33,7 +33,6 @@ def test_point_ids_are_deterministic_uuids_and_payload_keeps_the_id():
         "id": "doc/1",
         "text": "hello",
         "metadata": {"id": "user", "text": 3},
-        "metadata_keys": ["id", "text"],
     }
     assert store.count({"text": 3}) == 1
     assert store.count({"id": "doc/1"}) == 0
@@ -93,6 +92,24 @@ def test_field_names_with_quotes_cannot_be_filtered_and_say_why():
     assert store.count({"a.b[0]": 2}) == 1  # dots and brackets are quoted, not paths
     with pytest.raises(InvalidFilterError, match="Qdrant"):
         store.count({'say "hi"': 1})
+    # presence needs no path: such keys are listed in the payload
+    assert store.count({'say "hi"': {"$exists": True}}) == 1
+    assert store.count({'say "hi"': {"$exists": False}}) == 0
+    assert store.count({'say "ho"': {"$exists": False}}) == 1
+
+
+def test_payload_lists_only_the_keys_is_empty_cannot_see():
+    client = QdrantClient(":memory:")
+    store = QdrantVectorStore(collection="c", dimensions=8, client=client)
+    metas = [{"e": [], "s": "x"}, {"e": [1]}, {}, {'q"': 0}]
+    store.upsert(["a", "b", "c", "d"], unit_vectors(4), metadata=metas)
+    points = client.retrieve("c", [point_id(i) for i in "abcd"], with_payload=True)
+    keys = {p.payload["id"]: p.payload.get("metadata_keys") for p in points if p.payload}
+    assert keys == {"a": ["e"], "b": None, "c": None, "d": ['q"']}
+    assert store.count({"e": {"$exists": True}}) == 2
+    assert store.count({"e": {"$exists": False}}) == 2
+    assert store.count({"s": {"$exists": True}}) == 1
+    assert [h.metadata for h in store.search(unit_vectors(4)[0], k=1)[0]] == [metas[0]]
 
 
 def test_registry_builds_the_store():
