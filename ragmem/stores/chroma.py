@@ -50,6 +50,10 @@ __all__ = ["ChromaVectorStore"]
 _SPACE = {"cosine": "cosine", "dot": "ip", "l2": "l2"}
 _BACKEND = "chroma"
 _DIMENSIONS_KEY = "ragmem:dimensions"
+# How items' metadata is laid out (ragmem/stores/_translate_chroma.py). Layout 1 kept a tag
+# list per item; a collection written in another layout would be misread, so it is refused.
+_LAYOUT_KEY = "ragmem:layout"
+_LAYOUT = 2
 # Chroma's own rule for collection names, checked here to fail before any network call
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
 
@@ -179,7 +183,7 @@ class ChromaVectorStore(VectorStore):
                     return self._client.create_collection(
                         self.collection,
                         configuration=cast("Any", {"hnsw": {"space": space}}),
-                        metadata={_DIMENSIONS_KEY: self.dimensions},
+                        metadata={_DIMENSIONS_KEY: self.dimensions, _LAYOUT_KEY: _LAYOUT},
                         embedding_function=None,
                     )
                 except ValueError as exc:
@@ -195,7 +199,23 @@ class ChromaVectorStore(VectorStore):
                 f"dimensions={stored}; this store wants space={space!r} "
                 f"(metric={self.metric!r}), dimensions={self.dimensions}"
             )
+        self._check_layout(found)
         return found
+
+    def _check_layout(self, collection: Collection) -> None:
+        metadata = dict(collection.metadata or {})
+        if _DIMENSIONS_KEY not in metadata or metadata.get(_LAYOUT_KEY) == _LAYOUT:
+            return  # made outside ragmem (plain metadata), or in this layout
+        with _errors():
+            if collection.count() == 0:  # nothing to misread: adopt it
+                metadata[_LAYOUT_KEY] = _LAYOUT
+                collection.modify(metadata=metadata)
+                return
+        raise ConfigurationError(
+            f"Chroma collection {self.collection!r} was written by ragmem in an earlier layout "
+            f"({metadata.get(_LAYOUT_KEY, 1)}; this version reads layout {_LAYOUT}): "
+            "index its data again into a new collection"
+        )
 
     def __repr__(self) -> str:
         return (

@@ -105,6 +105,34 @@ def test_existing_collection_is_validated(tmp_path):
     client.close()
 
 
+def test_a_collection_in_an_earlier_ragmem_layout_is_refused_not_misread(tmp_path):
+    client = chromadb.PersistentClient(
+        path=str(tmp_path), settings=Settings(anonymized_telemetry=False)
+    )
+    # what the first Chroma layout of ragmem left: no layout stamp on the collection
+    old = client.create_collection(
+        "old",
+        embedding_function=None,
+        configuration={"hnsw": {"space": "cosine"}},
+        metadata={"ragmem:dimensions": 2},
+    )
+    old.add(ids=["a"], embeddings=[[1.0, 0.0]], metadatas=[{"n": 2.0}])
+    with pytest.raises(ConfigurationError, match="earlier layout"):
+        ChromaVectorStore(collection="old", dimensions=2, client=client)
+    # an empty one holds nothing to misread: it is stamped and used
+    client.create_collection(
+        "old-empty",
+        embedding_function=None,
+        configuration={"hnsw": {"space": "cosine"}},
+        metadata={"ragmem:dimensions": 2},
+    )
+    store = ChromaVectorStore(collection="old-empty", dimensions=2, client=client)
+    store.upsert(["a"], [[1.0, 0.0]], metadata=[{"n": 2}])
+    assert store.get(["a"])[0].metadata == {"n": 2}
+    ChromaVectorStore(collection="old-empty", dimensions=2, client=client)
+    client.close()
+
+
 def test_bad_options():
     with pytest.raises(ConfigurationError, match="only one"):
         ChromaVectorStore(collection="c-1", dimensions=8, path="/tmp/x", host="localhost")
