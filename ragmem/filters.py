@@ -70,7 +70,8 @@ LOGICAL_OPERATORS = ("$and", "$or", "$not")
 
 
 class _Node(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # built on first use, not at import: the recursive schema is a visible share of import time
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     def __and__(self, other: Filter) -> And:
         return And(filters=(*_flatten(self, And), *_flatten(other, And)))
@@ -111,9 +112,6 @@ class Not(_Node):
 Filter = Condition | And | Or | Not
 FilterLike = Filter | Mapping[str, Any]
 
-And.model_rebuild()
-Or.model_rebuild()
-Not.model_rebuild()
 
 
 def _flatten(node: _Node, kind: type[And] | type[Or]) -> tuple[_Node, ...]:

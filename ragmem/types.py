@@ -41,6 +41,10 @@ Metadata = dict[str, MetadataValue]
 """Flat metadata: string keys; values are scalars or lists of scalars (never None)."""
 
 
+# defer_build: every model builds its validator on first use rather than at import,
+# which keeps ``import ragmem`` fast; fields and behaviour are the same.
+
+
 class Document(BaseModel):
     """A source text with an id and metadata, before chunking.
 
@@ -49,7 +53,7 @@ class Document(BaseModel):
         'readme'
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     text: str
@@ -64,7 +68,7 @@ class Chunk(BaseModel):
         2
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     doc_id: str
@@ -86,6 +90,8 @@ class Hit(BaseModel):
         0.9
     """
 
+    model_config = ConfigDict(defer_build=True)
+
     id: str
     score: float
     text: str | None = None
@@ -102,7 +108,7 @@ class Record(BaseModel):
         (3,)
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, defer_build=True)
 
     id: str
     vector: npt.NDArray[np.float32]
