@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from ragmem._util import to_thread
 from ragmem.errors import InvalidInputError
@@ -18,6 +18,8 @@ __all__ = ["LLM", "Message"]
 
 class Message(BaseModel):
     """One chat message."""
+
+    model_config = ConfigDict(defer_build=True)  # built on first use: import stays fast
 
     role: Literal["system", "user", "assistant"]
     content: str
