@@ -7,14 +7,14 @@ and the save writes a new snapshot. After each kill the index must load, and hol
 exactly the acknowledged operations, plus possibly the one in flight, never part of it.
 """
 
+import functools
 import os
 import random
-import signal
-import time
 
 import pytest
 
 from ragmem.retrievers import BM25Retriever
+from tests.crash import run_killed
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
@@ -71,24 +71,6 @@ def _read_state(path):
     return state
 
 
-def _run_child(path, first_op, seed, lifetime):
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child never returns
-        try:
-            os.close(read_fd)
-            _writer(path, first_op, seed, write_fd)
-        finally:
-            os._exit(1)
-    os.close(write_fd)
-    time.sleep(lifetime)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    with os.fdopen(read_fd, "rb") as pipe:
-        output = pipe.read().decode()
-    return output.split("\n")[:-1]  # a line cut by the kill was never acknowledged
-
-
 def test_sigkill_during_saves_loses_nothing_acknowledged(tmp_path):
     rng = random.Random(7)
     path = tmp_path / "index.bm25"
@@ -96,7 +78,9 @@ def test_sigkill_during_saves_loses_nothing_acknowledged(tmp_path):
     next_op = acked = 0
     snapshots = set()
     for round_ in range(ROUNDS):
-        lines = _run_child(path, next_op, round_, rng.uniform(0.05, 0.3))
+        lines = run_killed(
+            functools.partial(_writer, path, next_op, round_), rng.uniform(0.05, 0.3)
+        )
         pending = None
         for line in lines:
             word, op, *rest = line.split(" ")

@@ -6,15 +6,15 @@ reopened store must hold exactly the acknowledged operations, plus possibly the 
 operation that had begun (it may have reached the log before the kill), never part of it.
 """
 
+import functools
 import os
 import random
-import signal
-import time
 
 import numpy as np
 import pytest
 
 from ragmem import LocalVectorStore, NotFoundError
+from tests.crash import run_killed
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
@@ -81,25 +81,6 @@ def _read_state(store):
     return state
 
 
-def _run_child(path, first_op, seed, lifetime):
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child never returns
-        try:
-            os.close(read_fd)
-            _writer(path, first_op, seed, write_fd)
-        finally:
-            os._exit(1)
-    os.close(write_fd)
-    time.sleep(lifetime)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    with os.fdopen(read_fd, "rb") as pipe:
-        output = pipe.read().decode()
-    # a line cut by the kill has no newline and was never acknowledged
-    return output.split("\n")[:-1]
-
-
 def test_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path):
     rng = random.Random(2024)
     path = tmp_path / "store"
@@ -107,7 +88,9 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path):
     next_op = 0
     seen_ops = compactions = 0
     for round_ in range(ROUNDS):
-        lines = _run_child(path, next_op, round_, rng.uniform(0.0, 0.25))
+        lines = run_killed(
+            functools.partial(_writer, path, next_op, round_), rng.uniform(0.0, 0.25)
+        )
         pending = None
         for line in lines:
             word, op, *rest = line.split(" ")
