@@ -21,13 +21,8 @@ from ragmem.errors import (
     MissingDependencyError,
     RateLimitError,
 )
-from ragmem.remote.resilience import (
-    RemoteCaller,
-    RetryPolicy,
-    Secret,
-    parse_retry_after,
-    redact,
-)
+from ragmem.remote.clients import SdkClients
+from ragmem.remote.resilience import Secret, parse_retry_after, redact
 
 try:
     import cohere
@@ -79,7 +74,7 @@ def translate_cohere(
     return None
 
 
-class CohereClients:
+class CohereClients(SdkClients):
     """Lazily built ``ClientV2``/``AsyncClientV2`` with SDK retries turned off.
 
     The key comes from ``api_key``, else ``CO_API_KEY`` or ``COHERE_API_KEY``, read
@@ -103,35 +98,16 @@ class CohereClients:
 
     def key(self) -> str:
         """The API key: the one given, else the environment's, read at this moment."""
-        key = (
-            self._api_key.get() or os.environ.get("CO_API_KEY") or os.environ.get("COHERE_API_KEY")
-        )
+        key = self.secret()
         if not key:
             raise ConfigurationError(
                 "no Cohere API key: pass api_key=... or set the CO_API_KEY environment variable"
             )
         return key
 
-    def caller(
-        self,
-        backend: str,
-        *,
-        retry: RetryPolicy | None,
-        timeout: float,
-        requests_per_minute: float | None = None,
-        tokens_per_minute: float | None = None,
-        max_concurrency: int = 16,
-    ) -> RemoteCaller:
-        """The retrying caller for one adapter, translating this SDK's errors (key redacted)."""
-        return RemoteCaller(
-            backend,
-            translate=lambda exc: translate_cohere(exc, backend=backend, secret=self.secret()),
-            retry=retry or RetryPolicy(),
-            timeout=timeout,
-            requests_per_minute=requests_per_minute,
-            tokens_per_minute=tokens_per_minute,
-            max_concurrency=max_concurrency,
-        )
+    def translate(self, exc: BaseException, *, backend: str) -> BackendError | None:
+        """The ragmem error for an exception this SDK raised (None if not one), key redacted."""
+        return translate_cohere(exc, backend=backend, secret=self.secret())
 
     def secret(self) -> str | None:
         """The key as far as it is known, for redaction."""

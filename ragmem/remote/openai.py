@@ -19,13 +19,8 @@ from ragmem.errors import (
     MissingDependencyError,
     RateLimitError,
 )
-from ragmem.remote.resilience import (
-    RemoteCaller,
-    RetryPolicy,
-    Secret,
-    parse_retry_after,
-    redact,
-)
+from ragmem.remote.clients import SdkClients
+from ragmem.remote.resilience import Secret, parse_retry_after, redact
 
 try:
     import openai
@@ -73,7 +68,7 @@ def translate_openai(
     return None
 
 
-class OpenAIClients:
+class OpenAIClients(SdkClients):
     """Lazily built sync and async SDK clients with SDK retries turned off.
 
     The key is read from ``api_key`` or ``OPENAI_API_KEY`` when the first client is
@@ -112,26 +107,9 @@ class OpenAIClients:
             "no OpenAI API key: pass api_key=... or set the OPENAI_API_KEY environment variable"
         )
 
-    def caller(
-        self,
-        backend: str,
-        *,
-        retry: RetryPolicy | None,
-        timeout: float,
-        requests_per_minute: float | None = None,
-        tokens_per_minute: float | None = None,
-        max_concurrency: int = 16,
-    ) -> RemoteCaller:
-        """The retrying caller for one adapter, translating this SDK's errors (key redacted)."""
-        return RemoteCaller(
-            backend,
-            translate=lambda exc: translate_openai(exc, backend=backend, secret=self.secret()),
-            retry=retry or RetryPolicy(),
-            timeout=timeout,
-            requests_per_minute=requests_per_minute,
-            tokens_per_minute=tokens_per_minute,
-            max_concurrency=max_concurrency,
-        )
+    def translate(self, exc: BaseException, *, backend: str) -> BackendError | None:
+        """The ragmem error for an exception this SDK raised (None if not one), key redacted."""
+        return translate_openai(exc, backend=backend, secret=self.secret())
 
     def secret(self) -> str | None:
         """The key as far as it is known, for redaction."""
