@@ -113,7 +113,6 @@ Filter = Condition | And | Or | Not
 FilterLike = Filter | Mapping[str, Any]
 
 
-
 def _flatten(node: _Node, kind: type[And] | type[Or]) -> tuple[_Node, ...]:
     if isinstance(node, kind):
         return tuple(node.filters)
