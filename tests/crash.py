@@ -1,4 +1,4 @@
-"""Run a writer in a forked child, SIGKILL it after a while, and collect what it printed."""
+"""Crash tests: run a writer in a forked child, SIGKILL it, and replay what it acknowledged."""
 
 import os
 import signal
@@ -25,3 +25,47 @@ def run_killed(writer: Callable[[int], None], lifetime: float) -> list[str]:
     with os.fdopen(read_fd, "rb") as pipe:
         output = pipe.read().decode()
     return output.split("\n")[:-1]
+
+
+Op = tuple[str, int, list[str]]  # (kind, op number, ids) as a child announced it
+
+
+def apply(state: dict, kind: str, op: int, ids: list[str]) -> dict:
+    """``id -> (op, position)`` after one write: ``delete`` removes ids, any other kind writes."""
+    new = dict(state)
+    for pos, id_ in enumerate(ids):
+        if kind == "delete":
+            new.pop(id_, None)
+        else:
+            new[id_] = (op, pos)
+    return new
+
+
+def replay(lines: list[str], state: dict, next_op: int) -> tuple[dict, Op | None, int, int]:
+    """Apply the acknowledged operations of a child's ``begin N KIND IDS``/``ack N`` lines.
+
+    Returns the new state, the operation that had begun without an ack (or None), the next
+    operation number, and how many operations were acknowledged.
+    """
+    pending: Op | None = None
+    acked = 0
+    for line in lines:
+        word, op, *rest = line.split(" ")
+        if word == "begin":
+            pending = (rest[0], int(op), rest[1:])
+            next_op = int(op) + 1
+        else:
+            assert pending is not None
+            assert int(op) == pending[1]
+            state = apply(state, *pending)
+            pending = None
+            acked += 1
+    return state, pending, next_op, acked
+
+
+def settle(found: dict, state: dict, pending: Op | None) -> dict:
+    """The state to expect after the kill: the operation in flight may have reached the disk
+    before it, whole or not at all."""
+    if pending is not None and found != state:
+        return apply(state, *pending)
+    return state

@@ -14,7 +14,7 @@ import random
 import pytest
 
 from ragmem.retrievers import BM25Retriever
-from tests.crash import run_killed
+from tests.crash import replay, run_killed, settle
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
@@ -48,16 +48,6 @@ def _writer(path, first_op, seed, fd):
         op += 1
 
 
-def _apply(state, kind, op, ids):
-    new = dict(state)
-    for pos, id_ in enumerate(ids):
-        if kind == "add":
-            new[id_] = (op, pos)
-        else:
-            new.pop(id_, None)
-    return new
-
-
 def _read_state(path):
     if not path.exists():
         return {}
@@ -81,22 +71,10 @@ def test_sigkill_during_saves_loses_nothing_acknowledged(tmp_path):
         lines = run_killed(
             functools.partial(_writer, path, next_op, round_), rng.uniform(0.05, 0.3)
         )
-        pending = None
-        for line in lines:
-            word, op, *rest = line.split(" ")
-            if word == "begin":
-                pending = (rest[0], int(op), rest[1:])
-                next_op = int(op) + 1
-            else:
-                assert pending is not None
-                assert int(op) == pending[1]
-                state = _apply(state, *pending)
-                pending = None
-                acked += 1
+        state, pending, next_op, acked_now = replay(lines, state, next_op)
+        acked += acked_now
         found = _read_state(path)  # always loads
-        if pending is not None and found != state:
-            # the save in flight may have reached the disk before the kill: whole or not at all
-            state = _apply(state, *pending)
+        state = settle(found, state, pending)
         assert found == state, f"round {round_}: index differs from the acknowledged writes"
         if path.exists():
             snapshots.add(path.stat().st_ino)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from ragmem import LocalVectorStore, NotFoundError
-from tests.crash import run_killed
+from tests.crash import replay, run_killed, settle
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
@@ -52,16 +52,6 @@ def _writer(path, first_op, seed, fd):
         op += 1
 
 
-def _apply(state, kind, op, ids):
-    new = dict(state)
-    for pos, id_ in enumerate(ids):
-        if kind == "upsert":
-            new[id_] = (op, pos)
-        else:
-            new.pop(id_, None)
-    return new
-
-
 def _read_state(store):
     """id -> (op, pos) for every stored id, checking that vector, text and metadata agree."""
     state = {}
@@ -91,23 +81,11 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path):
         lines = run_killed(
             functools.partial(_writer, path, next_op, round_), rng.uniform(0.0, 0.25)
         )
-        pending = None
-        for line in lines:
-            word, op, *rest = line.split(" ")
-            if word == "begin":
-                pending = (rest[0], int(op), rest[1:])
-                next_op = int(op) + 1
-            else:
-                assert pending is not None
-                assert int(op) == pending[1]
-                state = _apply(state, *pending)
-                pending = None
-                seen_ops += 1
+        state, pending, next_op, acked_now = replay(lines, state, next_op)
+        seen_ops += acked_now
         with LocalVectorStore(DIM, metric="dot", path=path) as store:  # always opens
             found = _read_state(store)
-        if pending is not None and found != state:
-            # the operation in flight may have been logged before the kill: whole, or not at all
-            state = _apply(state, *pending)
+        state = settle(found, state, pending)
         assert found == state, f"round {round_}: store differs from the acknowledged writes"
         compactions = max(compactions, int(next(path.glob("wal-*.log")).name[4:14]))
     # the kills landed while writes (and compactions) were happening
