@@ -54,7 +54,9 @@ def features(conv: Conversation, embedder: LocalEmbedder) -> list[dict]:
         if not q.evidence:
             continue
         qv = embedder.embed_query(q.question)
-        content = " ".join(w for w in WORD.findall(q.question) if w.casefold() not in ENGLISH_STOPWORDS)
+        content = " ".join(
+            w for w in WORD.findall(q.question) if w.casefold() not in ENGLISH_STOPWORDS
+        )
         qt = embedder.embed_tokens([content or q.question], purpose="query")[0]
         out.append(
             {
@@ -91,7 +93,9 @@ def rank(f: dict, w: tuple[float, float, float, float], depth: int) -> list[int]
     return [int(idx[p]) for p in order[:10]]
 
 
-def score(questions: list[dict], w: tuple[float, float, float, float], depth: int) -> tuple[float, float]:
+def score(
+    questions: list[dict], w: tuple[float, float, float, float], depth: int
+) -> tuple[float, float]:
     r5 = r10 = 0.0
     for f in questions:
         top = rank(f, w, depth)
@@ -111,7 +115,9 @@ def main() -> None:
     conversations = load_conversations(args.data)
     started = time.perf_counter()
     per_conv = [features(c, embedder) for c in conversations]
-    print(f"features for {len(conversations)} conversations in {time.perf_counter() - started:.0f} s")
+    print(
+        f"features for {len(conversations)} conversations in {time.perf_counter() - started:.0f} s"
+    )
     tune = [f for fs in per_conv[:5] for f in fs]
     held = [f for fs in per_conv[5:] for f in fs]
     steps = [x / 10 for x in range(11)]
@@ -131,11 +137,18 @@ def main() -> None:
         print(f"  {w}  {mean:.2f}  {r5:.2f}  {r10:.2f}")
     best = results[0][3]
     h5, h10 = score(held, best, args.depth)
-    print(f"chosen {best}: tuning half R@5 {results[0][1]:.2f} R@10 {results[0][2]:.2f}; "
-          f"held-out half R@5 {h5:.2f} R@10 {h10:.2f}")
-    for name, w in [("dense only", (1, 0, 0, 0)), ("bm25 only", (0, 1, 0, 0)),
-                    ("maxsim only", (0, 0, 1, 0))]:
-        print(f"{name:12} tuning {score(tune, w, args.depth)}  held-out {score(held, w, args.depth)}")
+    print(
+        f"chosen {best}: tuning half R@5 {results[0][1]:.2f} R@10 {results[0][2]:.2f}; "
+        f"held-out half R@5 {h5:.2f} R@10 {h10:.2f}"
+    )
+    for name, w in [
+        ("dense only", (1, 0, 0, 0)),
+        ("bm25 only", (0, 1, 0, 0)),
+        ("maxsim only", (0, 0, 1, 0)),
+    ]:
+        print(
+            f"{name:12} tuning {score(tune, w, args.depth)}  held-out {score(held, w, args.depth)}"
+        )
 
 
 if __name__ == "__main__":

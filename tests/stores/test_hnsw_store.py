@@ -199,3 +199,24 @@ def test_quantized_options_are_for_flat_search():
         LocalVectorStore(DIM, index="ivf")
     with pytest.raises(ConfigurationError, match="dtype must be one of"):
         LocalVectorStore(DIM, dtype="int4")
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2"])
+def test_few_matches_are_searched_exactly_with_the_exact_stores_results(metric):
+    # One batch past the renumbering threshold, then replacements and deletes: graph
+    # nodes no longer line up with store rows, and the exact path reads the matching
+    # rows' vectors from the graph's storage through that mapping.
+    graph, flat = (
+        LocalVectorStore(DIM, metric=metric, **GRAPH),
+        LocalVectorStore(DIM, metric=metric),
+    )
+    for store in (graph, flat):
+        ids, _ = fill(store, n=5000)
+        store.upsert(ids[:50], clustered(50, 7), metadata=[{"bucket": 1} for _ in range(50)])
+        store.delete(ids[3000:3100])
+    for where in ({"bucket": {"$lt": 10}}, {"bucket": 1}, {"bucket": {"$in": [2, 3050]}}):
+        got = graph.search(clustered(20, 3), k=10, where=where)
+        want = flat.search(clustered(20, 3), k=10, where=where)
+        assert [[(h.id, h.score) for h in hits] for hits in got] == [
+            [(h.id, h.score) for h in hits] for hits in want
+        ]

@@ -12,6 +12,7 @@ index can take FlatIndex's place (see ``indexes``).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -30,6 +31,7 @@ Rows = npt.NDArray[np.int64]
 Scores = npt.NDArray[np.float32]
 Ranked = tuple[Rows, Scores]
 """Row numbers and their scores for one query, best first."""
+Gather = Callable[[Rows], "Vectors"]
 
 # Below this fraction of matching rows, search gathers the matching rows instead of
 # scoring everything and masking.
@@ -124,6 +126,17 @@ class FlatIndex:
 
         ``queries`` are already prepared for the metric (unit length for cosine).
         """
+        return self.exact_search(queries, k, mask)
+
+    def exact_search(
+        self, queries: Vectors, k: int, mask: Mask | None, *, gather: Gather | None = None
+    ) -> list[Ranked]:
+        """``search``, exactly; ``gather`` reads the rows when few match.
+
+        ``gather(rows)`` gives the ``(m, d)`` vectors of ``rows`` from a row-major copy
+        of them: gathering scattered rows from the dimension-major table instead reads
+        a separate cache line for every float.
+        """
         table = self.table
         n = table.n
         if mask is None and table.live < n:
@@ -136,7 +149,8 @@ class FlatIndex:
         bias = None
         if mask is not None and n_match < _GATHER_FRACTION * n:
             rows = np.flatnonzero(mask)
-            matrix, sq_norms = matrix[:, rows], sq_norms[rows]
+            matrix = matrix[:, rows] if gather is None else gather(rows).T
+            sq_norms = sq_norms[rows]
         elif mask is not None:
             # one additive pass instead of a fancy-indexed assignment per score block
             bias = np.where(mask, np.float32(0), _NEG_INF)

@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ragmem.errors import ConfigurationError, MissingDependencyError
+from ragmem.stores.local import hugepages
 from ragmem.stores.local.derived import read_derived, write_derived
 from ragmem.stores.local.layout import bfs_order
 
@@ -108,6 +109,7 @@ class HnswIndex:
         self._alive_selector: Selector | None = None
         self._last_filtered: _Filtered | None = None  # the last filter's nodes
         self._identity = True  # node i holds row i and nothing is tombstoned
+        self._advised: dict[str, tuple[int, int]] = {}  # huge-page regions asked for
 
     @staticmethod
     def _check_ef(ef: int) -> int:
@@ -181,6 +183,7 @@ class HnswIndex:
             # a batch that (at least) doubled the graph: renumbering it all costs about
             # what the batch did, so this stays a constant share of the build
             self._reorder()
+        self._use_huge_pages()
 
     def remove(self, rows: Rows) -> None:
         """Forget store ``rows`` (their nodes become tombstones); unknown rows are ignored."""
@@ -189,6 +192,7 @@ class HnswIndex:
     def rebuild(self, rows: Rows, vectors: Vectors) -> None:
         """Drop the graph and build it anew from the live ``rows`` and their ``vectors``."""
         self._graph = self._new_graph()
+        self._advised = {}
         self._node_row = np.empty(0, np.int64)
         self._node_alive = np.empty(0, np.bool_)
         self._row_node = np.empty(0, np.int64)
@@ -208,6 +212,23 @@ class HnswIndex:
         self._row_node[self._node_row[live]] = live
         self._identity = False
         self._alive_selector = self._last_filtered = None
+
+    def _use_huge_pages(self) -> None:
+        """Ask for 2 MiB pages under the graph's vectors and links (see ``hugepages``).
+
+        Asked again only when faiss moved an array or grew it by an eighth since.
+        """
+        storage = faiss.downcast_index(self._graph.storage)
+        for name, vector in (("codes", storage.codes), ("links", self._graph.hnsw.neighbors)):
+            if vector.size() == 0:
+                continue
+            array = faiss.rev_swig_ptr(vector.data(), vector.size())
+            address, size = int(array.ctypes.data), int(array.nbytes)
+            last = self._advised.get(name)
+            if last is not None and last[0] == address and size < last[1] * 9 // 8:
+                continue
+            hugepages.advise(address, size)
+            self._advised[name] = (address, size)
 
     def renumber(self, kept: Rows) -> bool:
         """Relabel rows after the store dropped its deleted rows: ``kept[i]`` is now row ``i``.
@@ -312,6 +333,25 @@ class HnswIndex:
             return exact(queries, k, mask)
         return results
 
+    def vectors_of(self, rows: Rows) -> Vectors:
+        """The ``(m, d)`` vectors of live store ``rows``, copied from the graph's storage.
+
+        The graph keeps the vectors it was given row-major, so this is ``m`` contiguous
+        copies rather than a gather across the store's dimension-major table.
+
+        Raises:
+            KeyError: a row has no live node (the index is out of step with the store).
+        """
+        if len(rows) and int(rows.max()) >= len(self._row_node):
+            raise KeyError("rows past the graph's last node")
+        nodes = self._row_node[rows]
+        if len(nodes) and nodes.min() < 0:
+            raise KeyError("rows without a live graph node")
+        storage = faiss.downcast_index(self._graph.storage)
+        flat = faiss.rev_swig_ptr(storage.get_xb(), self._nodes * self.dimensions)
+        vectors: Vectors = flat.reshape(self._nodes, self.dimensions)[nodes]
+        return vectors
+
     def _filtered(self, mask: Mask) -> _Filtered:
         """The graph nodes ``mask`` selects (the last mask's are kept: filters repeat)."""
         last = self._last_filtered
@@ -401,6 +441,8 @@ class HnswIndex:
         row_node[node_row[live]] = live
         graph.hnsw.efSearch = self._ef_search
         self._graph = graph
+        self._advised = {}
+        self._use_huge_pages()
         self._node_row, self._node_alive, self._row_node = node_row, node_alive, row_node
         self._nodes = len(node_row)
         self._tombstones = self._nodes - len(live)

@@ -194,4 +194,8 @@ class HnswSearch(FlatIndex):
     def search(self, queries: Vectors, k: int, mask: Mask | None) -> list[Ranked]:
         if not self.active:
             return super().search(queries, k, mask)
-        return self.graph.search(queries, k, mask=mask, exact=super().search)
+        return self.graph.search(queries, k, mask=mask, exact=self._exact)
+
+    def _exact(self, queries: Vectors, k: int, mask: Mask | None) -> list[Ranked]:
+        # the graph holds every live row's vector row-major: gathering few rows is cheap there
+        return self.exact_search(queries, k, mask, gather=self.graph.vectors_of)

@@ -22,7 +22,10 @@ class ReadWriteLock:
     """Many readers or one writer; a waiting writer blocks new readers (no writer starvation)."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        # readers take the bare mutex (a C-level context manager), and reach for the
+        # condition only when they must wait or wake a writer
+        self._mutex = threading.Lock()
+        self._cond = threading.Condition(self._mutex)
         self._readers = 0
         self._writer = False
         self._writers_waiting = 0
@@ -35,13 +38,13 @@ class ReadWriteLock:
         return self._read_side
 
     def _acquire_read(self) -> None:
-        with self._cond:
+        with self._mutex:
             while self._writer or self._writers_waiting:
                 self._cond.wait()
             self._readers += 1
 
     def _release_read(self) -> None:
-        with self._cond:
+        with self._mutex:
             self._readers -= 1
             # only a writer ever waits for readers to leave
             if not self._readers and self._writers_waiting:
