@@ -46,7 +46,6 @@ def copy_metadata(metadata: Metadata) -> Metadata:
 
 
 _new = object.__new__
-_set = object.__setattr__
 # A trusted Hit is assembled exactly as pydantic's ``model_construct`` assembles one;
 # that needs BaseModel's instance slots to be the ones of pydantic 2 as we know it.
 _TRUSTED = BaseModel.__slots__ == (
@@ -55,6 +54,13 @@ _TRUSTED = BaseModel.__slots__ == (
     "__pydantic_extra__",
     "__pydantic_private__",
 ) and list(Hit.model_fields) == ["id", "score", "text", "metadata", "explain"]
+# The slots' own descriptors, called directly: a quarter cheaper per hit than
+# object.__setattr__, which looks each one up by name first.
+_slots = vars(BaseModel)
+_set_dict = _slots["__dict__"].__set__
+_set_fields_set = _slots["__pydantic_fields_set__"].__set__
+_set_extra = _slots["__pydantic_extra__"].__set__
+_set_private = _slots["__pydantic_private__"].__set__
 
 
 def make_hits(
@@ -70,7 +76,13 @@ def make_hits(
         AssertionError: a row is a tombstone (an index returned a deleted row).
     """
     out: list[Hit] = []
-    new, set_, hit_type = _new, _set, Hit
+    new, hit_type = _new, Hit
+    set_dict, set_fields_set, set_extra, set_private = (
+        _set_dict,
+        _set_fields_set,
+        _set_extra,
+        _set_private,
+    )
     for row, score in zip(rows, scores):
         id_ = ids[row]
         assert id_ is not None, f"row {row} was deleted"
@@ -80,9 +92,8 @@ def make_hits(
             continue
         # inline rather than a call per hit: this loop runs k times per query
         hit = new(hit_type)
-        set_(
+        set_dict(
             hit,
-            "__dict__",
             {
                 "id": id_,
                 "score": score,
@@ -91,8 +102,8 @@ def make_hits(
                 "explain": {},
             },
         )
-        set_(hit, "__pydantic_fields_set__", {"id", "score", "text", "metadata"})
-        set_(hit, "__pydantic_extra__", None)
-        set_(hit, "__pydantic_private__", None)
+        set_fields_set(hit, {"id", "score", "text", "metadata"})
+        set_extra(hit, None)
+        set_private(hit, None)
         out.append(hit)
     return out
