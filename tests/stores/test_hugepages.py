@@ -8,7 +8,7 @@ from ragmem.stores.local import hugepages
 
 
 def test_advice_leaves_the_contents_unchanged():
-    array = np.arange(8 * hugepages.MIN_BYTES // 8, dtype=np.int64)
+    array = np.arange(2 * hugepages.MIN_BYTES // 8, dtype=np.int64)
     hugepages.advise(array.ctypes.data, array.nbytes)
     assert np.array_equal(array, np.arange(len(array)))
 

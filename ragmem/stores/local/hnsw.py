@@ -12,7 +12,8 @@ inside the C++ traversal (hnswlib's filter is a Python callback per visited node
 QPS at 1% selectivity on 100k x 384), and it installs from wheels on Linux,
 macOS and Windows (hnswlib ships only a source distribution). Raw, in insertion order,
 faiss traverses about 20% slower than hnswlib at equal recall; renumbering the nodes
-breadth-first after a large batch (``layout``) closes that gap.
+breadth-first after a large batch (``layout``) closes that gap, and asking for huge
+pages under the graph's arrays (``hugepages``) speeds up graphs larger than the caches.
 """
 
 from __future__ import annotations
