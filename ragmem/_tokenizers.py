@@ -13,7 +13,11 @@ import base64
 import gzip
 import hashlib
 import importlib.util
+import itertools
+import os
+import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -255,6 +259,21 @@ class TiktokenTokenizer:
     ends with a non-whitespace character and ``b`` starts with a space. Chunkers use
     this to re-count only the edges of a chunk (a property test checks it).
 
+    The same promise lets one long text be encoded in parts cut at such spaces, on
+    several threads at once (tiktoken releases the GIL while it encodes), with the
+    very same ids as one pass: a long document is tokenized faster on a machine
+    with idle cores, for a little more CPU time in all.
+
+    Args:
+        encoding: ``cl100k_base``, ``o200k_base`` or ``o200k_harmony``.
+        threads: a text of at least ``parallel_min`` characters is cut into this
+            many parts, encoded on as many threads. Default: the number of CPUs this
+            process may use, at most 4. ``threads=1`` encodes in the calling thread only.
+        parallel_min: see ``threads`` (default 256 Ki characters).
+
+    Raises:
+        ConfigurationError: ``threads`` or ``parallel_min`` is not a positive int.
+
     Example:
         >>> tok = TiktokenTokenizer("cl100k_base")
         >>> tok.count("hello world"), tok.spans("hello world")
@@ -263,7 +282,20 @@ class TiktokenTokenizer:
 
     space_split = True
 
-    def __init__(self, encoding: str = "cl100k_base") -> None:
+    def __init__(
+        self,
+        encoding: str = "cl100k_base",
+        *,
+        threads: int | None = None,
+        parallel_min: int = 1 << 18,
+    ) -> None:
+        if threads is None:
+            threads = _default_threads()
+        for label, value in (("threads", threads), ("parallel_min", parallel_min)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigurationError(f"{label} must be a positive int, got {value!r}")
+        self.threads = threads
+        self.parallel_min = parallel_min
         self.encoding = get_encoding(encoding)
         self._lengths = _token_lengths[encoding]
         self.name = f"tiktoken-{encoding}"
@@ -283,9 +315,20 @@ class TiktokenTokenizer:
 
     def count(self, text: str) -> int:
         """Number of tokens in ``text``."""
+        if self.threads > 1 and len(text) >= self.parallel_min:
+            return len(self._ids(text))
         return len(self.encoding.encode_ordinary(text))
 
     def _ids(self, text: str) -> npt.NDArray[np.uint32]:
+        if self.threads > 1 and len(text) >= self.parallel_min:
+            cuts = _space_splits(text, self.threads)
+            if len(cuts) > 2:
+                parts = [text[a:b] for a, b in itertools.pairwise(cuts)]
+                with ThreadPoolExecutor(len(parts)) as pool:
+                    return np.concatenate(list(pool.map(self._ids_one, parts)))
+        return self._ids_one(text)
+
+    def _ids_one(self, text: str) -> npt.NDArray[np.uint32]:
         # one buffer from the Rust side instead of a Python list of ints; no special
         # tokens are allowed or disallowed, so this is encode_ordinary
         try:
@@ -320,6 +363,30 @@ class TiktokenTokenizer:
         """Character span of each token; tokens sharing one character share its span."""
         starts, ends = self.span_arrays(text)
         return list(zip(starts.tolist(), ends.tolist()))
+
+
+def _default_threads() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
+
+
+# a space after a non-whitespace character: where the encodings' tokens split
+_SPACE_SPLIT = re.compile(r"(?<=\S) ")
+
+
+def _space_splits(text: str, parts: int) -> list[int]:
+    """0, up to ``parts - 1`` space splits near equal fractions of ``text``, ``len(text)``."""
+    cuts = [0]
+    for k in range(1, parts):
+        m = _SPACE_SPLIT.search(text, max(cuts[-1] + 1, len(text) * k // parts))
+        if m is None:
+            break
+        cuts.append(m.start())
+    cuts.append(len(text))
+    return cuts
 
 
 def _without_surrogates(text: str) -> str:

