@@ -67,6 +67,19 @@ def most_chosen(chosen: collections.Counter[object], cost) -> object:
     return min((c for c, n in chosen.items() if n == top), key=lambda c: (cost(c), str(c)))
 
 
+def fused(lists, qids: list[str], fusion: str, w: float, depth: int, limit: int) -> dict:
+    """Per query: the top ``depth`` BM25 and dense hits fused with weights ``1 - w, w``."""
+    return {
+        q: fuse(
+            [hits[:depth] for hits in lists[q]],
+            ["bm25", "dense"],
+            fusion=fusion,
+            weights=[1 - w, w],
+        )[:limit]
+        for q in qids
+    }
+
+
 def cross_validate(table: dict[object, dict[str, float]], qids: list[str], splits: int = 10):
     """Per config: per-query nDCG. Returns (counts of selections, CV estimate, log)."""
     chosen: collections.Counter[object] = collections.Counter()
@@ -125,15 +138,7 @@ def main() -> None:
     for depth in CANDIDATE_DEPTHS:
         for fusion in ("rrf", "minmax", "zscore", "dbsf"):
             for w in WEIGHTS:
-                runs = {
-                    q: fuse(
-                        [hits[:depth] for hits in lists[q]],
-                        ["bm25", "dense"],
-                        fusion=fusion,
-                        weights=[1 - w, w],
-                    )[:100]
-                    for q in qids
-                }
+                runs = fused(lists, qids, fusion, w, depth, 100)
                 table[(fusion, w, depth)] = per_query(
                     {q: [h.id for h in runs[q]] for q in qids}, data.qrels
                 )
@@ -169,15 +174,7 @@ def main() -> None:
 
     # -- rerank on the default fusion -------------------------------------------------------
     fusion, w, depth = default
-    runs = {
-        q: fuse(
-            [hits[:depth] for hits in lists[q]],
-            ["bm25", "dense"],
-            fusion=fusion,
-            weights=[1 - w, w],
-        )[: max(RERANK_DEPTHS)]
-        for q in qids
-    }
+    runs = fused(lists, qids, fusion, w, depth, max(RERANK_DEPTHS))
     per_encoding: dict[object, float] = {}
     picks = {}
     query_tokens = model.embed_tokens([data.queries[q] for q in qids], purpose="query")

@@ -183,6 +183,15 @@ class MetadataColumns:
         self._vocab: dict[str, int] = {}
         self._rows = 0
 
+    @classmethod
+    def of_rows(cls, metadatas: Iterable[Metadata]) -> MetadataColumns:
+        """Columns for rows ``0..n-1`` holding ``metadatas`` in order (empty ones set nothing)."""
+        columns = cls()
+        for row, metadata in enumerate(metadatas):
+            if metadata:
+                columns.set(row, metadata)
+        return columns
+
     @property
     def keys(self) -> list[str]:
         """Every key that has ever held a value."""

@@ -192,10 +192,7 @@ class BM25Retriever(Retriever):
             self._texts = [self._texts[s] for s in live]
             self._metadata = [self._metadata[s] for s in live]
             self._slot_of = {id_: slot for slot, id_ in enumerate(self._ids) if id_ is not None}
-            self._columns = MetadataColumns()
-            for slot, meta in enumerate(self._metadata):
-                if meta:
-                    self._columns.set(slot, meta)
+            self._columns = MetadataColumns.of_rows(self._metadata)
 
     def _maybe_compact(self) -> None:
         dead = self._index.n_slots - self._index.n_alive

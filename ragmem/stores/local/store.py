@@ -417,10 +417,7 @@ class LocalVectorStore(VectorStore):
         self._texts = [self._texts[row] for row in kept]
         self._metadata = [self._metadata[row] for row in kept]
         self._slot_of = {id_: row for row, id_ in enumerate(self._ids) if id_ is not None}
-        self._columns = MetadataColumns()
-        for row, meta in enumerate(self._metadata):
-            if meta:
-                self._columns.set(row, meta)
+        self._columns = MetadataColumns.of_rows(self._metadata)
         self._index.renumbered(renumbered)
 
     def _compact(self) -> None:
