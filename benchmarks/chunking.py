@@ -191,6 +191,9 @@ def main() -> None:
     tokenizer = TiktokenTokenizer("cl100k_base")  # ragmem's own, as users get it
     # the same with its parallel encoding of long texts switched off
     tokenizer_1t = TiktokenTokenizer("cl100k_base", threads=1)
+    # ...and on tiktoken itself, the peers' encoder, instead of bpe-openai
+    tokenizer_tt = TiktokenTokenizer("cl100k_base", threads=1, backend="tiktoken")
+    print(f"ragmem's tokenizer backend: {tokenizer.backend}")
 
     def tokens_ok(size: int) -> Callable[[str], bool]:
         return lambda text: len(enc.encode_ordinary(text)) <= size
@@ -220,6 +223,10 @@ def main() -> None:
                     "ragmem-1t",
                     lambda: texts_of(RecursiveChunker(size=512, tokenizer=tokenizer_1t)),
                 ),
+                (
+                    "ragmem-tt",
+                    lambda: texts_of(RecursiveChunker(size=512, tokenizer=tokenizer_tt)),
+                ),
                 ("chonkie", lambda: texts_of(ChonkieRecursive(tokenizer=enc, chunk_size=512))),
                 (
                     "langchain",
@@ -242,6 +249,10 @@ def main() -> None:
                 (
                     "ragmem-1t",
                     lambda: texts_of(TokenChunker(size=512, overlap=64, tokenizer=tokenizer_1t)),
+                ),
+                (
+                    "ragmem-tt",
+                    lambda: texts_of(TokenChunker(size=512, overlap=64, tokenizer=tokenizer_tt)),
                 ),
                 (
                     "chonkie",
@@ -277,6 +288,10 @@ def main() -> None:
                 (
                     "ragmem-1t",
                     lambda: texts_of(MarkdownChunker(size=512, tokenizer=tokenizer_1t)),
+                ),
+                (
+                    "ragmem-tt",
+                    lambda: texts_of(MarkdownChunker(size=512, tokenizer=tokenizer_tt)),
                 ),
                 (
                     "langchain",

@@ -12,14 +12,16 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import importlib.machinery
 import importlib.util
 import itertools
 import os
 import re
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -264,15 +266,26 @@ class TiktokenTokenizer:
     very same ids as one pass: a long document is tokenized faster on a machine
     with idle cores, for a little more CPU time in all.
 
+    With ``ragmem[fast-tokens]`` installed, ids and counts come from ``bpe-openai``
+    (GitHub's Rust BPE with the same token sets and pre-tokenization), which gives
+    the same ids as tiktoken about 1.8x faster; tiktoken still encodes the long
+    texts that are split over threads, since ``bpe-openai`` holds the GIL. Before it
+    is used, its ids for a probe text of every character class are compared with
+    tiktoken's; on any difference tiktoken is used alone.
+
     Args:
         encoding: ``cl100k_base``, ``o200k_base`` or ``o200k_harmony``.
         threads: a text of at least ``parallel_min`` characters is cut into this
             many parts, encoded on as many threads. Default: the number of CPUs this
             process may use, at most 4. ``threads=1`` encodes in the calling thread only.
         parallel_min: see ``threads`` (default 256 Ki characters).
+        backend: ``"auto"`` (bpe-openai when installed and in agreement, else
+            tiktoken), ``"tiktoken"`` or ``"bpe-openai"``.
 
     Raises:
-        ConfigurationError: ``threads`` or ``parallel_min`` is not a positive int.
+        ConfigurationError: ``threads`` or ``parallel_min`` is not a positive int, an
+            unknown ``backend``, or ``backend="bpe-openai"`` disagrees with tiktoken.
+        MissingDependencyError: ``backend="bpe-openai"`` is not installed.
 
     Example:
         >>> tok = TiktokenTokenizer("cl100k_base")
@@ -288,16 +301,23 @@ class TiktokenTokenizer:
         *,
         threads: int | None = None,
         parallel_min: int = 1 << 18,
+        backend: str = "auto",
     ) -> None:
         if threads is None:
             threads = _default_threads()
         for label, value in (("threads", threads), ("parallel_min", parallel_min)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigurationError(f"{label} must be a positive int, got {value!r}")
+        if backend not in ("auto", "tiktoken", "bpe-openai"):
+            raise ConfigurationError(
+                f"backend must be 'auto', 'tiktoken' or 'bpe-openai', got {backend!r}"
+            )
         self.threads = threads
         self.parallel_min = parallel_min
         self.encoding = get_encoding(encoding)
         self._lengths = _token_lengths[encoding]
+        self._fast = None if backend == "tiktoken" else _fast_backend(encoding, backend)
+        self.backend = "tiktoken" if self._fast is None else "bpe-openai"
         self.name = f"tiktoken-{encoding}"
 
     @classmethod
@@ -307,7 +327,9 @@ class TiktokenTokenizer:
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text``."""
-        return self.encoding.encode_ordinary(text)
+        if self._fast is None:
+            return self.encoding.encode_ordinary(text)
+        return self._fast_ids(text)
 
     def decode(self, tokens: list[int]) -> str:
         """Text of token ids (invalid UTF-8 at cut points becomes U+FFFD)."""
@@ -317,6 +339,11 @@ class TiktokenTokenizer:
         """Number of tokens in ``text``."""
         if self.threads > 1 and len(text) >= self.parallel_min:
             return len(self._ids(text))
+        if self._fast is not None:
+            try:
+                return self._fast.count(text)
+            except UnicodeEncodeError:
+                return self._fast.count(_without_surrogates(text))
         return len(self.encoding.encode_ordinary(text))
 
     def _ids(self, text: str) -> npt.NDArray[np.uint32]:
@@ -325,10 +352,19 @@ class TiktokenTokenizer:
             if len(cuts) > 2:
                 parts = [text[a:b] for a, b in itertools.pairwise(cuts)]
                 with ThreadPoolExecutor(len(parts)) as pool:
-                    return np.concatenate(list(pool.map(self._ids_one, parts)))
-        return self._ids_one(text)
+                    return np.concatenate(list(pool.map(self._tiktoken_ids, parts)))
+        if self._fast is not None:
+            return np.array(self._fast_ids(text), dtype=np.uint32)
+        return self._tiktoken_ids(text)
 
-    def _ids_one(self, text: str) -> npt.NDArray[np.uint32]:
+    def _fast_ids(self, text: str) -> list[int]:
+        assert self._fast is not None
+        try:
+            return self._fast.encode(text)
+        except UnicodeEncodeError:  # lone surrogates become U+FFFD, as tiktoken does
+            return self._fast.encode(_without_surrogates(text))
+
+    def _tiktoken_ids(self, text: str) -> npt.NDArray[np.uint32]:
         # one buffer from the Rust side instead of a Python list of ints; no special
         # tokens are allowed or disallowed, so this is encode_ordinary
         try:
@@ -363,6 +399,103 @@ class TiktokenTokenizer:
         """Character span of each token; tokens sharing one character share its span."""
         starts, ends = self.span_arrays(text)
         return list(zip(starts.tolist(), ends.tolist()))
+
+
+# Every class of character and every pattern branch the encodings' pre-tokenizers
+# tell apart: contractions, letters of each case and script, digit runs, marks,
+# punctuation runs, CR/LF runs, trailing and inner whitespace, long pieces.
+_PROBE = (
+    "Hello, WORLD! It's they'LL we've I'm you'D don't. 1234567 3.14159 x2 \u00bd "
+    "caf\u00e9 na\u00efve \u00c5ngstr\u00f6m \u0391\u03b8\u03ae\u03bd\u03b1 "
+    "\u041c\u043e\u0441\u043a\u0432\u0430 \u05e9\u05dc\u05d5\u05dd "
+    "\u0645\u0631\u062d\u0628\u0627 \u4f60\u597d\u4e16\u754c \u3053\u3093\u306b\u3061\u306f "
+    "\ud55c\uad6d\uc5b4 e\u0301 \U0001f642\U0001f44d\U0001f3fd \U0001f468\u200d\U0001f469 "
+    "\u00a0\u2003\u3000 ...?!;: --> <|endoftext|> ``code`` (a[b]{c}) /path/to/file.py\n"
+    "\r\n\r\n  indented\n\tTab\t\tbetween   spaces  \n\n\n"
+    + "a" * 600
+    + " " * 40
+    + "\u5b57" * 300
+    + "0123456789" * 30
+    + "!?" * 200
+    + " end  "
+)
+
+
+class _FastBPE(Protocol):
+    """What ragmem uses of bpe-openai's compiled tokenizer."""
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def count(self, text: str) -> int: ...
+
+
+_fast_backends: dict[str, tuple[_FastBPE | None, str]] = {}
+_fast_lock = threading.Lock()
+
+
+def _fast_backend(encoding: str, backend: str) -> _FastBPE | None:
+    """bpe-openai's tokenizer for ``encoding`` when installed and in agreement, else None.
+
+    Raises:
+        MissingDependencyError: ``backend == "bpe-openai"`` and it is not installed.
+        ConfigurationError: ``backend == "bpe-openai"`` and it cannot encode
+            ``encoding`` exactly as tiktoken does.
+    """
+    # o200k_harmony differs from o200k_base only in special tokens, never encoded here
+    name = "o200k_base" if encoding == "o200k_harmony" else encoding
+    with _fast_lock:
+        if name not in _fast_backends:
+            _fast_backends[name] = _load_fast_backend(name)
+    fast, problem = _fast_backends[name]
+    if fast is None and backend == "bpe-openai":
+        if problem == "missing":
+            raise MissingDependencyError(package="bpe-openai", extra="fast-tokens")
+        raise ConfigurationError(f"bpe-openai cannot stand in for tiktoken's {name}: {problem}")
+    return fast
+
+
+def _load_fast_backend(name: str) -> tuple[_FastBPE | None, str]:
+    bindings = _bpe_openai_bindings()
+    if bindings is None:
+        return None, "missing"
+    try:
+        fast: _FastBPE = bindings.tokenizer_for_encoding(name)
+        ids = fast.encode(_PROBE)
+    except Exception as exc:  # an unsupported encoding or a changed binding
+        return None, f"{type(exc).__name__}: {exc}"
+    if ids != get_encoding(name).encode_ordinary(_PROBE):
+        return None, "its ids for a probe text differ from tiktoken's"
+    return fast, ""
+
+
+def _bpe_openai_bindings() -> Any:
+    """bpe-openai's compiled module (None when not installed).
+
+    It is loaded on its own: the package's ``__init__`` also builds a pure-Python
+    tiktoken look-alike from its BPE files, most of a second that ragmem never uses.
+    """
+    loaded = sys.modules.get("bpe_openai._bindings")
+    if loaded is not None:
+        return loaded
+    try:
+        spec = importlib.util.find_spec("bpe_openai")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = folder / f"_bindings{suffix}"
+        if path.is_file():
+            loader = importlib.machinery.ExtensionFileLoader("bpe_openai._bindings", str(path))
+            module_spec = importlib.util.spec_from_loader("bpe_openai._bindings", loader)
+            if module_spec is None:
+                return None
+            module = importlib.util.module_from_spec(module_spec)
+            loader.exec_module(module)
+            sys.modules["bpe_openai._bindings"] = module  # importing bpe_openai reuses it
+            return module
+    return None
 
 
 def _default_threads() -> int:

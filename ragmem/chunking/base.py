@@ -42,6 +42,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Literal
 
+from ragmem._trusted import has_fields, new, set_dict, set_extra, set_fields_set, set_private
 from ragmem.chunking.levels import (
     ArrayLevel,
     Layout,
@@ -56,7 +57,7 @@ from ragmem.tokens import Tokenizer
 from ragmem.types import Chunk, Document, validate_metadata
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from ragmem.types import Metadata
 
@@ -215,10 +216,15 @@ class Chunker(ABC):
         own = first_non_space(text, 0)
         if own == len(text):
             return []
+        # meta is validated (a Document's, merged with validate_metadata's): chunks that
+        # add no metadata of their own are assembled from it without validating again
+        copy_meta = _metadata_copier(meta)
         if self._whole_if_fits:
             end = _end_of_content(text, own)
             if self._fits_whole(text, own, end):
                 extra = {} if self._plain else self._whole_metadata(text, meta, own, end)
+                if not extra and _TRUSTED:
+                    return [_assemble(doc_id, text[own:end], own, end, 0, copy_meta(meta))]
                 return [
                     Chunk(
                         id=f"{doc_id}#0",
@@ -234,6 +240,11 @@ class Chunker(ABC):
         chunks: list[Chunk] = []
         for index, (start, own, end, prefix) in enumerate(self._cut(text, layout)):
             extra = layout.metadata(own, end)
+            if not extra and prefix is None and _TRUSTED:
+                chunks.append(
+                    _assemble(doc_id, text[start:end], start, end, index, copy_meta(meta))
+                )
+                continue
             body = text[start:end]
             if prefix is not None:
                 body = text[prefix[0] : prefix[1]] + body
@@ -258,6 +269,14 @@ class Chunker(ABC):
     # ---- the cutting loop ------------------------------------------------------------
 
     def _cut(self, text: str, layout: Layout) -> list[tuple[int, int, int, tuple[int, int] | None]]:
+        plain = not layout.hard and not layout.quiet and type(layout).prefix is Layout.prefix
+        if self.tokenizer is None and plain:
+            return self._cut_chars(text, layout)
+        return self._cut_any(text, layout)
+
+    def _cut_any(
+        self, text: str, layout: Layout
+    ) -> list[tuple[int, int, int, tuple[int, int] | None]]:
         measure = Measure(text, self.tokenizer)
         length = len(text)
         hard = layout.hard
@@ -303,6 +322,34 @@ class Chunker(ABC):
             pos = first_non_space(text, cut)
         return out
 
+    def _cut_chars(
+        self, text: str, layout: Layout
+    ) -> list[tuple[int, int, int, tuple[int, int] | None]]:
+        """``_cut_any`` in characters for a layout of levels only (no breaks, quiet
+        spans or prefixes): the same cuts without the general loop's calls per chunk,
+        since a window of the remaining budget always fits (a property test compares
+        the two)."""
+        size, overlap, length, levels = self.size, self.overlap, len(text), layout.levels
+        out: list[tuple[int, int, int, tuple[int, int] | None]] = []
+        pos = first_non_space(text, 0)
+        start = pos
+        while pos < length:
+            hi = start + size  # the overlap before pos counts against the limit
+            if hi >= length:
+                cut = length
+            else:
+                for level in levels:
+                    cut = level.last(text, pos, hi)
+                    if cut > pos:
+                        break
+                else:
+                    cut = nudge(text, pos, hi)
+            end = cut if not text[cut - 1].isspace() else _end_of_content(text, pos, cut)
+            out.append((start, pos, end, None))
+            prev_own, pos = pos, first_non_space(text, cut)
+            start = max(prev_own, pos - overlap)
+        return out
+
     def _fit(
         self,
         text: str,
@@ -323,6 +370,8 @@ class Chunker(ABC):
             hi = measure.end_after(pos, budget)
             cut = seg_end if hi >= seg_end else self._best_cut(text, layout, pos, hi)
             end = cut if not text[cut - 1].isspace() else _end_of_content(text, pos, cut)
+            if self.tokenizer is None:
+                return cut, end  # a window of ``budget`` characters always fits
             excess = self._excess(text, start, end, prefix, measure)
             if excess <= 0:
                 return cut, end
@@ -355,6 +404,42 @@ class Chunker(ABC):
             return measure.count(start, end) - self.size
         body = text[prefix[0] : prefix[1]] + text[start:end]
         return self.tokenizer.count(body) - self.size
+
+
+_FIELDS = ["id", "doc_id", "text", "start", "end", "index", "metadata"]
+_TRUSTED = has_fields(Chunk, _FIELDS)
+_ALL_SET = frozenset(_FIELDS)
+
+
+def _assemble(
+    doc_id: str, text: str, start: int, end: int, index: int, metadata: Metadata
+) -> Chunk:
+    """A chunk from trusted values, as ``Chunk(...)`` would build it (see ``ragmem._trusted``)."""
+    chunk = new(Chunk)
+    set_dict(
+        chunk,
+        {
+            "id": f"{doc_id}#{index}",
+            "doc_id": doc_id,
+            "text": text,
+            # positions from a custom Layout or Level may be numpy integers
+            "start": int(start),
+            "end": int(end),
+            "index": index,
+            "metadata": metadata,
+        },
+    )
+    set_fields_set(chunk, set(_ALL_SET))
+    set_extra(chunk, None)
+    set_private(chunk, None)
+    return chunk
+
+
+def _metadata_copier(meta: Metadata) -> Callable[[Metadata], Metadata]:
+    """How to give each chunk its own copy of ``meta``: list values are copied too."""
+    if any(type(v) is list for v in meta.values()):
+        return lambda m: {k: v.copy() if type(v) is list else v for k, v in m.items()}
+    return dict.copy
 
 
 def _end_of_content(text: str, lo: int, hi: int | None = None) -> int:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ragmem import ConfigurationError, Document, InvalidInputError
+from ragmem import Chunk, ConfigurationError, Document, InvalidInputError
 from ragmem.chunking import (
     CodeChunker,
     MarkdownChunker,
@@ -39,6 +39,39 @@ def test_plain_text_gets_a_content_derived_doc_id() -> None:
     assert a[0].doc_id.startswith("sha256:")
     assert chunker.chunk("other")[0].doc_id != a[0].doc_id
     assert chunker.chunk("x", doc_id="mine", metadata={"k": 1})[0].metadata == {"k": 1}
+
+
+@pytest.mark.parametrize(
+    "chunker",
+    [
+        RecursiveChunker(size=12, overlap=3),
+        TokenChunker(size=3, overlap=1, tokenizer=WORDS),
+        SentenceChunker(size=30),
+        MarkdownChunker(size=40),
+        SemanticChunker(HashingEmbedder(), size=40, threshold=0.5),
+    ],
+)
+def test_chunks_are_what_validation_would_build(chunker) -> None:
+    """Chunks assembled without re-validation equal validated ones, field for field, and
+    no two chunks (nor the document) share a mutable metadata value."""
+    doc = Document(
+        id="d",
+        text="# Title\n\nOne sentence here. Another one follows it.\n\nA last paragraph, longer.",
+        metadata={"tags": ["a", "b"], "n": 1},
+    )
+    chunks = chunker.chunk(doc)
+    assert len(chunks) > 1
+    for c in chunks:
+        rebuilt = Chunk(**c.model_dump())
+        assert c == rebuilt
+        assert c.model_fields_set == rebuilt.model_fields_set
+        assert [type(getattr(c, f)) for f in ("start", "end", "index")] == [int, int, int]
+        assert repr(c) == repr(rebuilt)
+    chunks[0].metadata["tags"].append("changed")
+    chunks[0].metadata["n"] = 2
+    assert chunks[1].metadata["tags"] == ["a", "b"]
+    assert chunks[1].metadata["n"] == 1
+    assert doc.metadata == {"tags": ["a", "b"], "n": 1}
 
 
 def test_chunk_many_keeps_document_order() -> None:

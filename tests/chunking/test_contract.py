@@ -111,6 +111,21 @@ def test_chars(kind: str, text: str, size: int, data: st.DataObject) -> None:
     run_and_check(_make(kind, size=size, overlap=overlap, unit="chars"), text)
 
 
+@pytest.mark.parametrize("kind", ["token", "recursive", "sentence", "code-other"])
+@FAST
+@given(text=texts, size=st.integers(1, 60), data=st.data())
+def test_character_fast_path_cuts_like_the_general_loop(
+    kind: str, text: str, size: int, data: st.DataObject
+) -> None:
+    """In characters, layouts of levels only take a shorter loop: it must cut the same."""
+    overlap = data.draw(st.integers(0, size - 1))
+    chunker = _make(kind, size=size, overlap=overlap, unit="chars")
+    layout = chunker._layout(text, {})
+    assert not layout.hard
+    assert not layout.quiet
+    assert chunker._cut_chars(text, layout) == chunker._cut_any(text, layout)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 @FAST
 @given(text=texts, size=st.integers(1, 12), data=st.data())
@@ -133,6 +148,8 @@ def _tokenizer(name: str) -> Any:
     try:
         if name == "cl100k-plain":  # tiktoken alone: no span_arrays, no space_split
             tokenizer = cl100k()
+        elif name == "cl100k-tiktoken":  # ragmem's tokenizer on tiktoken, not bpe-openai
+            tokenizer = TiktokenTokenizer("cl100k_base", backend="tiktoken")
         elif name == "wordpiece":
             tokenizer = local_tokenizer()
         else:
@@ -144,7 +161,7 @@ def _tokenizer(name: str) -> Any:
     return tokenizer
 
 
-BPE = ["cl100k_base", "o200k_base", "cl100k-plain", "wordpiece"]
+BPE = ["cl100k_base", "o200k_base", "cl100k-tiktoken", "cl100k-plain", "wordpiece"]
 
 
 @pytest.mark.parametrize("name", BPE)

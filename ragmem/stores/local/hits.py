@@ -2,18 +2,16 @@
 
 A search returns ``k`` hits per query, and on an HNSW graph the whole search costs
 well under a millisecond, so building the hits is a visible share of it. The store's
-rows were validated when they were written, so hits are built from trusted values
-without running pydantic's validator again (the same thing ``Hit.model_construct``
-does, minus its per-call bookkeeping). Metadata is always copied: a caller that edits
-``hit.metadata`` must never change the store.
+rows were validated when they were written, so hits are assembled from trusted values
+without running pydantic's validator again (``ragmem._trusted``). Metadata is always
+copied: a caller that edits ``hit.metadata`` must never change the store.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
-
+from ragmem._trusted import has_fields, new, set_dict, set_extra, set_fields_set, set_private
 from ragmem.types import Hit, Metadata
 
 if TYPE_CHECKING:
@@ -45,22 +43,7 @@ def copy_metadata(metadata: Metadata) -> Metadata:
     return {k: v.copy() if type(v) is list else v for k, v in metadata.items()}
 
 
-_new = object.__new__
-# A trusted Hit is assembled exactly as pydantic's ``model_construct`` assembles one;
-# that needs BaseModel's instance slots to be the ones of pydantic 2 as we know it.
-_TRUSTED = BaseModel.__slots__ == (
-    "__dict__",
-    "__pydantic_fields_set__",
-    "__pydantic_extra__",
-    "__pydantic_private__",
-) and list(Hit.model_fields) == ["id", "score", "text", "metadata", "explain"]
-# The slots' own descriptors, called directly: a quarter cheaper per hit than
-# object.__setattr__, which looks each one up by name first.
-_slots = vars(BaseModel)
-_set_dict = _slots["__dict__"].__set__
-_set_fields_set = _slots["__pydantic_fields_set__"].__set__
-_set_extra = _slots["__pydantic_extra__"].__set__
-_set_private = _slots["__pydantic_private__"].__set__
+_TRUSTED = has_fields(Hit, ["id", "score", "text", "metadata", "explain"])
 
 
 def make_hits(
@@ -76,13 +59,7 @@ def make_hits(
         AssertionError: a row is a tombstone (an index returned a deleted row).
     """
     out: list[Hit] = []
-    new, hit_type = _new, Hit
-    set_dict, set_fields_set, set_extra, set_private = (
-        _set_dict,
-        _set_fields_set,
-        _set_extra,
-        _set_private,
-    )
+    hit_type = Hit
     for row, score in zip(rows, scores):
         id_ = ids[row]
         assert id_ is not None, f"row {row} was deleted"

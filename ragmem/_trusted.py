@@ -1,0 +1,36 @@
+"""Pydantic models assembled from values ragmem has already validated.
+
+Hits (``k`` per query) and chunks (thousands per document) are made in bulk from
+values that were validated where they entered ragmem, so running pydantic's
+validator again is pure cost. They are assembled the way ``model_construct``
+assembles a model, minus its per-call bookkeeping: a new instance with its four
+``BaseModel`` slots set through the slots' own descriptors (a quarter cheaper than
+``object.__setattr__``, which looks each one up by name first).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+__all__ = ["TRUSTED", "has_fields", "new", "set_dict", "set_extra", "set_fields_set", "set_private"]
+
+# the assembly below needs BaseModel's instance slots to be the ones of pydantic 2 as
+# we know it; when they are not, callers validate as usual
+TRUSTED = BaseModel.__slots__ == (
+    "__dict__",
+    "__pydantic_fields_set__",
+    "__pydantic_extra__",
+    "__pydantic_private__",
+)
+
+new = object.__new__
+_slots = vars(BaseModel)
+set_dict = _slots["__dict__"].__set__
+set_fields_set = _slots["__pydantic_fields_set__"].__set__
+set_extra = _slots["__pydantic_extra__"].__set__
+set_private = _slots["__pydantic_private__"].__set__
+
+
+def has_fields(model: type[BaseModel], names: list[str]) -> bool:
+    """Whether ``model`` has exactly these fields, in this order (what an assembler sets)."""
+    return TRUSTED and list(model.model_fields) == names
