@@ -200,18 +200,15 @@ class Chunker(ABC):
             doc_id = document.id if doc_id is None else doc_id
         elif isinstance(document, str):
             text, meta = document, {}
-            if doc_id is None:
-                doc_id = (
-                    "sha256:"
-                    + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-                )
         else:
             raise InvalidInputError(
                 f"chunk() takes a Document or a str, got {type(document).__name__}"
             )
         if metadata:
             meta.update(validate_metadata(metadata))
-        if not isinstance(doc_id, str):
+        if doc_id is None:
+            doc_id = _content_id(text)
+        elif not isinstance(doc_id, str):
             raise InvalidInputError(f"doc_id must be a str, got {type(doc_id).__name__}")
         own = first_non_space(text, 0)
         if own == len(text):
@@ -237,14 +234,15 @@ class Chunker(ABC):
                     )
                 ]
         layout = self._layout(text, meta)
+        rows = self._cut(text, layout)
+        if _TRUSTED and _adds_nothing(layout):  # no chunk has metadata or a header of its own
+            return [
+                _assemble(doc_id, text[start:end], start, end, index, copy_meta(meta))
+                for index, (start, _, end, _) in enumerate(rows)
+            ]
         chunks: list[Chunk] = []
-        for index, (start, own, end, prefix) in enumerate(self._cut(text, layout)):
+        for index, (start, own, end, prefix) in enumerate(rows):
             extra = layout.metadata(own, end)
-            if not extra and prefix is None and _TRUSTED:
-                chunks.append(
-                    _assemble(doc_id, text[start:end], start, end, index, copy_meta(meta))
-                )
-                continue
             body = text[start:end]
             if prefix is not None:
                 body = text[prefix[0] : prefix[1]] + body
@@ -406,6 +404,11 @@ class Chunker(ABC):
         return self.tokenizer.count(body) - self.size
 
 
+def _content_id(text: str) -> str:
+    """The default id of a plain string: ``"sha256:"`` and 16 hex digits of its hash."""
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
 _FIELDS = ["id", "doc_id", "text", "start", "end", "index", "metadata"]
 _TRUSTED = has_fields(Chunk, _FIELDS)
 _ALL_SET = frozenset(_FIELDS)
@@ -433,6 +436,12 @@ def _assemble(
     set_extra(chunk, None)
     set_private(chunk, None)
     return chunk
+
+
+def _adds_nothing(layout: Layout) -> bool:
+    """Whether ``layout`` keeps the base class's empty metadata and prefixes."""
+    kind = type(layout)
+    return kind.metadata is Layout.metadata and kind.prefix is Layout.prefix
 
 
 def _metadata_copier(meta: Metadata) -> Callable[[Metadata], Metadata]:
