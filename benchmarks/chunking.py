@@ -28,7 +28,10 @@ peers get tiktoken's ``Encoding``; every chunk of every library is re-counted wi
 ragmem's tokenizer encodes a text of 256 Ki characters or more on several threads by
 default (identical ids; on SciFact's short abstracts it never does), so in token mode
 ragmem also runs as ``ragmem-1t`` with ``threads=1``: its lines show what the chunker
-does on one thread, and MB/cpu-s shows what the threads cost.
+does on one thread, and MB/cpu-s shows what the threads cost. With ``ragmem[fast-tokens]``
+installed ragmem's tokenizer counts and encodes with bpe-openai (tiktoken's ids, faster);
+``ragmem-tt`` is the 1-thread chunker on tiktoken itself, the peers' encoder, so the gap
+between the two lines is the encoder's and the gap to the peers is the chunker's.
 
 Every line is the best of ``--rounds`` (default 3) passes, the libraries interleaved
 round by round, so that load from other processes hits them alike, each pass with a

@@ -9,6 +9,7 @@ Public names are re-exported by ``ragmem.tokens``.
 
 from __future__ import annotations
 
+import array
 import base64
 import gzip
 import hashlib
@@ -354,7 +355,8 @@ class TiktokenTokenizer:
                 with ThreadPoolExecutor(len(parts)) as pool:
                     return np.concatenate(list(pool.map(self._tiktoken_ids, parts)))
         if self._fast is not None:
-            return np.array(self._fast_ids(text), dtype=np.uint32)
+            # a list of ints reaches numpy about 3x faster through array.array
+            return np.frombuffer(array.array(_UINT32, self._fast_ids(text)), dtype=np.uint32)
         return self._tiktoken_ids(text)
 
     def _fast_ids(self, text: str) -> list[int]:
@@ -496,6 +498,10 @@ def _bpe_openai_bindings() -> Any:
             sys.modules["bpe_openai._bindings"] = module  # importing bpe_openai reuses it
             return module
     return None
+
+
+# the array typecode of a 32-bit unsigned int ("I" wherever C's int has 32 bits)
+_UINT32 = next(code for code in "IL" if array.array(code).itemsize == 4)
 
 
 def _default_threads() -> int:
