@@ -269,7 +269,7 @@ class TiktokenTokenizer:
 
     With ``ragmem[fast-tokens]`` installed, ids and counts come from ``bpe-openai``
     (GitHub's Rust BPE with the same token sets and pre-tokenization), which gives
-    the same ids as tiktoken about 1.8x faster; tiktoken still encodes the long
+    the same ids as tiktoken and counts up to 1.8x faster; tiktoken still encodes the long
     texts that are split over threads, since ``bpe-openai`` holds the GIL. Before it
     is used, its ids for a probe text of every character class are compared with
     tiktoken's; on any difference tiktoken is used alone.
