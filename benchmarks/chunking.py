@@ -192,10 +192,13 @@ def main() -> None:
 
     enc = tiktoken.get_encoding("cl100k_base")  # served from the local cache filled above
     tokenizer = TiktokenTokenizer("cl100k_base")  # ragmem's own, as users get it
-    # the same with its parallel encoding of long texts switched off
-    tokenizer_1t = TiktokenTokenizer("cl100k_base", threads=1)
-    # ...and on tiktoken itself, the peers' encoder, instead of bpe-openai
-    tokenizer_tt = TiktokenTokenizer("cl100k_base", threads=1, backend="tiktoken")
+    ragmem_tokenizers = {
+        "ragmem": tokenizer,
+        # the same with its parallel encoding of long texts switched off
+        "ragmem-1t": TiktokenTokenizer("cl100k_base", threads=1),
+        # ...and on tiktoken itself, the peers' encoder, instead of bpe-openai
+        "ragmem-tt": TiktokenTokenizer("cl100k_base", threads=1, backend="tiktoken"),
+    }
     print(f"ragmem's tokenizer backend: {tokenizer.backend}")
 
     def tokens_ok(size: int) -> Callable[[str], bool]:
@@ -210,6 +213,14 @@ def main() -> None:
     def lc(splitter: Any) -> Callable[[str], list[str]]:
         return splitter.split_text  # type: ignore[no-any-return]
 
+    def ragmem_in_tokens(
+        make: Callable[[TiktokenTokenizer], Any],
+    ) -> list[tuple[str, Callable[[], Callable[[str], list[str]]]]]:
+        """The chunker ``make(tokenizer)`` builds, once with each of ragmem's tokenizers."""
+        return [
+            (name, lambda tok=tok: texts_of(make(tok))) for name, tok in ragmem_tokenizers.items()
+        ]
+
     configs: list[
         tuple[
             str,
@@ -221,15 +232,7 @@ def main() -> None:
             "recursive-512tok",
             tokens_ok(512),
             [
-                ("ragmem", lambda: texts_of(RecursiveChunker(size=512, tokenizer=tokenizer))),
-                (
-                    "ragmem-1t",
-                    lambda: texts_of(RecursiveChunker(size=512, tokenizer=tokenizer_1t)),
-                ),
-                (
-                    "ragmem-tt",
-                    lambda: texts_of(RecursiveChunker(size=512, tokenizer=tokenizer_tt)),
-                ),
+                *ragmem_in_tokens(lambda tok: RecursiveChunker(size=512, tokenizer=tok)),
                 ("chonkie", lambda: texts_of(ChonkieRecursive(tokenizer=enc, chunk_size=512))),
                 (
                     "langchain",
@@ -245,18 +248,7 @@ def main() -> None:
             "window-512/64tok",
             tokens_ok(512),
             [
-                (
-                    "ragmem",
-                    lambda: texts_of(TokenChunker(size=512, overlap=64, tokenizer=tokenizer)),
-                ),
-                (
-                    "ragmem-1t",
-                    lambda: texts_of(TokenChunker(size=512, overlap=64, tokenizer=tokenizer_1t)),
-                ),
-                (
-                    "ragmem-tt",
-                    lambda: texts_of(TokenChunker(size=512, overlap=64, tokenizer=tokenizer_tt)),
-                ),
+                *ragmem_in_tokens(lambda tok: TokenChunker(size=512, overlap=64, tokenizer=tok)),
                 (
                     "chonkie",
                     lambda: texts_of(ChonkieToken(tokenizer=enc, chunk_size=512, chunk_overlap=64)),
@@ -287,15 +279,7 @@ def main() -> None:
             "markdown-512tok",
             tokens_ok(512),
             [
-                ("ragmem", lambda: texts_of(MarkdownChunker(size=512, tokenizer=tokenizer))),
-                (
-                    "ragmem-1t",
-                    lambda: texts_of(MarkdownChunker(size=512, tokenizer=tokenizer_1t)),
-                ),
-                (
-                    "ragmem-tt",
-                    lambda: texts_of(MarkdownChunker(size=512, tokenizer=tokenizer_tt)),
-                ),
+                *ragmem_in_tokens(lambda tok: MarkdownChunker(size=512, tokenizer=tok)),
                 (
                     "langchain",
                     lambda: lc(

@@ -10,9 +10,23 @@ assembles a model, minus its per-call bookkeeping: a new instance with its four
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel
 
-__all__ = ["TRUSTED", "has_fields", "new", "set_dict", "set_extra", "set_fields_set", "set_private"]
+if TYPE_CHECKING:
+    from ragmem.types import Metadata
+
+__all__ = [
+    "TRUSTED",
+    "copy_with_lists",
+    "has_fields",
+    "new",
+    "set_dict",
+    "set_extra",
+    "set_fields_set",
+    "set_private",
+]
 
 # the assembly below needs BaseModel's instance slots to be the ones of pydantic 2 as
 # we know it; when they are not, callers validate as usual
@@ -34,3 +48,8 @@ set_private = _slots["__pydantic_private__"].__set__
 def has_fields(model: type[BaseModel], names: list[str]) -> bool:
     """Whether ``model`` has exactly these fields, in this order (what an assembler sets)."""
     return TRUSTED and list(model.model_fields) == names
+
+
+def copy_with_lists(metadata: Metadata) -> Metadata:
+    """A copy of validated metadata that shares no list with it (scalars are immutable)."""
+    return {k: v.copy() if type(v) is list else v for k, v in metadata.items()}

@@ -42,7 +42,15 @@ import hashlib
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Literal
 
-from ragmem._trusted import has_fields, new, set_dict, set_extra, set_fields_set, set_private
+from ragmem._trusted import (
+    copy_with_lists,
+    has_fields,
+    new,
+    set_dict,
+    set_extra,
+    set_fields_set,
+    set_private,
+)
 from ragmem.chunking.levels import (
     ArrayLevel,
     Layout,
@@ -368,8 +376,6 @@ class Chunker(ABC):
             hi = measure.end_after(pos, budget)
             cut = seg_end if hi >= seg_end else self._best_cut(text, layout, pos, hi)
             end = cut if not text[cut - 1].isspace() else _end_of_content(text, pos, cut)
-            if self.tokenizer is None:
-                return cut, end  # a window of ``budget`` characters always fits
             excess = self._excess(text, start, end, prefix, measure)
             if excess <= 0:
                 return cut, end
@@ -446,9 +452,7 @@ def _adds_nothing(layout: Layout) -> bool:
 
 def _metadata_copier(meta: Metadata) -> Callable[[Metadata], Metadata]:
     """How to give each chunk its own copy of ``meta``: list values are copied too."""
-    if any(type(v) is list for v in meta.values()):
-        return lambda m: {k: v.copy() if type(v) is list else v for k, v in m.items()}
-    return dict.copy
+    return copy_with_lists if any(type(v) is list for v in meta.values()) else dict.copy
 
 
 def _end_of_content(text: str, lo: int, hi: int | None = None) -> int:

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ragmem._trusted import has_fields, new, set_dict, set_extra, set_fields_set, set_private
+from ragmem._trusted import (
+    copy_with_lists,
+    has_fields,
+    new,
+    set_dict,
+    set_extra,
+    set_fields_set,
+    set_private,
+)
 from ragmem.types import Hit, Metadata
 
 if TYPE_CHECKING:
@@ -40,7 +48,7 @@ def copy_metadata(metadata: Metadata) -> Metadata:
     """A copy of stored metadata that shares nothing mutable with the store."""
     if type(metadata) is dict:  # scalars only: a shallow copy is a full copy
         return metadata.copy()
-    return {k: v.copy() if type(v) is list else v for k, v in metadata.items()}
+    return copy_with_lists(metadata)
 
 
 _TRUSTED = has_fields(Hit, ["id", "score", "text", "metadata", "explain"])
@@ -59,7 +67,6 @@ def make_hits(
         AssertionError: a row is a tombstone (an index returned a deleted row).
     """
     out: list[Hit] = []
-    hit_type = Hit
     for row, score in zip(rows, scores):
         id_ = ids[row]
         assert id_ is not None, f"row {row} was deleted"
@@ -68,7 +75,7 @@ def make_hits(
             out.append(Hit(id=id_, score=score, text=texts[row], metadata=copy_metadata(meta)))
             continue
         # inline rather than a call per hit: this loop runs k times per query
-        hit = new(hit_type)
+        hit = new(Hit)
         set_dict(
             hit,
             {
