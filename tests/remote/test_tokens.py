@@ -225,6 +225,28 @@ def test_parallel_encoding_of_a_long_text_uses_every_part():
     assert parallel.span_arrays(text)[1].tolist() == single.span_arrays(text)[1].tolist()
 
 
+@pytest.mark.parametrize(
+    ("threads", "backend", "parts"),
+    [(2, "auto", None), (3, "auto", 3), (2, "tiktoken", 2), (1, "tiktoken", None)],
+)
+def test_tiktoken_threads_only_where_they_can_beat_bpe_openai(threads, backend, parts, monkeypatch):
+    """Two threads of tiktoken at best keep up with one of bpe-openai: not used beside it."""
+    pytest.importorskip("bpe_openai")
+    cut_into = []
+
+    def spy(text, n):
+        cut_into.append(n)
+        return _space_splits(text, n)
+
+    monkeypatch.setattr(_tokenizers, "_space_splits", spy)
+    text = "The quick brown fox jumps over the lazy dog.\n\n" * 3000  # not word by word
+    tokenizer = TiktokenTokenizer(
+        "cl100k_base", threads=threads, parallel_min=1000, backend=backend
+    )
+    assert tokenizer._ids(text).tolist() == tokenizer.encoding.encode_ordinary(text)
+    assert cut_into == ([] if parts is None else [parts])
+
+
 @pytest.mark.parametrize("bad", [0, -1, True, 1.5])
 def test_threads_must_be_a_positive_int(bad):
     with pytest.raises(ConfigurationError, match="threads"):
