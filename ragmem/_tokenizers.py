@@ -269,7 +269,7 @@ class TiktokenTokenizer:
     * *one distinct word at a time*, where its words take several tokens each (most
       languages written with spaces other than English, made-up words): cut at such
       spaces, the text is a sequence of words that repeat, and each distinct word is
-      encoded once (``ragmem._wordwise``; about 1.5x faster than bpe-openai on the
+      encoded once (``ragmem._wordwise``; about 1.6x faster than bpe-openai on the
       chunking benchmark's generated document, in one thread and less CPU time);
     * else in parts cut at such spaces, on several threads at once (tiktoken releases
       the GIL while it encodes): faster on a machine with idle cores, for a little

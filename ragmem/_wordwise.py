@@ -31,8 +31,9 @@ if TYPE_CHECKING:
 
 __all__ = ["word_ids", "worthwhile"]
 
-# worthwhile() looks at this many characters from the start of the text
-_SAMPLE = 1 << 16
+# worthwhile() counts the tokens of this many characters from the start of the text
+# (about 5% of encoding a text of TiktokenTokenizer's default parallel_min directly)
+_SAMPLE = 1 << 14
 # words of English and code average over 3.5 characters a token; made-up words and
 # most other languages written with spaces take fewer
 _CHARS_PER_TOKEN = 3.0
@@ -102,9 +103,9 @@ def word_ids(
 
 
 def _words(text: str) -> list[str] | None:
-    """``text`` cut before every space that follows a non-whitespace character, the
-    spaces left out (each word but the first starts with one); None if a sentinel
-    cannot be found."""
+    """``text`` cut at every space that follows a non-whitespace character, those
+    spaces dropped (each word but the first stood after one); None if no sentinel
+    character is free."""
     sentinel = next((s for s in _SENTINELS if s not in text), None)
     if sentinel is None:
         return None
