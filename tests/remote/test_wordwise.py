@@ -128,3 +128,19 @@ def test_tokenizer_takes_the_word_path_for_long_texts(monkeypatch):
         assert np.array_equal(starts, expected[0])
         assert np.array_equal(ends, expected[1])
     assert len(calls) == 6
+
+
+@pytest.mark.parametrize("chunker", ["TokenChunker", "RecursiveChunker", "MarkdownChunker"])
+def test_chunkers_cut_a_long_text_the_same_either_way(chunker):
+    from ragmem import chunking
+
+    rnd = random.Random(3)
+    vocabulary = ["".join(rnd.choices("qwrtzpsdfgé", k=rnd.randint(3, 9))) for _ in range(300)]
+    lines = [" ".join(rnd.choices(vocabulary, k=rnd.randint(3, 30))) for _ in range(600)]
+    text = "# Title\n\n" + "\n\n".join(lines)
+    word_by_word = TiktokenTokenizer("cl100k_base", threads=1, parallel_min=1000)
+    directly = TiktokenTokenizer("cl100k_base", threads=1, parallel_min=1 << 30)
+    assert worthwhile(text, directly.count)
+    make = getattr(chunking, chunker)
+    expected = make(size=64, overlap=8, tokenizer=directly).chunk(text, doc_id="d")
+    assert make(size=64, overlap=8, tokenizer=word_by_word).chunk(text, doc_id="d") == expected
