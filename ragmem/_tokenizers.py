@@ -545,15 +545,16 @@ def _default_threads() -> int:
     return max(1, min(4, cpus))
 
 
-# a space after a non-whitespace character: where the encodings' tokens split
-_SPACE_SPLIT = re.compile(r"(?<=\S) ")
+# a space after a non-whitespace character: where the tokens of a ``space_split``
+# tokenizer (the tiktoken encodings) split
+SPACE_SPLIT = re.compile(r"(?<=\S) ")
 
 
 def _space_splits(text: str, parts: int) -> list[int]:
     """0, up to ``parts - 1`` space splits near equal fractions of ``text``, ``len(text)``."""
     cuts = [0]
     for k in range(1, parts):
-        m = _SPACE_SPLIT.search(text, max(cuts[-1] + 1, len(text) * k // parts))
+        m = SPACE_SPLIT.search(text, max(cuts[-1] + 1, len(text) * k // parts))
         if m is None:
             break
         cuts.append(m.start())

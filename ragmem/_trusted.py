@@ -10,23 +10,16 @@ assembles a model, minus its per-call bookkeeping: a new instance with its four
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from ragmem.types import Metadata
 
-__all__ = [
-    "TRUSTED",
-    "copy_with_lists",
-    "has_fields",
-    "new",
-    "set_dict",
-    "set_extra",
-    "set_fields_set",
-    "set_private",
-]
+__all__ = ["TRUSTED", "assemble", "copy_with_lists", "has_fields"]
+
+_M = TypeVar("_M", bound=BaseModel)
 
 # the assembly below needs BaseModel's instance slots to be the ones of pydantic 2 as
 # we know it; when they are not, callers validate as usual
@@ -37,12 +30,23 @@ TRUSTED = BaseModel.__slots__ == (
     "__pydantic_private__",
 )
 
-new = object.__new__
+_new = object.__new__
 _slots = vars(BaseModel)
-set_dict = _slots["__dict__"].__set__
-set_fields_set = _slots["__pydantic_fields_set__"].__set__
-set_extra = _slots["__pydantic_extra__"].__set__
-set_private = _slots["__pydantic_private__"].__set__
+_set_dict = _slots["__dict__"].__set__
+_set_fields_set = _slots["__pydantic_fields_set__"].__set__
+_set_extra = _slots["__pydantic_extra__"].__set__
+_set_private = _slots["__pydantic_private__"].__set__
+
+
+def assemble(model: type[_M], values: dict[str, Any], fields_set: set[str]) -> _M:
+    """An instance of ``model`` holding ``values`` (every field, in field order) with
+    ``fields_set`` as its set fields; only when ``has_fields`` holds for ``model``."""
+    instance: _M = _new(model)
+    _set_dict(instance, values)
+    _set_fields_set(instance, fields_set)
+    _set_extra(instance, None)
+    _set_private(instance, None)
+    return instance
 
 
 def has_fields(model: type[BaseModel], names: list[str]) -> bool:

@@ -42,15 +42,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Literal
 
-from ragmem._trusted import (
-    copy_with_lists,
-    has_fields,
-    new,
-    set_dict,
-    set_extra,
-    set_fields_set,
-    set_private,
-)
+from ragmem._trusted import assemble, copy_with_lists, has_fields
 from ragmem.chunking.levels import (
     ArrayLevel,
     Layout,
@@ -424,24 +416,17 @@ def _assemble(
     doc_id: str, text: str, start: int, end: int, index: int, metadata: Metadata
 ) -> Chunk:
     """A chunk from trusted values, as ``Chunk(...)`` would build it (see ``ragmem._trusted``)."""
-    chunk = new(Chunk)
-    set_dict(
-        chunk,
-        {
-            "id": f"{doc_id}#{index}",
-            "doc_id": doc_id,
-            "text": text,
-            # positions from a custom Layout or Level may be numpy integers
-            "start": int(start),
-            "end": int(end),
-            "index": index,
-            "metadata": metadata,
-        },
-    )
-    set_fields_set(chunk, set(_ALL_SET))
-    set_extra(chunk, None)
-    set_private(chunk, None)
-    return chunk
+    values = {
+        "id": f"{doc_id}#{index}",
+        "doc_id": doc_id,
+        "text": text,
+        # positions from a custom Layout or Level may be numpy integers
+        "start": int(start),
+        "end": int(end),
+        "index": index,
+        "metadata": metadata,
+    }
+    return assemble(Chunk, values, set(_ALL_SET))
 
 
 def _adds_nothing(layout: Layout) -> bool:

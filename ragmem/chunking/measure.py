@@ -3,19 +3,17 @@ that re-tokenize only a chunk's edges when the tokenizer allows it."""
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from ragmem._tokenizers import SPACE_SPLIT
 
 if TYPE_CHECKING:
     from ragmem.tokens import Tokenizer
 
 __all__ = ["Measure"]
 
-# a space after a non-whitespace character: where a ``space_split`` tokenizer's
-# tokens of a text split into the tokens of the two sides
-_SPACE_SPLIT = re.compile(r"(?<=\S) ")
 # below this many characters a chunk is simply re-counted whole
 _EDGE_MIN = 64
 
@@ -85,7 +83,7 @@ class Measure:
         text, count = self.text, self.tokenizer.count
         if not self.space_split or hi - lo < _EDGE_MIN:
             return count(text[lo:hi])
-        m = _SPACE_SPLIT.search(text, lo, hi)
+        m = SPACE_SPLIT.search(text, lo, hi)
         if m is None:
             return count(text[lo:hi])
         a = m.start()

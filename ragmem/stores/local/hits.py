@@ -11,15 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ragmem._trusted import (
-    copy_with_lists,
-    has_fields,
-    new,
-    set_dict,
-    set_extra,
-    set_fields_set,
-    set_private,
-)
+from ragmem._trusted import assemble, copy_with_lists, has_fields
 from ragmem.types import Hit, Metadata
 
 if TYPE_CHECKING:
@@ -74,20 +66,12 @@ def make_hits(
         if not _TRUSTED:  # pragma: no cover - only with a pydantic whose internals changed
             out.append(Hit(id=id_, score=score, text=texts[row], metadata=copy_metadata(meta)))
             continue
-        # inline rather than a call per hit: this loop runs k times per query
-        hit = new(Hit)
-        set_dict(
-            hit,
-            {
-                "id": id_,
-                "score": score,
-                "text": texts[row],
-                "metadata": meta.copy() if type(meta) is dict else copy_metadata(meta),
-                "explain": {},
-            },
-        )
-        set_fields_set(hit, {"id", "score", "text", "metadata"})
-        set_extra(hit, None)
-        set_private(hit, None)
-        out.append(hit)
+        values = {
+            "id": id_,
+            "score": score,
+            "text": texts[row],
+            "metadata": meta.copy() if type(meta) is dict else copy_metadata(meta),
+            "explain": {},
+        }
+        out.append(assemble(Hit, values, {"id", "score", "text", "metadata"}))
     return out
