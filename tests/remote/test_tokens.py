@@ -190,3 +190,12 @@ def test_never_touches_the_network(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["2", "2"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_docstring_examples():
+    import doctest
+
+    import ragmem.tokens
+
+    result = doctest.testmod(ragmem.tokens)
+    assert result.failed == 0 and result.attempted >= 3
