@@ -153,7 +153,11 @@ class TiktokenTokenizer:
         starts = ends - lengths
         if text.isascii() or not len(ends):
             return starts, ends
-        raw = np.frombuffer(_without_surrogates(text).encode("utf-8"), dtype=np.uint8)
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:
+            data = _without_surrogates(text).encode("utf-8")
+        raw = np.frombuffer(data, dtype=np.uint8)
         # the character each byte belongs to: count of character-starting bytes so far
         char_of_byte = np.cumsum((raw & 0xC0) != 0x80) - 1
         # a token holding part of a character gets that character's whole span
