@@ -198,4 +198,5 @@ def test_docstring_examples():
     import ragmem.tokens
 
     result = doctest.testmod(ragmem.tokens)
-    assert result.failed == 0 and result.attempted >= 3
+    assert result.failed == 0
+    assert result.attempted >= 3
