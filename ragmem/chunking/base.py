@@ -40,9 +40,10 @@ from __future__ import annotations
 import bisect
 import hashlib
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from ragmem._trusted import assemble, copy_with_lists, has_fields
+from pydantic import ConfigDict, TypeAdapter
+
 from ragmem.chunking.levels import (
     ArrayLevel,
     Layout,
@@ -213,52 +214,13 @@ class Chunker(ABC):
         own = first_non_space(text, 0)
         if own == len(text):
             return []
-        # meta is validated (a Document's, merged with validate_metadata's): chunks that
-        # add no metadata of their own are assembled from it without validating again
-        copy_meta = _metadata_copier(meta)
         if self._whole_if_fits:
             end = _end_of_content(text, own)
             if self._fits_whole(text, own, end):
-                extra = {} if self._plain else self._whole_metadata(text, meta, own, end)
-                if not extra and _TRUSTED:
-                    return [_assemble(doc_id, text[own:end], own, end, 0, copy_meta(meta))]
-                return [
-                    Chunk(
-                        id=f"{doc_id}#0",
-                        doc_id=doc_id,
-                        text=text[own:end],
-                        start=own,
-                        end=end,
-                        index=0,
-                        metadata={**meta, **extra},
-                    )
-                ]
+                whole = {} if self._plain else self._whole_metadata(text, meta, own, end)
+                return _chunks(doc_id, text, meta, [(own, own, end, None)], lambda o, e: whole)
         layout = self._layout(text, meta)
-        rows = self._cut(text, layout)
-        if _TRUSTED and _adds_nothing(layout):  # no chunk has metadata or a header of its own
-            return [
-                _assemble(doc_id, text[start:end], start, end, index, copy_meta(meta))
-                for index, (start, _, end, _) in enumerate(rows)
-            ]
-        chunks: list[Chunk] = []
-        for index, (start, own, end, prefix) in enumerate(rows):
-            extra = layout.metadata(own, end)
-            body = text[start:end]
-            if prefix is not None:
-                body = text[prefix[0] : prefix[1]] + body
-                extra = {**extra, "header_start": prefix[0], "header_end": prefix[1]}
-            chunks.append(
-                Chunk(
-                    id=f"{doc_id}#{index}",
-                    doc_id=doc_id,
-                    text=body,
-                    start=start,
-                    end=end,
-                    index=index,
-                    metadata={**meta, **extra} if extra else dict(meta),
-                )
-            )
-        return chunks
+        return _chunks(doc_id, text, meta, self._cut(text, layout), layout.metadata)
 
     def chunk_many(self, documents: Iterable[Document | str]) -> list[Chunk]:
         """Chunk several documents; the chunks of each in order, documents in order."""
@@ -407,37 +369,40 @@ def _content_id(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-_FIELDS = ["id", "doc_id", "text", "start", "end", "index", "metadata"]
-_TRUSTED = has_fields(Chunk, _FIELDS)
-_ALL_SET = frozenset(_FIELDS)
+_CHUNKS = TypeAdapter(list[Chunk], config=ConfigDict(defer_build=True))
 
 
-def _assemble(
-    doc_id: str, text: str, start: int, end: int, index: int, metadata: Metadata
-) -> Chunk:
-    """A chunk from trusted values, as ``Chunk(...)`` would build it (see ``ragmem._trusted``)."""
-    values = {
-        "id": f"{doc_id}#{index}",
-        "doc_id": doc_id,
-        "text": text,
-        # positions from a custom Layout or Level may be numpy integers
-        "start": int(start),
-        "end": int(end),
-        "index": index,
-        "metadata": metadata,
-    }
-    return assemble(Chunk, values, set(_ALL_SET))
+def _chunks(
+    doc_id: str,
+    text: str,
+    meta: Metadata,
+    rows: list[tuple[int, int, int, tuple[int, int] | None]],
+    metadata_of: Callable[[int, int], Metadata],
+) -> list[Chunk]:
+    """The chunks of ``rows`` (start, own, end, header prefix), validated in one call.
 
-
-def _adds_nothing(layout: Layout) -> bool:
-    """Whether ``layout`` keeps the base class's empty metadata and prefixes."""
-    kind = type(layout)
-    return kind.metadata is Layout.metadata and kind.prefix is Layout.prefix
-
-
-def _metadata_copier(meta: Metadata) -> Callable[[Metadata], Metadata]:
-    """How to give each chunk its own copy of ``meta``: list values are copied too."""
-    return copy_with_lists if any(type(v) is list for v in meta.values()) else dict.copy
+    Each chunk gets the document's metadata ``meta`` plus ``metadata_of(own, end)``;
+    validation gives every chunk its own copy of them.
+    """
+    values: list[dict[str, Any]] = []
+    for index, (start, own, end, prefix) in enumerate(rows):
+        extra = metadata_of(own, end)
+        body = text[start:end]
+        if prefix is not None:
+            body = text[prefix[0] : prefix[1]] + body
+            extra = {**extra, "header_start": prefix[0], "header_end": prefix[1]}
+        values.append(
+            {
+                "id": f"{doc_id}#{index}",
+                "doc_id": doc_id,
+                "text": body,
+                "start": start,
+                "end": end,
+                "index": index,
+                "metadata": {**meta, **extra} if extra else meta,
+            }
+        )
+    return _CHUNKS.validate_python(values)
 
 
 def _end_of_content(text: str, lo: int, hi: int | None = None) -> int:

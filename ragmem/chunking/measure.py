@@ -3,11 +3,10 @@ that re-tokenize only a chunk's edges when the tokenizer allows it."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import numpy as np
-
-from ragmem._tokenizers import SPACE_SPLIT
 
 if TYPE_CHECKING:
     from ragmem.tokens import Tokenizer
@@ -16,6 +15,8 @@ __all__ = ["Measure"]
 
 # below this many characters a chunk is simply re-counted whole
 _EDGE_MIN = 64
+# a space after a non-whitespace character: where a ``space_split`` tokenizer's tokens split
+SPACE_SPLIT = re.compile(r"(?<=\S) ")
 
 
 class Measure:

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ragmem._tokenizers import TiktokenTokenizer, is_openai_model, local_tokenizer
 from ragmem.embedders.base import Embedder, l2_normalize
 from ragmem.errors import BackendResponseError, ConfigurationError, TextTooLongError
 from ragmem.remote.openai import OpenAIClients
 from ragmem.remote.resilience import LoopLocal, RetryPolicy
+from ragmem.tokens import TiktokenTokenizer, is_openai_model, local_tokenizer
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from ragmem._tokenizers import TiktokenTokenizer, is_openai_model
 from ragmem.errors import BackendResponseError, ConfigurationError
 from ragmem.llms.base import LLM, Message
 from ragmem.remote.openai import OpenAIClients
 from ragmem.remote.resilience import LoopLocal, RetryPolicy
+from ragmem.tokens import TiktokenTokenizer, is_openai_model
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator

@@ -148,8 +148,6 @@ def _tokenizer(name: str) -> Any:
     try:
         if name == "cl100k-plain":  # tiktoken alone: no span_arrays, no space_split
             tokenizer = cl100k()
-        elif name == "cl100k-tiktoken":  # ragmem's tokenizer on tiktoken, not bpe-openai
-            tokenizer = TiktokenTokenizer("cl100k_base", backend="tiktoken")
         elif name == "wordpiece":
             tokenizer = local_tokenizer()
         else:
@@ -161,7 +159,7 @@ def _tokenizer(name: str) -> Any:
     return tokenizer
 
 
-BPE = ["cl100k_base", "o200k_base", "cl100k-tiktoken", "cl100k-plain", "wordpiece"]
+BPE = ["cl100k_base", "o200k_base", "cl100k-plain", "wordpiece"]
 
 
 @pytest.mark.parametrize("name", BPE)

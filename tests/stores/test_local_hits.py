@@ -130,10 +130,3 @@ def test_read_lock_admits_readers_and_excludes_writers():
 def _write(lock: ReadWriteLock, events: list[str]) -> None:
     with lock.write():
         events.append("written")
-
-
-def test_hits_take_the_fast_path_on_this_pydantic():
-    # the fallback (validated Hits) is correct too, but slower: notice if it kicks in
-    from ragmem.stores.local import hits
-
-    assert hits._TRUSTED

@@ -1,17 +1,16 @@
-"""Turning ranked rows into ``Hit`` objects cheaply, without handing out the store's metadata.
+"""Turning ranked rows into ``Hit`` objects that share nothing with the store.
 
-A search returns ``k`` hits per query, and on an HNSW graph the whole search costs
-well under a millisecond, so building the hits is a visible share of it. The store's
-rows were validated when they were written, so hits are assembled from trusted values
-without running pydantic's validator again (``ragmem._trusted``). Metadata is always
-copied: a caller that edits ``hit.metadata`` must never change the store.
+Metadata is always copied: a caller that edits ``hit.metadata`` must never change the
+store. Hits are validated like any ``Hit(...)``, all of a query's in one call, and
+validation builds new dicts and lists, which is the copy.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ragmem._trusted import assemble, copy_with_lists, has_fields
+from pydantic import ConfigDict, TypeAdapter
+
 from ragmem.types import Hit, Metadata
 
 if TYPE_CHECKING:
@@ -21,6 +20,8 @@ __all__ = ["EMPTY", "copy_metadata", "make_hits", "stored_metadata"]
 
 # Shared by every row without metadata; never handed out (readers get copies).
 EMPTY: Metadata = {}
+
+_HITS = TypeAdapter(list[Hit], config=ConfigDict(defer_build=True))
 
 
 class _WithLists(dict):  # type: ignore[type-arg]
@@ -40,10 +41,7 @@ def copy_metadata(metadata: Metadata) -> Metadata:
     """A copy of stored metadata that shares nothing mutable with the store."""
     if type(metadata) is dict:  # scalars only: a shallow copy is a full copy
         return metadata.copy()
-    return copy_with_lists(metadata)
-
-
-_TRUSTED = has_fields(Hit, ["id", "score", "text", "metadata", "explain"])
+    return {k: v.copy() if type(v) is list else v for k, v in metadata.items()}
 
 
 def make_hits(
@@ -58,20 +56,9 @@ def make_hits(
     Raises:
         AssertionError: a row is a tombstone (an index returned a deleted row).
     """
-    out: list[Hit] = []
+    values: list[dict[str, Any]] = []
     for row, score in zip(rows, scores):
         id_ = ids[row]
         assert id_ is not None, f"row {row} was deleted"
-        meta = metadata[row]
-        if not _TRUSTED:  # pragma: no cover - only with a pydantic whose internals changed
-            out.append(Hit(id=id_, score=score, text=texts[row], metadata=copy_metadata(meta)))
-            continue
-        values = {
-            "id": id_,
-            "score": score,
-            "text": texts[row],
-            "metadata": meta.copy() if type(meta) is dict else copy_metadata(meta),
-            "explain": {},
-        }
-        out.append(assemble(Hit, values, {"id", "score", "text", "metadata"}))
-    return out
+        values.append({"id": id_, "score": score, "text": texts[row], "metadata": metadata[row]})
+    return _HITS.validate_python(values)
