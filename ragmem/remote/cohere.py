@@ -22,7 +22,8 @@ from ragmem.errors import (
     RateLimitError,
 )
 from ragmem.remote.clients import SdkClients
-from ragmem.remote.resilience import Secret, parse_retry_after, redact
+from ragmem.remote.resilience import parse_retry_after
+from ragmem.remote.secrets import Secret, redact, register
 
 try:
     import cohere
@@ -111,9 +112,11 @@ class CohereClients(SdkClients):
 
     def secret(self) -> str | None:
         """The key as far as it is known, for redaction."""
-        return (
+        key = (
             self._api_key.get() or os.environ.get("CO_API_KEY") or os.environ.get("COHERE_API_KEY")
         )
+        register(key)
+        return key
 
     def sync(self) -> cohere.ClientV2:
         """The sync client, built on first use."""

@@ -20,7 +20,8 @@ from ragmem.errors import (
     RateLimitError,
 )
 from ragmem.remote.clients import SdkClients
-from ragmem.remote.resilience import Secret, parse_retry_after, redact
+from ragmem.remote.resilience import parse_retry_after
+from ragmem.remote.secrets import Secret, redact, register
 
 try:
     import openai
@@ -100,6 +101,7 @@ class OpenAIClients(SdkClients):
         """The API key: the one given, else the environment's, read at this moment."""
         key = self._api_key.get() or os.environ.get("OPENAI_API_KEY")
         if key:
+            register(key)
             return key
         if self.base_url is not None:
             return _PLACEHOLDER_KEY
@@ -113,9 +115,10 @@ class OpenAIClients(SdkClients):
 
     def secret(self) -> str | None:
         """The key as far as it is known, for redaction."""
-        if self._client is not None:
-            return str(self._client.api_key)
-        return self._api_key.get() or os.environ.get("OPENAI_API_KEY")
+        key = str(self._client.api_key) if self._client is not None else None
+        key = key or self._api_key.get() or os.environ.get("OPENAI_API_KEY")
+        register(key)
+        return key
 
     def sync(self) -> openai.OpenAI:
         """The sync client, built on first use."""
