@@ -242,6 +242,7 @@ def lock_holder():
             text=True,
         )
         started.append(holder)
+        assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "locked"
         return holder
 

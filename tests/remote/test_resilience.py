@@ -68,7 +68,7 @@ def test_parse_retry_after():
     assert parse_retry_after({"retry-after": "soon"}) is None
     assert parse_retry_after({}) is None
     when = email.utils.formatdate(time.time() + 30, usegmt=True)
-    assert 25 < parse_retry_after({"retry-after": when}) <= 30
+    assert 25 < (parse_retry_after({"retry-after": when}) or 0) <= 30
     past = email.utils.formatdate(time.time() - 30, usegmt=True)
     assert parse_retry_after({"retry-after": past}) == 0.0
 
@@ -143,6 +143,7 @@ def test_caller_chains_the_vendor_exception_and_stops_on_client_errors():
     # the cause is a copy of the vendor's exception (type, message, traceback), keys masked
     cause = info.value.__cause__
     assert "VendorError" in str(cause)
+    assert cause is not None
     assert cause.__traceback__ is not None
     assert info.value.__context__ is None
     assert len(calls) == 1

@@ -95,7 +95,7 @@ def _hits() -> list[Hit]:
 
 
 # name -> (build(url, key), calls: list of (label, run(adapter)))
-ADAPTERS: dict[str, Callable[[str, str], Any]] = {
+ADAPTERS: dict[str, Callable[[str, str | None], Any]] = {
     "openai-embedder": lambda url, key: OpenAIEmbedder(
         "text-embedding-3-small", base_url=url + "/v1", api_key=key, retry=RETRY
     ),
