@@ -1,20 +1,31 @@
-"""What the vendor client holders share: the retrying caller built around their SDK errors."""
+"""What the vendor client holders share: the retrying caller and one async client per loop."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from ragmem.remote.resilience import RemoteCaller, RetryPolicy
+from ragmem.remote.resilience import LoopLocal, RemoteCaller, RetryPolicy
 
 if TYPE_CHECKING:
     from ragmem.errors import BackendError
 
 __all__ = ["SdkClients"]
 
+S = TypeVar("S")  # the SDK's sync client
+A = TypeVar("A")  # the SDK's async client
 
-class SdkClients(ABC):
-    """Base of ``OpenAIClients`` and ``CohereClients``: one SDK's key and error translation."""
+
+class SdkClients(ABC, Generic[S, A]):
+    """Base of ``OpenAIClients`` and ``CohereClients``: one SDK's key, clients and errors.
+
+    ``sync_only`` is true when the user passed a sync client and no async one: the
+    async twins then run the sync path in a worker thread.
+    """
+
+    def __init__(self, *, sync_only: bool) -> None:
+        self.sync_only = sync_only
+        self._loop_clients: LoopLocal[A] = LoopLocal(self.make_async)
 
     @abstractmethod
     def secret(self) -> str | None:
@@ -23,6 +34,18 @@ class SdkClients(ABC):
     @abstractmethod
     def translate(self, exc: BaseException, *, backend: str) -> BackendError | None:
         """The ragmem error for an exception this SDK raised (None if not one), key redacted."""
+
+    @abstractmethod
+    def sync(self) -> S:
+        """The sync client, built on first use."""
+
+    @abstractmethod
+    def make_async(self) -> A:
+        """The async client given, or a new one."""
+
+    def for_loop(self) -> A:
+        """The async client of the running event loop (SDK async clients are loop-bound)."""
+        return self._loop_clients.get()
 
     def caller(
         self,

@@ -75,7 +75,7 @@ def translate_cohere(
     return None
 
 
-class CohereClients(SdkClients):
+class CohereClients(SdkClients["cohere.ClientV2", "cohere.AsyncClientV2"]):
     """Lazily built ``ClientV2``/``AsyncClientV2`` with SDK retries turned off.
 
     The key comes from ``api_key``, else ``CO_API_KEY`` or ``COHERE_API_KEY``, read
@@ -95,7 +95,7 @@ class CohereClients(SdkClients):
         self._lock = threading.Lock()
         self._client = client
         self._async_client = async_client
-        self.sync_only = client is not None and async_client is None
+        super().__init__(sync_only=client is not None and async_client is None)
 
     def key(self) -> str:
         """The API key: the one given, else the environment's, read at this moment."""

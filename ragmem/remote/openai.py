@@ -69,7 +69,7 @@ def translate_openai(
     return None
 
 
-class OpenAIClients(SdkClients):
+class OpenAIClients(SdkClients["openai.OpenAI", "openai.AsyncOpenAI"]):
     """Lazily built sync and async SDK clients with SDK retries turned off.
 
     The key is read from ``api_key`` or ``OPENAI_API_KEY`` when the first client is
@@ -95,7 +95,7 @@ class OpenAIClients(SdkClients):
             async_client.with_options(max_retries=0) if async_client is not None else None
         )
         # A sync client alone stays on the sync path (in a thread) for async calls.
-        self.sync_only = client is not None and async_client is None
+        super().__init__(sync_only=client is not None and async_client is None)
 
     def key(self) -> str:
         """The API key: the one given, else the environment's, read at this moment."""
