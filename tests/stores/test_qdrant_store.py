@@ -152,6 +152,8 @@ def test_async_twins_on_async_qdrant_client():
         assert await store.delete_async(where={"i": {"$gte": 10}}) == 10
         assert await store.count_async() == 8
         assert await store.search_async(vectors[0], k=3, where={"$or": []}) == [[]]
+        batch = await store.search_async(vectors[[1, 2]], k=1)
+        assert [hits[0].id for hits in batch] == ["1", "2"]
         await async_client.close()
 
     asyncio.run(scenario())
