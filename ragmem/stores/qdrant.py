@@ -425,6 +425,16 @@ class QdrantVectorStore(VectorStore):
         return await self._run_async(self._count_steps(where))
 
     async def aclose(self) -> None:
-        """Close the async client this store built (call before the event loop ends)."""
+        """Async twin of ``close``: also closes the async client this store built.
+
+        Call it (or use ``async with``) before the event loop ends.
+        """
         if self._async_client is not None and self._owns_async_client:
             await self._async_client.close()
+        self.close()
+
+    async def __aenter__(self) -> QdrantVectorStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

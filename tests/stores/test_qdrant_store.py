@@ -220,3 +220,15 @@ def test_unreachable_server_is_backend_unavailable():
         QdrantVectorStore(
             collection="c", dimensions=8, url=f"http://127.0.0.1:{free_port()}", timeout=2
         )
+
+
+def test_async_with_closes_the_store():
+    async def scenario():
+        async with QdrantVectorStore(collection="c", dimensions=8, location=":memory:") as store:
+            await store.upsert_async(["a"], unit_vectors(1))
+            assert await store.count_async() == 1
+        return store
+
+    store = asyncio.run(scenario())
+    with pytest.raises(RuntimeError, match="closed"):
+        store.count()
