@@ -11,7 +11,6 @@ from ragmem.remote.cohere import CohereClients, request_options
 if TYPE_CHECKING:
     import cohere
 
-    from ragmem.llms.base import Message
     from ragmem.remote.resilience import RetryPolicy
 
 __all__ = ["CohereChat"]
@@ -61,19 +60,6 @@ class CohereChat(RemoteChat[CohereClients]):
             tokens_per_minute=None,
             max_concurrency=max_concurrency,
         )
-
-    def _request(self, messages: list[Message], *, stream: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
-        }
-        if self.temperature is not None:
-            body["temperature"] = self.temperature
-        if self.max_tokens is not None:
-            body["max_tokens"] = self.max_tokens
-        if self.seed is not None:
-            body["seed"] = self.seed
-        return body
 
     def _send(self, body: dict[str, Any], timeout: float, *, stream: bool) -> Any:
         client = self._clients.sync()

@@ -74,18 +74,11 @@ class OpenAIChat(RemoteChat[OpenAIClients]):
         # Prompt tokens feed the tokens/min limit; counted only for OpenAI models.
         self._tokenizer = TiktokenTokenizer.for_model(model) if is_openai_model(model) else None
 
+    _max_tokens_field = "max_completion_tokens"
+
     def _request(self, messages: list[Message], *, stream: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
-        }
-        if self.temperature is not None:
-            body["temperature"] = self.temperature
-        if self.max_tokens is not None:
-            body["max_completion_tokens"] = self.max_tokens
-        if self.seed is not None:
-            body["seed"] = self.seed
-        if stream:
+        body = super()._request(messages, stream=stream)
+        if stream:  # one endpoint for both: the body asks for a stream
             body["stream"] = True
         return body
 

@@ -82,9 +82,22 @@ class RemoteChat(LLM, Generic[C]):
 
     # vendor hooks ---------------------------------------------------------------------
 
-    @abstractmethod
+    # the request field that caps the reply's length
+    _max_tokens_field = "max_tokens"
+
     def _request(self, messages: list[Message], *, stream: bool) -> dict[str, Any]:
-        """The request body for ``messages``."""
+        """The request body for ``messages``: model, messages and the options that are set."""
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+        }
+        options = {
+            "temperature": self.temperature,
+            self._max_tokens_field: self.max_tokens,
+            "seed": self.seed,
+        }
+        body.update((name, value) for name, value in options.items() if value is not None)
+        return body
 
     @abstractmethod
     def _send(self, body: dict[str, Any], timeout: float, *, stream: bool) -> Any:

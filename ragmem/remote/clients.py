@@ -5,15 +5,25 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from ragmem.remote.resilience import LoopLocal, RemoteCaller, RetryPolicy
+from ragmem.errors import BackendError, BackendHTTPError, RateLimitError
+from ragmem.remote.resilience import LoopLocal, RemoteCaller, RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
-    from ragmem.errors import BackendError
+    from collections.abc import Mapping
 
-__all__ = ["SdkClients"]
+__all__ = ["SdkClients", "status_error"]
 
 S = TypeVar("S")  # the SDK's sync client
 A = TypeVar("A")  # the SDK's async client
+
+
+def status_error(
+    status: int, text: str, headers: Mapping[str, str] | None, *, backend: str
+) -> BackendError:
+    """The error for an HTTP error reply: ``RateLimitError`` (with Retry-After) for 429."""
+    if status == 429:
+        return RateLimitError(text, backend=backend, retry_after=parse_retry_after(headers))
+    return BackendHTTPError(status, text, backend=backend)
 
 
 class SdkClients(ABC, Generic[S, A]):

@@ -14,15 +14,12 @@ import httpx
 
 from ragmem.errors import (
     BackendError,
-    BackendHTTPError,
     BackendResponseError,
     BackendUnavailableError,
     ConfigurationError,
     MissingDependencyError,
-    RateLimitError,
 )
-from ragmem.remote.clients import SdkClients
-from ragmem.remote.resilience import parse_retry_after
+from ragmem.remote.clients import SdkClients, status_error
 from ragmem.remote.secrets import Secret, redact, register
 
 try:
@@ -65,11 +62,7 @@ def translate_cohere(
         text = redact(_body_text(exc.body), [secret])
         if 200 <= status < 300:  # the SDK could not parse a success reply
             return BackendResponseError(f"malformed reply: {text[:200]}", backend=backend)
-        if status == 429:
-            return RateLimitError(
-                text, backend=backend, retry_after=parse_retry_after(exc.headers or {})
-            )
-        return BackendHTTPError(status, text, backend=backend)
+        return status_error(status, text, exc.headers, backend=backend)
     if isinstance(exc, json.JSONDecodeError):
         return BackendResponseError(f"malformed JSON in the response: {exc.msg}", backend=backend)
     return None
@@ -85,8 +78,8 @@ class CohereClients(SdkClients["cohere.ClientV2", "cohere.AsyncClientV2"]):
     def __init__(
         self,
         *,
-        api_key: str | None,
         base_url: str | None,
+        api_key: str | None,
         client: cohere.ClientV2 | None,
         async_client: cohere.AsyncClientV2 | None,
     ) -> None:

@@ -12,15 +12,12 @@ import threading
 
 from ragmem.errors import (
     BackendError,
-    BackendHTTPError,
     BackendResponseError,
     BackendUnavailableError,
     ConfigurationError,
     MissingDependencyError,
-    RateLimitError,
 )
-from ragmem.remote.clients import SdkClients
-from ragmem.remote.resilience import parse_retry_after
+from ragmem.remote.clients import SdkClients, status_error
 from ragmem.remote.secrets import Secret, redact, register
 
 try:
@@ -55,11 +52,7 @@ def translate_openai(
         )
     if isinstance(exc, openai.APIStatusError):
         text = redact(_body_text(exc.body), [secret])
-        if exc.status_code == 429:
-            return RateLimitError(
-                text, backend=backend, retry_after=parse_retry_after(exc.response.headers)
-            )
-        return BackendHTTPError(exc.status_code, text, backend=backend)
+        return status_error(exc.status_code, text, exc.response.headers, backend=backend)
     if isinstance(exc, openai.APIResponseValidationError):
         return BackendResponseError(redact(exc.message, [secret]), backend=backend)
     if isinstance(exc, json.JSONDecodeError):

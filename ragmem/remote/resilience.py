@@ -264,6 +264,18 @@ class RemoteCaller:
         )
         return delay
 
+    def _delay_or_fail(self, failure: Exception, attempt: int, deadline: float) -> float:
+        """Seconds to wait before retrying after ``failure``, or raise its translation.
+
+        Called outside the ``except`` block, so the vendor exception is not the raised
+        error's context (only its masked copy is the cause).
+        """
+        error = self.translate(failure)
+        delay = self._next_delay(error, attempt, deadline)
+        if delay is None:
+            self._fail(error, failure)
+        return delay
+
     @staticmethod
     def _fail(error: BaseException, exc: BaseException) -> NoReturn:
         """Raise ``error``, chained to a copy of the vendor's ``exc`` with the keys masked."""
@@ -286,12 +298,7 @@ class RemoteCaller:
                     return attempt(self._attempt_timeout(deadline))
                 except Exception as exc:
                     failure = exc
-            # raised here, outside the handler, so the vendor exception is not its context
-            error = self.translate(failure)
-            delay = self._next_delay(error, number, deadline)
-            if delay is None:
-                self._fail(error, failure)
-            time.sleep(delay)
+            time.sleep(self._delay_or_fail(failure, number, deadline))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def call_async(self, attempt: Callable[[float], Awaitable[T]], *, tokens: int = 0) -> T:
@@ -306,11 +313,7 @@ class RemoteCaller:
                     return await attempt(self._attempt_timeout(deadline))
                 except Exception as exc:
                     failure = exc
-            error = self.translate(failure)
-            delay = self._next_delay(error, number, deadline)
-            if delay is None:
-                self._fail(error, failure)
-            await asyncio.sleep(delay)
+            await asyncio.sleep(self._delay_or_fail(failure, number, deadline))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def stream(
