@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ragmem.errors import BackendError, BackendHTTPError, RateLimitError
 from ragmem.remote.resilience import LoopLocal, RemoteCaller, RetryPolicy, parse_retry_after
+from ragmem.remote.secrets import Secret
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -33,8 +35,16 @@ class SdkClients(ABC, Generic[S, A]):
     async twins then run the sync path in a worker thread.
     """
 
-    def __init__(self, *, sync_only: bool) -> None:
-        self.sync_only = sync_only
+    def __init__(
+        self, *, api_key: str | None, base_url: str | None, client: S | None, async_client: A | None
+    ) -> None:
+        self._api_key = Secret(api_key)
+        self.base_url = base_url
+        self._lock = threading.Lock()
+        self._client = client
+        self._async_client = async_client
+        # A sync client alone stays on the sync path (in a thread) for async calls.
+        self.sync_only = client is not None and async_client is None
         self._loop_clients: LoopLocal[A] = LoopLocal(self.make_async)
 
     @abstractmethod
@@ -46,12 +56,23 @@ class SdkClients(ABC, Generic[S, A]):
         """The ragmem error for an exception this SDK raised (None if not one), key redacted."""
 
     @abstractmethod
-    def sync(self) -> S:
-        """The sync client, built on first use."""
+    def _build_sync(self) -> S:
+        """A new sync client with SDK retries off."""
 
     @abstractmethod
+    def _build_async(self) -> A:
+        """A new async client with SDK retries off."""
+
+    def sync(self) -> S:
+        """The sync client given, or one built on first use."""
+        with self._lock:
+            if self._client is None:
+                self._client = self._build_sync()
+        return self._client
+
     def make_async(self) -> A:
-        """The async client given, or a new one."""
+        """The async client given, or a new one (``for_loop`` keeps one per event loop)."""
+        return self._async_client if self._async_client is not None else self._build_async()
 
     def for_loop(self) -> A:
         """The async client of the running event loop (SDK async clients are loop-bound)."""

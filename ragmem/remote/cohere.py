@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from typing import Any
 
 import httpx
@@ -20,7 +19,7 @@ from ragmem.errors import (
     MissingDependencyError,
 )
 from ragmem.remote.clients import SdkClients, status_error
-from ragmem.remote.secrets import Secret, redact, register
+from ragmem.remote.secrets import redact, register
 
 try:
     import cohere
@@ -75,21 +74,6 @@ class CohereClients(SdkClients["cohere.ClientV2", "cohere.AsyncClientV2"]):
     when the first client is built.
     """
 
-    def __init__(
-        self,
-        *,
-        base_url: str | None,
-        api_key: str | None,
-        client: cohere.ClientV2 | None,
-        async_client: cohere.AsyncClientV2 | None,
-    ) -> None:
-        self._api_key = Secret(api_key)
-        self.base_url = base_url
-        self._lock = threading.Lock()
-        self._client = client
-        self._async_client = async_client
-        super().__init__(sync_only=client is not None and async_client is None)
-
     def key(self) -> str:
         """The API key: the one given, else the environment's, read at this moment."""
         key = self.secret()
@@ -111,22 +95,15 @@ class CohereClients(SdkClients["cohere.ClientV2", "cohere.AsyncClientV2"]):
         register(key)
         return key
 
-    def sync(self) -> cohere.ClientV2:
-        """The sync client, built on first use."""
-        with self._lock:
-            if self._client is None:
-                self._client = cohere.ClientV2(
-                    api_key=self.key(),
-                    base_url=self.base_url or DEFAULT_BASE_URL,
-                    max_retries=0,
-                    log_warning_experimental_features=False,
-                )
-        return self._client
+    def _build_sync(self) -> cohere.ClientV2:
+        return cohere.ClientV2(
+            api_key=self.key(),
+            base_url=self.base_url or DEFAULT_BASE_URL,
+            max_retries=0,
+            log_warning_experimental_features=False,
+        )
 
-    def make_async(self) -> cohere.AsyncClientV2:
-        """The async client given, or a new one (the caller keeps one per event loop)."""
-        if self._async_client is not None:
-            return self._async_client
+    def _build_async(self) -> cohere.AsyncClientV2:
         return cohere.AsyncClientV2(
             api_key=self.key(),
             base_url=self.base_url or DEFAULT_BASE_URL,

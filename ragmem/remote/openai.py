@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 
 from ragmem.errors import (
     BackendError,
@@ -18,7 +17,7 @@ from ragmem.errors import (
     MissingDependencyError,
 )
 from ragmem.remote.clients import SdkClients, status_error
-from ragmem.remote.secrets import Secret, redact, register
+from ragmem.remote.secrets import redact, register
 
 try:
     import openai
@@ -79,16 +78,15 @@ class OpenAIClients(SdkClients["openai.OpenAI", "openai.AsyncOpenAI"]):
         client: openai.OpenAI | None,
         async_client: openai.AsyncOpenAI | None,
     ) -> None:
-        self._api_key = Secret(api_key)
-        self.base_url = base_url
         self.organization = organization
-        self._lock = threading.Lock()
-        self._client = client.with_options(max_retries=0) if client is not None else None
-        self._async_client = (
-            async_client.with_options(max_retries=0) if async_client is not None else None
+        super().__init__(
+            api_key=api_key,
+            base_url=base_url,
+            client=client.with_options(max_retries=0) if client is not None else None,
+            async_client=(
+                async_client.with_options(max_retries=0) if async_client is not None else None
+            ),
         )
-        # A sync client alone stays on the sync path (in a thread) for async calls.
-        super().__init__(sync_only=client is not None and async_client is None)
 
     def key(self) -> str:
         """The API key: the one given, else the environment's, read at this moment."""
@@ -113,22 +111,15 @@ class OpenAIClients(SdkClients["openai.OpenAI", "openai.AsyncOpenAI"]):
         register(key)
         return key
 
-    def sync(self) -> openai.OpenAI:
-        """The sync client, built on first use."""
-        with self._lock:
-            if self._client is None:
-                self._client = openai.OpenAI(
-                    api_key=self.key(),
-                    base_url=self.base_url,
-                    organization=self.organization,
-                    max_retries=0,
-                )
-        return self._client
+    def _build_sync(self) -> openai.OpenAI:
+        return openai.OpenAI(
+            api_key=self.key(),
+            base_url=self.base_url,
+            organization=self.organization,
+            max_retries=0,
+        )
 
-    def make_async(self) -> openai.AsyncOpenAI:
-        """The async client given, or a new one (the caller keeps one per event loop)."""
-        if self._async_client is not None:
-            return self._async_client
+    def _build_async(self) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(
             api_key=self.key(),
             base_url=self.base_url,
