@@ -10,19 +10,27 @@ from __future__ import annotations
 
 import importlib
 from importlib.metadata import entry_points
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
-from ragmem.errors import UnknownBackendError
+from ragmem.errors import ConfigurationError, UnknownBackendError
+
+if TYPE_CHECKING:
+    from ragmem.embedders.base import Embedder
+    from ragmem.llms.base import LLM
+    from ragmem.retrievers.base import Retriever
+    from ragmem.stores.base import VectorStore
 
 __all__ = [
     "backend_names",
     "get_embedder",
+    "get_llm",
     "get_retriever",
     "get_store",
     "load_backend",
 ]
 
 Kind = Literal["embedders", "stores", "retrievers", "llms"]
+B = TypeVar("B")
 
 _BUILTINS: dict[str, dict[str, str]] = {
     "embedders": {
@@ -46,10 +54,22 @@ _BUILTINS: dict[str, dict[str, str]] = {
         "openai": "ragmem.llms.openai:OpenAIChat",
     },
 }
+# The interface every backend of a kind implements, checked when it is loaded.
+_BASES: dict[str, str] = {
+    "embedders": "ragmem.embedders.base:Embedder",
+    "stores": "ragmem.stores.base:VectorStore",
+    "retrievers": "ragmem.retrievers.base:Retriever",
+    "llms": "ragmem.llms.base:LLM",
+}
 
 
 def _plugins(kind: str) -> dict[str, str]:
     return {ep.name: ep.value for ep in entry_points(group=f"ragmem.{kind}")}
+
+
+def _import(target: str) -> Any:
+    module_name, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
 
 
 def backend_names(kind: Kind) -> list[str]:
@@ -57,25 +77,57 @@ def backend_names(kind: Kind) -> list[str]:
     return sorted({**_plugins(kind), **_BUILTINS[kind]})
 
 
-def load_backend(kind: Kind, name: str) -> Any:
-    """The class registered under ``name`` (imports only that backend's module)."""
+@overload
+def load_backend(kind: Literal["embedders"], name: str) -> type[Embedder]: ...
+@overload
+def load_backend(kind: Literal["stores"], name: str) -> type[VectorStore]: ...
+@overload
+def load_backend(kind: Literal["retrievers"], name: str) -> type[Retriever]: ...
+@overload
+def load_backend(kind: Literal["llms"], name: str) -> type[LLM]: ...
+def load_backend(kind: Kind, name: str) -> type[Any]:
+    """The class registered under ``name`` (imports only that backend's module).
+
+    Raises:
+        UnknownBackendError: nothing is registered under ``name``.
+        ConfigurationError: what is registered does not implement the kind's interface.
+
+    Example:
+        >>> load_backend("embedders", "hashing").__name__
+        'HashingEmbedder'
+    """
     target = _BUILTINS[kind].get(name) or _plugins(kind).get(name)
     if target is None:
         raise UnknownBackendError(kind.rstrip("s"), name, available=backend_names(kind))
-    module_name, _, attribute = target.partition(":")
-    return getattr(importlib.import_module(module_name), attribute)
+    backend = _import(target)
+    base = _import(_BASES[kind])
+    if not (isinstance(backend, type) and issubclass(backend, base)):
+        raise ConfigurationError(
+            f"{kind.rstrip('s')} {name!r} ({target}) is not a subclass of {base.__name__}"
+        )
+    return backend
 
 
-def get_embedder(name: str, **options: Any) -> Any:
-    """Build the embedder registered under ``name`` with ``options``."""
+def get_embedder(name: str, **options: Any) -> Embedder:
+    """Build the embedder registered under ``name`` with ``options``.
+
+    Example:
+        >>> get_embedder("hashing", dimensions=8).dimensions
+        8
+    """
     return load_backend("embedders", name)(**options)
 
 
-def get_store(name: str, **options: Any) -> Any:
+def get_store(name: str, **options: Any) -> VectorStore:
     """Build the vector store registered under ``name`` with ``options``."""
     return load_backend("stores", name)(**options)
 
 
-def get_retriever(name: str, **options: Any) -> Any:
+def get_retriever(name: str, **options: Any) -> Retriever:
     """Build the retriever registered under ``name`` with ``options``."""
     return load_backend("retrievers", name)(**options)
+
+
+def get_llm(name: str, **options: Any) -> LLM:
+    """Build the chat model registered under ``name`` with ``options``."""
+    return load_backend("llms", name)(**options)

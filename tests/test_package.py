@@ -5,7 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import ragmem
+from ragmem.errors import ConfigurationError, UnknownBackendError
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONAL_SDKS = [
@@ -48,15 +51,42 @@ def test_import_ragmem_leaves_the_pipeline_and_retrievers_unloaded():
 
 
 def test_all_matches_the_public_names():
-    public = {
+    eager = {
         name
         for name, value in vars(ragmem).items()
         if not name.startswith("_") and not isinstance(value, type(ragmem))
     }
-    lazy = set(ragmem._LAZY)  # loaded on first access, so not in vars() yet
-    assert set(ragmem.__all__) == public | lazy | {"__version__"}
+    assert eager <= set(ragmem.__all__)
+    for name in ragmem.__all__:  # the rest load on first access
+        assert getattr(ragmem, name) is not None
     # isort-style order: CONSTANTS, then Classes, then functions and dunders
     kind = lambda n: (0 if n.isupper() and len(n) > 1 else 1 if n[0].isupper() else 2, n)  # noqa: E731
     assert list(ragmem.__all__) == sorted(ragmem.__all__, key=kind)
     for name in ragmem.__all__:
         assert getattr(ragmem, name) is not None
+
+
+def test_the_version_is_written_in_one_place():
+    text = (ROOT / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in text
+    assert "\nversion =" not in text.split("[tool.")[0]
+    assert ragmem.__version__.count(".") == 2
+
+
+def test_registry_lookups_build_the_kind_they_name():
+    from ragmem.embedders.base import Embedder
+    from ragmem.registry import backend_names, get_embedder, get_llm, load_backend
+
+    assert isinstance(get_embedder("hashing", dimensions=8), Embedder)
+    assert "openai" in backend_names("llms")
+    assert load_backend("stores", "local").__name__ == "LocalVectorStore"
+    with pytest.raises(UnknownBackendError, match="no-such"):
+        get_llm("no-such")
+
+
+def test_a_plugin_that_is_not_the_kind_it_claims_is_refused(monkeypatch):
+    from ragmem import registry
+
+    monkeypatch.setitem(registry._BUILTINS["embedders"], "fake", "ragmem.types:Hit")
+    with pytest.raises(ConfigurationError, match="not a subclass of Embedder"):
+        registry.get_embedder("fake")

@@ -12,13 +12,14 @@ import hashlib
 import logging
 import sqlite3
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from ragmem.embedders.base import Embedder
-from ragmem.errors import ConfigurationError, CorruptIndexError
+from ragmem.errors import ConfigurationError, CorruptIndexError, StorageError, StoreLockedError
 
 if TYPE_CHECKING:
     import os
@@ -34,6 +35,14 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = "1"
 OnCorrupt = Literal["raise", "rebuild"]
 
+# SQLite's primary result codes, and the messages that carry them before Python 3.11
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_CORRUPT, _SQLITE_NOTADB = 5, 6, 11, 26
+_MESSAGES = {
+    "database is locked": _SQLITE_BUSY,
+    "database table is locked": _SQLITE_LOCKED,
+    "malformed": _SQLITE_CORRUPT,
+    "not a database": _SQLITE_NOTADB,
+}
 # SQLite builds before 3.32 allow at most 999 bound parameters per statement.
 _LOOKUP_CHUNK = 900
 _SCHEMA = (
@@ -103,9 +112,10 @@ class CachedEmbedder(Embedder):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = self._open()
-        except (sqlite3.DatabaseError, CorruptIndexError) as exc:
+        except CorruptIndexError as exc:
+            # only a damaged file is rebuilt: a busy or full one raised a StorageError
             if on_corrupt == "raise":
-                raise _corrupt(self.path, exc) from exc
+                raise
             logger.warning("embedding cache %s is unusable (%s); rebuilding it", self.path, exc)
             _remove_database(self.path)
             self._db = self._open()
@@ -157,7 +167,7 @@ class CachedEmbedder(Embedder):
 
     def __len__(self) -> int:
         """Cached vectors for this embedder (all purposes)."""
-        with self._lock:
+        with self._lock, self._translated():
             row = self._db.execute(
                 "SELECT COUNT(*) FROM vectors WHERE model = ? AND dims = ?",
                 (self.name, self.dimensions),
@@ -166,7 +176,7 @@ class CachedEmbedder(Embedder):
 
     def clear(self) -> None:
         """Drop this embedder's vectors from the cache (other models' stay)."""
-        with self._lock:
+        with self._lock, self._translated():
             _write(
                 self._db,
                 [
@@ -198,61 +208,71 @@ class CachedEmbedder(Embedder):
 
     # -- internals
 
-    def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(
-            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
-        )
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """SQLite's errors as ragmem's: busy, corrupt, or any other storage failure."""
         try:
-            db.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            # WAL: readers never block the one writer, and a crash mid-write leaves the
-            # last committed state; several processes may share the file.
-            if db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
-                raise CorruptIndexError(self.path, "cannot switch the database to WAL mode")
-            db.execute("PRAGMA synchronous = NORMAL")
-            problems = db.execute("PRAGMA quick_check").fetchall()
-            if problems != [("ok",)]:
-                raise CorruptIndexError(self.path, f"integrity check failed: {problems[:3]}")
-            _write(
-                db,
-                [(statement, []) for statement in _SCHEMA]
-                + [
-                    (
-                        "INSERT OR IGNORE INTO meta (key, value) VALUES ('format_version', ?)",
-                        [(FORMAT_VERSION,)],
-                    )
-                ],
+            yield
+        except sqlite3.Error as exc:
+            raise _storage_error(self.path, exc) from exc
+
+    def _open(self) -> sqlite3.Connection:
+        with self._translated():
+            db = sqlite3.connect(
+                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
             )
-            version = db.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()
-            if version is None or version[0] != FORMAT_VERSION:
-                raise CorruptIndexError(
-                    self.path, f"unknown cache format {version}, expected {FORMAT_VERSION}"
-                )
+        try:
+            with self._translated():
+                self._set_up(db)
         except BaseException:
             db.close()
             raise
         return db
+
+    def _set_up(self, db: sqlite3.Connection) -> None:
+        db.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+        # WAL: readers never block the one writer, and a crash mid-write leaves the
+        # last committed state; several processes may share the file.
+        if db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
+            raise StorageError(f"embedding cache {self.path}: the file system refuses WAL mode")
+        db.execute("PRAGMA synchronous = NORMAL")
+        problems = db.execute("PRAGMA quick_check").fetchall()
+        if problems != [("ok",)]:
+            raise CorruptIndexError(self.path, f"integrity check failed: {problems[:3]}")
+        _write(
+            db,
+            [(statement, []) for statement in _SCHEMA]
+            + [
+                (
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('format_version', ?)",
+                    [(FORMAT_VERSION,)],
+                )
+            ],
+        )
+        version = db.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()
+        if version is None or version[0] != FORMAT_VERSION:
+            raise CorruptIndexError(
+                self.path, f"unknown cache format {version}, expected {FORMAT_VERSION}"
+            )
 
     def _lookup(self, keys: list[bytes], purpose: Purpose) -> tuple[Vectors, list[int]]:
         """Vectors for ``keys`` (rows of misses left empty) and the positions missed."""
         out = np.empty((len(keys), self.dimensions), np.float32)
         found: dict[bytes, bytes] = {}
         bad: list[bytes] = []
-        with self._lock:
-            try:
-                for chunk in _chunks(sorted(set(keys)), _LOOKUP_CHUNK):
-                    marks = ",".join("?" * len(chunk))
-                    rows = self._db.execute(
-                        "SELECT text_sha256, vector, checksum FROM vectors WHERE model = ? "
-                        f"AND dims = ? AND purpose = ? AND text_sha256 IN ({marks})",
-                        (self.name, self.dimensions, purpose, *chunk),
-                    ).fetchall()
-                    for key, blob, checksum in rows:
-                        if self._valid(key, purpose, blob, checksum):
-                            found[key] = blob
-                        else:
-                            bad.append(key)
-            except sqlite3.DatabaseError as exc:
-                raise _corrupt(self.path, exc) from exc
+        with self._lock, self._translated():
+            for chunk in _chunks(sorted(set(keys)), _LOOKUP_CHUNK):
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    "SELECT text_sha256, vector, checksum FROM vectors WHERE model = ? "
+                    f"AND dims = ? AND purpose = ? AND text_sha256 IN ({marks})",
+                    (self.name, self.dimensions, purpose, *chunk),
+                ).fetchall()
+                for key, blob, checksum in rows:
+                    if self._valid(key, purpose, blob, checksum):
+                        found[key] = blob
+                    else:
+                        bad.append(key)
             if bad:
                 self._handle_bad_rows(bad, purpose)
         missing: list[int] = []
@@ -287,15 +307,10 @@ class CachedEmbedder(Embedder):
             blob = np.ascontiguousarray(vector, dtype="<f4").tobytes()
             checksum = _checksum(self.name, self.dimensions, purpose, key, blob)
             rows.append((self.name, self.dimensions, purpose, key, blob, checksum))
-        with self._lock:
-            try:
-                # Another process may have stored the same text meanwhile: same model,
-                # same text, so either row is right.
-                _write(
-                    self._db, [("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?, ?, ?)", rows)]
-                )
-            except sqlite3.DatabaseError as exc:
-                raise _corrupt(self.path, exc) from exc
+        with self._lock, self._translated():
+            # Another process may have stored the same text meanwhile: same model,
+            # same text, so either row is right.
+            _write(self._db, [("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?, ?, ?)", rows)])
 
 
 def _write(db: sqlite3.Connection, statements: list[tuple[str, Sequence[Any]]]) -> None:
@@ -328,10 +343,25 @@ def _chunks(items: list[bytes], size: int) -> Iterator[list[bytes]]:
         yield items[start : start + size]
 
 
-def _corrupt(path: Path, exc: BaseException) -> CorruptIndexError:
-    if isinstance(exc, CorruptIndexError):
-        return exc
-    return CorruptIndexError(path, f"not a readable embedding cache ({exc})")
+def _storage_error(path: Path, exc: sqlite3.Error) -> StorageError:
+    """Busy (after the timeout), damaged, or another storage failure (disk full, I/O)."""
+    code = _error_code(exc)
+    if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return StoreLockedError(path)
+    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+        return CorruptIndexError(path, f"not a readable embedding cache ({exc})")
+    return StorageError(f"embedding cache {path}: {exc}")
+
+
+def _error_code(exc: sqlite3.Error) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if isinstance(code, int):
+        return code & 0xFF  # the primary code; extended codes add detail above it
+    message = str(exc).lower()
+    for needle, primary in _MESSAGES.items():
+        if needle in message:
+            return primary
+    return None
 
 
 def _remove_database(path: Path) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 from ragmem.embedders.base import Embedder, l2_normalize
 from ragmem.errors import BackendResponseError, ConfigurationError
 from ragmem.remote.cohere import CohereClients, request_options
-from ragmem.remote.resilience import LoopLocal, RetryPolicy
+from ragmem.remote.resilience import RetryPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -118,7 +118,6 @@ class CohereEmbedder(Embedder):
         self._clients = CohereClients(
             api_key=api_key, base_url=base_url, client=client, async_client=async_client
         )
-        self._async_clients: LoopLocal[cohere.AsyncClientV2] = LoopLocal(self._clients.make_async)
         self._caller = self._clients.caller(
             self.name,
             retry=retry,
@@ -212,7 +211,7 @@ class CohereEmbedder(Embedder):
         if self._clients.sync_only:
             return await asyncio.to_thread(self._embed_batch, texts, purpose)
         body = self._request(texts, purpose)
-        client = self._async_clients.get()
+        client = self._clients.for_loop()
 
         async def attempt(timeout: float) -> Vectors:
             response = await client.embed(**body, request_options=request_options(timeout))

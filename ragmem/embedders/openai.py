@@ -12,7 +12,7 @@ import numpy as np
 from ragmem.embedders.base import Embedder, l2_normalize
 from ragmem.errors import BackendResponseError, ConfigurationError, TextTooLongError
 from ragmem.remote.openai import OpenAIClients
-from ragmem.remote.resilience import LoopLocal, RetryPolicy
+from ragmem.remote.resilience import RetryPolicy
 from ragmem.tokens import TiktokenTokenizer, is_openai_model, local_tokenizer
 
 if TYPE_CHECKING:
@@ -148,7 +148,6 @@ class OpenAIEmbedder(Embedder):
             client=client,
             async_client=async_client,
         )
-        self._async_clients: LoopLocal[openai.AsyncOpenAI] = LoopLocal(self._clients.make_async)
         self._caller = self._clients.caller(
             self.name,
             retry=retry,
@@ -275,7 +274,7 @@ class OpenAIEmbedder(Embedder):
             return await asyncio.to_thread(self._embed_batch, texts, purpose)
         body = self._request(texts)
         tokens = getattr(texts, "tokens", 0)
-        client = self._async_clients.get()
+        client = self._clients.for_loop()
 
         async def attempt(timeout: float) -> Vectors:
             response = await client.embeddings.create(**body, timeout=timeout)

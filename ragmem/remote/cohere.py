@@ -7,22 +7,19 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from typing import Any
 
 import httpx
 
 from ragmem.errors import (
     BackendError,
-    BackendHTTPError,
     BackendResponseError,
     BackendUnavailableError,
     ConfigurationError,
     MissingDependencyError,
-    RateLimitError,
 )
-from ragmem.remote.clients import SdkClients
-from ragmem.remote.resilience import Secret, parse_retry_after, redact
+from ragmem.remote.clients import SdkClients, status_error
+from ragmem.remote.secrets import redact, register
 
 try:
     import cohere
@@ -64,37 +61,18 @@ def translate_cohere(
         text = redact(_body_text(exc.body), [secret])
         if 200 <= status < 300:  # the SDK could not parse a success reply
             return BackendResponseError(f"malformed reply: {text[:200]}", backend=backend)
-        if status == 429:
-            return RateLimitError(
-                text, backend=backend, retry_after=parse_retry_after(exc.headers or {})
-            )
-        return BackendHTTPError(status, text, backend=backend)
+        return status_error(status, text, exc.headers, backend=backend)
     if isinstance(exc, json.JSONDecodeError):
         return BackendResponseError(f"malformed JSON in the response: {exc.msg}", backend=backend)
     return None
 
 
-class CohereClients(SdkClients):
+class CohereClients(SdkClients["cohere.ClientV2", "cohere.AsyncClientV2"]):
     """Lazily built ``ClientV2``/``AsyncClientV2`` with SDK retries turned off.
 
     The key comes from ``api_key``, else ``CO_API_KEY`` or ``COHERE_API_KEY``, read
     when the first client is built.
     """
-
-    def __init__(
-        self,
-        *,
-        api_key: str | None,
-        base_url: str | None,
-        client: cohere.ClientV2 | None,
-        async_client: cohere.AsyncClientV2 | None,
-    ) -> None:
-        self._api_key = Secret(api_key)
-        self.base_url = base_url
-        self._lock = threading.Lock()
-        self._client = client
-        self._async_client = async_client
-        self.sync_only = client is not None and async_client is None
 
     def key(self) -> str:
         """The API key: the one given, else the environment's, read at this moment."""
@@ -111,26 +89,21 @@ class CohereClients(SdkClients):
 
     def secret(self) -> str | None:
         """The key as far as it is known, for redaction."""
-        return (
+        key = (
             self._api_key.get() or os.environ.get("CO_API_KEY") or os.environ.get("COHERE_API_KEY")
         )
+        register(key)
+        return key
 
-    def sync(self) -> cohere.ClientV2:
-        """The sync client, built on first use."""
-        with self._lock:
-            if self._client is None:
-                self._client = cohere.ClientV2(
-                    api_key=self.key(),
-                    base_url=self.base_url or DEFAULT_BASE_URL,
-                    max_retries=0,
-                    log_warning_experimental_features=False,
-                )
-        return self._client
+    def _build_sync(self) -> cohere.ClientV2:
+        return cohere.ClientV2(
+            api_key=self.key(),
+            base_url=self.base_url or DEFAULT_BASE_URL,
+            max_retries=0,
+            log_warning_experimental_features=False,
+        )
 
-    def make_async(self) -> cohere.AsyncClientV2:
-        """The async client given, or a new one (the caller keeps one per event loop)."""
-        if self._async_client is not None:
-            return self._async_client
+    def _build_async(self) -> cohere.AsyncClientV2:
         return cohere.AsyncClientV2(
             api_key=self.key(),
             base_url=self.base_url or DEFAULT_BASE_URL,

@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 
 from ragmem.errors import (
     BackendError,
-    BackendHTTPError,
     BackendResponseError,
     BackendUnavailableError,
     ConfigurationError,
     MissingDependencyError,
-    RateLimitError,
 )
-from ragmem.remote.clients import SdkClients
-from ragmem.remote.resilience import Secret, parse_retry_after, redact
+from ragmem.remote.clients import SdkClients, status_error
+from ragmem.remote.secrets import redact, register
 
 try:
     import openai
@@ -54,11 +51,7 @@ def translate_openai(
         )
     if isinstance(exc, openai.APIStatusError):
         text = redact(_body_text(exc.body), [secret])
-        if exc.status_code == 429:
-            return RateLimitError(
-                text, backend=backend, retry_after=parse_retry_after(exc.response.headers)
-            )
-        return BackendHTTPError(exc.status_code, text, backend=backend)
+        return status_error(exc.status_code, text, exc.response.headers, backend=backend)
     if isinstance(exc, openai.APIResponseValidationError):
         return BackendResponseError(redact(exc.message, [secret]), backend=backend)
     if isinstance(exc, json.JSONDecodeError):
@@ -68,7 +61,7 @@ def translate_openai(
     return None
 
 
-class OpenAIClients(SdkClients):
+class OpenAIClients(SdkClients["openai.OpenAI", "openai.AsyncOpenAI"]):
     """Lazily built sync and async SDK clients with SDK retries turned off.
 
     The key is read from ``api_key`` or ``OPENAI_API_KEY`` when the first client is
@@ -85,21 +78,21 @@ class OpenAIClients(SdkClients):
         client: openai.OpenAI | None,
         async_client: openai.AsyncOpenAI | None,
     ) -> None:
-        self._api_key = Secret(api_key)
-        self.base_url = base_url
         self.organization = organization
-        self._lock = threading.Lock()
-        self._client = client.with_options(max_retries=0) if client is not None else None
-        self._async_client = (
-            async_client.with_options(max_retries=0) if async_client is not None else None
+        super().__init__(
+            api_key=api_key,
+            base_url=base_url,
+            client=client.with_options(max_retries=0) if client is not None else None,
+            async_client=(
+                async_client.with_options(max_retries=0) if async_client is not None else None
+            ),
         )
-        # A sync client alone stays on the sync path (in a thread) for async calls.
-        self.sync_only = client is not None and async_client is None
 
     def key(self) -> str:
         """The API key: the one given, else the environment's, read at this moment."""
         key = self._api_key.get() or os.environ.get("OPENAI_API_KEY")
         if key:
+            register(key)
             return key
         if self.base_url is not None:
             return _PLACEHOLDER_KEY
@@ -113,26 +106,20 @@ class OpenAIClients(SdkClients):
 
     def secret(self) -> str | None:
         """The key as far as it is known, for redaction."""
-        if self._client is not None:
-            return str(self._client.api_key)
-        return self._api_key.get() or os.environ.get("OPENAI_API_KEY")
+        key = str(self._client.api_key) if self._client is not None else None
+        key = key or self._api_key.get() or os.environ.get("OPENAI_API_KEY")
+        register(key)
+        return key
 
-    def sync(self) -> openai.OpenAI:
-        """The sync client, built on first use."""
-        with self._lock:
-            if self._client is None:
-                self._client = openai.OpenAI(
-                    api_key=self.key(),
-                    base_url=self.base_url,
-                    organization=self.organization,
-                    max_retries=0,
-                )
-        return self._client
+    def _build_sync(self) -> openai.OpenAI:
+        return openai.OpenAI(
+            api_key=self.key(),
+            base_url=self.base_url,
+            organization=self.organization,
+            max_retries=0,
+        )
 
-    def make_async(self) -> openai.AsyncOpenAI:
-        """The async client given, or a new one (the caller keeps one per event loop)."""
-        if self._async_client is not None:
-            return self._async_client
+    def _build_async(self) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(
             api_key=self.key(),
             base_url=self.base_url,

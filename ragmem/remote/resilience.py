@@ -13,7 +13,8 @@ policy governs all backends:
 * a concurrency limit, for threads and for each event loop.
 
 Vendor exceptions are translated into the ``BackendError`` family at one boundary
-(the ``translate`` callable of each vendor module), chained with ``from exc``.
+(the ``translate`` callable of each vendor module), chained to a copy of the vendor
+exception with every API key masked (``ragmem.remote.secrets``).
 """
 
 from __future__ import annotations
@@ -22,13 +23,12 @@ import asyncio
 import datetime
 import logging
 import random
-import re
 import threading
 import time
 import weakref
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 from ragmem.errors import (
     BackendError,
@@ -37,6 +37,7 @@ from ragmem.errors import (
     ConfigurationError,
     RateLimitError,
 )
+from ragmem.remote.secrets import scrubbed
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
@@ -47,24 +48,12 @@ __all__ = [
     "RateLimiter",
     "RemoteCaller",
     "RetryPolicy",
-    "Secret",
     "is_retryable",
     "parse_retry_after",
-    "redact",
 ]
 
 T = TypeVar("T")
 logger = logging.getLogger("ragmem.remote")
-
-_KEY_PATTERN = re.compile(r"\b(sk|pk|co|key)[-_][A-Za-z0-9_\-*]{6,}")
-
-
-def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """``text`` with every given secret and anything shaped like an API key masked."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return _KEY_PATTERN.sub(lambda m: f"{m.group(1)}-***", text)
 
 
 def parse_retry_after(headers: Any) -> float | None:
@@ -87,24 +76,6 @@ def parse_retry_after(headers: Any) -> float | None:
             seconds = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
         return max(0.0, seconds)
     return None
-
-
-class Secret:
-    """Holds an API key; its repr and str never show it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str | None) -> None:
-        self._value = value
-
-    def get(self) -> str | None:
-        """The key itself, for the SDK client and for redaction."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')" if self._value else "Secret(None)"
-
-    __str__ = __repr__
 
 
 @dataclass(frozen=True)
@@ -293,6 +264,25 @@ class RemoteCaller:
         )
         return delay
 
+    def _delay_or_fail(self, failure: Exception, attempt: int, deadline: float) -> float:
+        """Seconds to wait before retrying after ``failure``, or raise its translation.
+
+        Called outside the ``except`` block, so the vendor exception is not the raised
+        error's context (only its masked copy is the cause).
+        """
+        error = self.translate(failure)
+        delay = self._next_delay(error, attempt, deadline)
+        if delay is None:
+            self._fail(error, failure)
+        return delay
+
+    @staticmethod
+    def _fail(error: BaseException, exc: BaseException) -> NoReturn:
+        """Raise ``error``, chained to a copy of the vendor's ``exc`` with the keys masked."""
+        if error is exc:
+            raise exc
+        raise error from scrubbed(exc)
+
     def _attempt_timeout(self, deadline: float) -> float:
         return max(0.001, min(self.timeout, deadline - self._clock()))
 
@@ -307,13 +297,8 @@ class RemoteCaller:
                 try:
                     return attempt(self._attempt_timeout(deadline))
                 except Exception as exc:
-                    error = self.translate(exc)
-                    delay = self._next_delay(error, number, deadline)
-                    if delay is None:
-                        if error is exc:
-                            raise
-                        raise error from exc
-            time.sleep(delay)
+                    failure = exc
+            time.sleep(self._delay_or_fail(failure, number, deadline))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def call_async(self, attempt: Callable[[float], Awaitable[T]], *, tokens: int = 0) -> T:
@@ -327,13 +312,8 @@ class RemoteCaller:
                 try:
                     return await attempt(self._attempt_timeout(deadline))
                 except Exception as exc:
-                    error = self.translate(exc)
-                    delay = self._next_delay(error, number, deadline)
-                    if delay is None:
-                        if error is exc:
-                            raise
-                        raise error from exc
-            await asyncio.sleep(delay)
+                    failure = exc
+            await asyncio.sleep(self._delay_or_fail(failure, number, deadline))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def stream(
@@ -355,11 +335,10 @@ class RemoteCaller:
         yield from head
         try:
             yield from items
+            return
         except Exception as exc:
-            error = self.translate(exc)
-            if error is exc:
-                raise
-            raise error from exc
+            failure = exc
+        self._fail(self.translate(failure), failure)
 
     async def stream_async(
         self, open_stream: Callable[[float], Awaitable[AsyncIterator[T]]], *, tokens: int = 0
@@ -378,8 +357,7 @@ class RemoteCaller:
         try:
             async for item in items:
                 yield item
+            return
         except Exception as exc:
-            error = self.translate(exc)
-            if error is exc:
-                raise
-            raise error from exc
+            failure = exc
+        self._fail(self.translate(failure), failure)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ragmem._util import batched
 from ragmem.errors import BackendResponseError, ConfigurationError, InvalidInputError
 from ragmem.remote.cohere import CohereClients, request_options
-from ragmem.remote.resilience import LoopLocal, RetryPolicy
+from ragmem.remote.resilience import RetryPolicy
 from ragmem.retrievers.base import Reranker
 
 if TYPE_CHECKING:
@@ -64,7 +64,6 @@ class CohereReranker(Reranker):
         self._clients = CohereClients(
             api_key=api_key, base_url=base_url, client=client, async_client=async_client
         )
-        self._async_clients: LoopLocal[cohere.AsyncClientV2] = LoopLocal(self._clients.make_async)
         self._caller = self._clients.caller(
             self.name,
             retry=retry,
@@ -147,7 +146,7 @@ class CohereReranker(Reranker):
     async def _rerank_async(self, query: str, hits: list[Hit]) -> list[Hit]:
         if self._clients.sync_only:
             return await asyncio.to_thread(self._rerank, query, hits)
-        client = self._async_clients.get()
+        client = self._clients.for_loop()
 
         async def score(documents: Sequence[str]) -> list[float]:
             body = self._request(query, documents)

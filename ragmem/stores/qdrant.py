@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Generator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 
+from ragmem._util import to_thread
 from ragmem.errors import (
     BackendHTTPError,
     BackendResponseError,
@@ -54,6 +56,26 @@ _DISTANCE = {
     "l2": models.Distance.EUCLID,
 }
 _BACKEND = "qdrant"
+
+
+class _Call:
+    """One client call an operation needs: the same for QdrantClient and AsyncQdrantClient."""
+
+    __slots__ = ("args", "kwargs", "method")
+
+    def __init__(self, method: str, *args: Any, **kwargs: Any) -> None:
+        self.method = method
+        self.args = args
+        self.kwargs = kwargs
+
+    def on(self, client: Any) -> Any:
+        """Make the call on ``client`` (a coroutine for the async client)."""
+        return getattr(client, self.method)(*self.args, **self.kwargs)
+
+
+T = TypeVar("T")
+# An operation: yields the calls it needs, receives each reply, returns its result.
+Steps = Generator[_Call, Any, T]
 
 
 def point_id(id_: str) -> str:
@@ -289,138 +311,130 @@ class QdrantVectorStore(VectorStore):
             return None if tree else False
         return to_qdrant(tree)
 
-    # -- sync ---------------------------------------------------------------------------------
+    # -- operations: each a generator of client calls, run by the sync or the async client ----
+
+    def _upsert_steps(
+        self, ids: list[str], vectors: Vectors, texts: list[str | None], metadata: list[Metadata]
+    ) -> Steps[None]:
+        for batch in self._batches(ids, vectors, texts, metadata):
+            yield _Call("upsert", self.collection, points=batch, wait=True)
+
+    def _delete_steps(self, ids: list[str] | None, where: Filter | None) -> Steps[int]:
+        if ids is not None:
+            existing = yield _Call(
+                "retrieve", self.collection, [point_id(i) for i in set(ids)], with_payload=False
+            )
+            if existing:
+                points = models.PointIdsList(points=[p.id for p in existing])
+                yield _Call("delete", self.collection, points_selector=points, wait=True)
+            return len(existing)
+        flt = self._filter(where)
+        if flt is False:
+            return 0
+        n: int = (yield _Call("count", self.collection, count_filter=flt, exact=True)).count
+        if n:
+            selector = models.FilterSelector(filter=flt or models.Filter())
+            yield _Call("delete", self.collection, points_selector=selector, wait=True)
+        return n
+
+    def _get_steps(self, ids: list[str]) -> Steps[list[Record]]:
+        points = yield _Call(
+            "retrieve", self.collection, [point_id(i) for i in set(ids)], with_payload=True,
+            with_vectors=True,
+        )  # fmt: skip
+        return self._records(ids, points)
+
+    def _search_steps(
+        self, queries: Vectors, k: int, where: Filter | None
+    ) -> Steps[list[list[Hit]]]:
+        flt = self._filter(where)
+        if flt is False:
+            return [[] for _ in range(len(queries))]
+        if len(queries) == 1:
+            # one query: the plain endpoint, without the batch envelope
+            single = self._single(queries[0], k, flt)
+            responses = [(yield _Call("query_points", self.collection, **single))]
+        else:
+            requests = self._requests(queries, k, flt)
+            responses = yield _Call("query_batch_points", self.collection, requests=requests)
+        return [[self._hit(p) for p in r.points] for r in responses]
+
+    def _count_steps(self, where: Filter | None) -> Steps[int]:
+        flt = self._filter(where)
+        if flt is False:
+            return 0
+        return (yield _Call("count", self.collection, count_filter=flt, exact=True)).count  # type: ignore[no-any-return]
+
+    def _run(self, steps: Steps[T]) -> T:
+        """Run ``steps`` on the sync client."""
+        with _errors():
+            try:
+                call = next(steps)
+                while True:
+                    call = steps.send(call.on(self._client))
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+
+    async def _run_async(self, steps: Steps[T]) -> T:
+        """Run ``steps`` on the async client, or on the sync one in a worker thread."""
+        client = self._async_client
+        if client is None:
+            return await to_thread(self._run, steps)
+        with _errors():
+            try:
+                call = next(steps)
+                while True:
+                    call = steps.send(await call.on(client))
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
 
     def _upsert(
         self, ids: list[str], vectors: Vectors, texts: list[str | None], metadata: list[Metadata]
     ) -> None:
-        with _errors():
-            for batch in self._batches(ids, vectors, texts, metadata):
-                self._client.upsert(self.collection, points=batch, wait=True)
+        self._run(self._upsert_steps(ids, vectors, texts, metadata))
 
     def _delete(self, ids: list[str] | None, where: Filter | None) -> int:
-        with _errors():
-            if ids is not None:
-                existing = self._client.retrieve(
-                    self.collection, [point_id(i) for i in set(ids)], with_payload=False
-                )
-                if existing:
-                    points = models.PointIdsList(points=[p.id for p in existing])
-                    self._client.delete(self.collection, points_selector=points, wait=True)
-                return len(existing)
-            flt = self._filter(where)
-            if flt is False:
-                return 0
-            n = self._client.count(self.collection, count_filter=flt, exact=True).count
-            if n:
-                selector = models.FilterSelector(filter=flt or models.Filter())
-                self._client.delete(self.collection, points_selector=selector, wait=True)
-            return n
+        return self._run(self._delete_steps(ids, where))
 
     def _get(self, ids: list[str]) -> list[Record]:
-        with _errors():
-            points = self._client.retrieve(
-                self.collection, [point_id(i) for i in set(ids)], with_payload=True,
-                with_vectors=True,
-            )  # fmt: skip
-        return self._records(ids, points)
+        return self._run(self._get_steps(ids))
 
     def _search(self, queries: Vectors, k: int, where: Filter | None) -> list[list[Hit]]:
-        flt = self._filter(where)
-        if flt is False:
-            return [[] for _ in range(len(queries))]
-        with _errors():
-            if len(queries) == 1:
-                # one query: the plain endpoint, without the batch envelope
-                single = self._single(queries[0], k, flt)
-                responses = [self._client.query_points(self.collection, **single)]
-            else:
-                requests = self._requests(queries, k, flt)
-                responses = self._client.query_batch_points(self.collection, requests=requests)
-        return [[self._hit(p) for p in r.points] for r in responses]
+        return self._run(self._search_steps(queries, k, where))
 
     def _count(self, where: Filter | None) -> int:
-        flt = self._filter(where)
-        if flt is False:
-            return 0
-        with _errors():
-            return self._client.count(self.collection, count_filter=flt, exact=True).count
-
-    # -- async (on AsyncQdrantClient when there is one; else the base runs sync in a thread) ---
+        return self._run(self._count_steps(where))
 
     async def _upsert_async(
         self, ids: list[str], vectors: Vectors, texts: list[str | None], metadata: list[Metadata]
     ) -> None:
-        client = self._async_client
-        if client is None:
-            return await super()._upsert_async(ids, vectors, texts, metadata)
-        with _errors():
-            for batch in self._batches(ids, vectors, texts, metadata):
-                await client.upsert(self.collection, points=batch, wait=True)
-        return None
+        await self._run_async(self._upsert_steps(ids, vectors, texts, metadata))
 
     async def _delete_async(self, ids: list[str] | None, where: Filter | None) -> int:
-        client = self._async_client
-        if client is None:
-            return await super()._delete_async(ids, where)
-        with _errors():
-            if ids is not None:
-                existing = await client.retrieve(
-                    self.collection, [point_id(i) for i in set(ids)], with_payload=False
-                )
-                if existing:
-                    points = models.PointIdsList(points=[p.id for p in existing])
-                    await client.delete(self.collection, points_selector=points, wait=True)
-                return len(existing)
-            flt = self._filter(where)
-            if flt is False:
-                return 0
-            n = (await client.count(self.collection, count_filter=flt, exact=True)).count
-            if n:
-                selector = models.FilterSelector(filter=flt or models.Filter())
-                await client.delete(self.collection, points_selector=selector, wait=True)
-            return n
+        return await self._run_async(self._delete_steps(ids, where))
 
     async def _get_async(self, ids: list[str]) -> list[Record]:
-        client = self._async_client
-        if client is None:
-            return await super()._get_async(ids)
-        with _errors():
-            points = await client.retrieve(
-                self.collection, [point_id(i) for i in set(ids)], with_payload=True,
-                with_vectors=True,
-            )  # fmt: skip
-        return self._records(ids, points)
+        return await self._run_async(self._get_steps(ids))
 
     async def _search_async(
         self, queries: Vectors, k: int, where: Filter | None
     ) -> list[list[Hit]]:
-        client = self._async_client
-        if client is None:
-            return await super()._search_async(queries, k, where)
-        flt = self._filter(where)
-        if flt is False:
-            return [[] for _ in range(len(queries))]
-        with _errors():
-            if len(queries) == 1:
-                single = self._single(queries[0], k, flt)
-                responses = [await client.query_points(self.collection, **single)]
-            else:
-                requests = self._requests(queries, k, flt)
-                responses = await client.query_batch_points(self.collection, requests=requests)
-        return [[self._hit(p) for p in r.points] for r in responses]
+        return await self._run_async(self._search_steps(queries, k, where))
 
     async def _count_async(self, where: Filter | None) -> int:
-        client = self._async_client
-        if client is None:
-            return await super()._count_async(where)
-        flt = self._filter(where)
-        if flt is False:
-            return 0
-        with _errors():
-            return (await client.count(self.collection, count_filter=flt, exact=True)).count
+        return await self._run_async(self._count_steps(where))
 
     async def aclose(self) -> None:
-        """Close the async client this store built (call before the event loop ends)."""
+        """Async twin of ``close``: also closes the async client this store built.
+
+        Call it (or use ``async with``) before the event loop ends.
+        """
         if self._async_client is not None and self._owns_async_client:
             await self._async_client.close()
+        self.close()
+
+    async def __aenter__(self) -> QdrantVectorStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ragmem import CachedEmbedder, ConfigurationError, CorruptIndexError, HashingEmbedder
+from ragmem.errors import StoreLockedError
 from ragmem.testing import EmbedderContract
 
 
@@ -206,3 +207,114 @@ def test_cached_equals_uncached(tmp_path_factory, texts):
         hits, misses = cached.hits, cached.misses
         np.testing.assert_array_equal(cached.embed(texts), HashingEmbedder(16).embed(texts))
         assert (cached.hits - hits, cached.misses - misses) == (len(texts), 0)
+
+
+_HOLDER = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+if sys.argv[2] == "rollback":
+    # a writer in rollback-journal mode: its exclusive lock blocks readers too
+    db.execute("PRAGMA journal_mode = DELETE")
+    db.execute("BEGIN EXCLUSIVE")
+else:
+    db.execute("BEGIN IMMEDIATE")
+db.execute("INSERT OR REPLACE INTO meta VALUES ('holder', 'yes')")
+print("locked", flush=True)
+sys.stdin.readline()
+db.execute("ROLLBACK")
+db.close()
+"""
+
+
+@pytest.fixture
+def lock_holder():
+    """Starts a second process that holds the database's write lock until released."""
+    import subprocess
+    import sys
+
+    started = []
+
+    def hold(path, mode):
+        holder = subprocess.Popen(
+            [sys.executable, "-c", _HOLDER, str(path), mode],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        started.append(holder)
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        return holder
+
+    yield hold
+    for holder in started:
+        if holder.poll() is None:
+            holder.communicate("release\n", timeout=60)
+
+
+@pytest.mark.parametrize("mode", ["wal", "rollback"])
+def test_a_busy_database_is_waited_for_then_reported_never_rebuilt(path, lock_holder, mode):
+    texts = [f"kept text {i}" for i in range(1000)]
+    with CachedEmbedder(HashingEmbedder(32), path=path) as cached:
+        cached.embed(texts)
+    holder = lock_holder(path, mode)
+    with pytest.raises(StoreLockedError, match=r"cache\.sqlite"):  # noqa: PT012
+        busy = CachedEmbedder(HashingEmbedder(32), path=path, on_corrupt="rebuild", timeout=0.2)
+        busy.embed(["a text not cached yet"])
+    holder.communicate("release\n", timeout=60)
+    with CachedEmbedder(HashingEmbedder(32), path=path) as cached:
+        assert len(cached) == 1000
+        cached.embed(texts)
+        assert (cached.hits, cached.misses) == (1000, 0)
+
+
+def test_a_busy_database_raises_a_typed_error_on_write(path, lock_holder):
+    with CachedEmbedder(HashingEmbedder(32), path=path, timeout=0.2) as cached:
+        cached.embed(["first"])
+        lock_holder(path, "wal")
+        # readers are not blocked by a writer in WAL mode
+        np.testing.assert_array_equal(cached.embed(["first"]), HashingEmbedder(32).embed(["first"]))
+        with pytest.raises(StoreLockedError):
+            cached.embed(["second"])
+
+
+_FILLER = """
+import resource, signal, sys
+from ragmem import CachedEmbedder, HashingEmbedder, StorageError, CorruptIndexError
+path, limit = sys.argv[1], int(sys.argv[2])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+cached = CachedEmbedder(HashingEmbedder(384), path=path, on_corrupt="rebuild")
+try:
+    for start in range(0, 100_000, 500):
+        cached.embed([f"new text {i}" for i in range(start, start + 500)])
+except CorruptIndexError as exc:
+    print("corrupt", exc)
+except StorageError as exc:
+    print("storage", exc)
+else:
+    print("no error")
+"""
+
+
+def test_a_full_disk_is_a_storage_error_not_corruption(path):
+    import os
+    import subprocess
+    import sys
+
+    texts = [f"kept text {i}" for i in range(200)]
+    with CachedEmbedder(HashingEmbedder(384), path=path) as cached:
+        cached.embed(texts)
+    limit = os.path.getsize(path) + 200_000
+    run = subprocess.run(
+        [sys.executable, "-c", _FILLER, str(path), str(limit)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+    assert run.stdout.startswith("storage"), run.stdout + run.stderr
+    assert "not a readable" not in run.stdout
+    with CachedEmbedder(HashingEmbedder(384), path=path) as cached:
+        cached.embed(texts)
+        assert cached.misses == 0

@@ -48,7 +48,7 @@ def error_body(status: int, message: str | None = None) -> dict[str, Any]:
     return {"message": message or defaults.get(status, "error")}
 
 
-def quantize(vectors: np.ndarray, kind: str) -> list[list[int]] | list[list[float]]:
+def quantize(vectors: np.ndarray, kind: str) -> Any:
     if kind == "float":
         return vectors.astype(np.float32).tolist()
     int8 = np.clip(np.round(vectors / np.abs(vectors).max(axis=1, keepdims=True) * 127), -128, 127)
@@ -82,7 +82,7 @@ class FakeCohere:
         base = self._base.embed(texts)
         weights = 1.0 / (1.0 + np.arange(width) / 32.0)
         full = base[:, np.arange(width) % 32] * weights
-        return full / np.linalg.norm(full, axis=1, keepdims=True)
+        return np.asarray(full / np.linalg.norm(full, axis=1, keepdims=True))
 
     # embed ------------------------------------------------------------------------
 

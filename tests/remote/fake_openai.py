@@ -100,7 +100,7 @@ class FakeOpenAI:
         base = self._base.embed(texts)
         weights = 1.0 / (1.0 + np.arange(width) / 32.0)
         full = base[:, np.arange(width) % 32] * weights
-        return full / np.linalg.norm(full, axis=1, keepdims=True)
+        return np.asarray(full / np.linalg.norm(full, axis=1, keepdims=True))
 
     def embeddings(self, body: Any) -> Reply:
         if not isinstance(body, dict):

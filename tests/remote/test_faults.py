@@ -205,7 +205,8 @@ def test_concurrency_and_rate_limits_hold_for_200_async_calls(backend):
     embedder = backend.make(max_concurrency=4, requests_per_minute=rpm)
 
     async def run() -> list[np.ndarray]:
-        return await asyncio.gather(*(embedder.embed_async([f"text {i}"]) for i in range(200)))
+        calls = (embedder.embed_async([f"text {i}"]) for i in range(200))
+        return list(await asyncio.gather(*calls))
 
     results = asyncio.run(run())
     assert len(results) == 200
@@ -271,8 +272,8 @@ def test_sdk_retries_are_off_even_in_injected_clients(openai_server, cohere_serv
     assert len(openai_server.requests) == FAST_RETRY.max_attempts
 
     co = cohere.ClientV2(api_key=fake_cohere.KEY, base_url=cohere_server.url, max_retries=5)
-    embedder = CohereEmbedder("embed-english-light-v3.0", client=co, retry=FAST_RETRY)
+    cohere_embedder = CohereEmbedder("embed-english-light-v3.0", client=co, retry=FAST_RETRY)
     cohere_server.faults.extend([Fault.http(503)] * 20)
     with pytest.raises(BackendHTTPError):
-        embedder.embed(TEXTS)
+        cohere_embedder.embed(TEXTS)
     assert len(cohere_server.requests) == FAST_RETRY.max_attempts

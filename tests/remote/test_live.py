@@ -14,12 +14,13 @@ pytestmark = pytest.mark.integration
 def test_openai_live():
     pytest.importorskip("openai")
     from ragmem.embedders.openai import OpenAIEmbedder
+    from ragmem.llms import Message
     from ragmem.llms.openai import OpenAIChat
 
     vectors = OpenAIEmbedder("text-embedding-3-small", dimensions=256).embed(["hello", "world"])
     assert vectors.shape == (2, 256)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
-    reply = OpenAIChat("gpt-4o-mini", max_tokens=5).complete([{"role": "user", "content": "Hi"}])
+    reply = OpenAIChat("gpt-4o-mini", max_tokens=5).complete([Message(role="user", content="Hi")])
     assert reply
 
 

@@ -60,7 +60,8 @@ def mock_embedder(handler, **options):
     client = openai.OpenAI(
         api_key=KEY,
         base_url="http://mock/v1",
-        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+        # the SDK types its own httpx build; any httpx client with a transport works
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),  # type: ignore[arg-type]
     )
     return OpenAIEmbedder(client=client, retry=FAST_RETRY, **options)
 
@@ -298,7 +299,9 @@ def test_async_with_an_injected_async_client():
         async_client = openai.AsyncOpenAI(
             api_key=KEY,
             base_url="http://mock/v1",
-            http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+            http_client=httpx.AsyncClient(  # type: ignore[arg-type]
+                transport=httpx.MockTransport(handler)
+            ),
         )
         embedder = OpenAIEmbedder("m", dimensions=2, async_client=async_client, normalize=False)
         return await embedder.embed_async(["ab", "abcd"], purpose="query")

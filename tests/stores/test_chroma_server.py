@@ -1,6 +1,7 @@
 """The store contract and a restart test against a real Chroma server (``chroma run``)."""
 
 import uuid
+from typing import Any
 
 import numpy as np
 import pytest
@@ -34,7 +35,7 @@ def chroma_http_client(chroma_server):
         settings=Settings(anonymized_telemetry=False),
     )
     yield client
-    client.close()
+    client.close()  # type: ignore[attr-defined]  # present at run time, not in the stubs
 
 
 class TestChromaServer(VectorStoreContract):
@@ -63,7 +64,9 @@ def test_data_survives_server_restart(tmp_path):
     try:
         vectors = unit_vectors(50, seed=7)
         ids = [f"id-{i}" for i in range(50)]
-        metas = [{"i": i, "tags": ["even" if i % 2 == 0 else "odd"]} for i in range(50)]
+        metas: list[dict[str, Any]] = [
+            {"i": i, "tags": ["even" if i % 2 == 0 else "odd"]} for i in range(50)
+        ]
         store = ChromaVectorStore(
             collection="kept", dimensions=8, host=server.host, port=server.port
         )

@@ -6,6 +6,7 @@ import sys
 import textwrap
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -99,10 +100,10 @@ def test_existing_collection_is_validated(tmp_path):
     foreign = client.create_collection(
         "foreign", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
     )
-    foreign.add(ids=["x"], embeddings=[[1.0, 0.0, 0.0]])
+    foreign.add(ids=["x"], embeddings=np.array([[1.0, 0.0, 0.0]], np.float32))
     with pytest.raises(ConfigurationError, match="dimensions=3"):
         ChromaVectorStore(collection="foreign", dimensions=8, client=client)
-    client.close()
+    client.close()  # type: ignore[attr-defined]  # present at run time, not in the stubs
 
 
 def test_a_collection_in_an_earlier_ragmem_layout_is_refused_not_misread(tmp_path):
@@ -116,7 +117,7 @@ def test_a_collection_in_an_earlier_ragmem_layout_is_refused_not_misread(tmp_pat
         configuration={"hnsw": {"space": "cosine"}},
         metadata={"ragmem:dimensions": 2},
     )
-    old.add(ids=["a"], embeddings=[[1.0, 0.0]], metadatas=[{"n": 2.0}])
+    old.add(ids=["a"], embeddings=np.array([[1.0, 0.0]], np.float32), metadatas=[{"n": 2.0}])
     with pytest.raises(ConfigurationError, match="earlier layout"):
         ChromaVectorStore(collection="old", dimensions=2, client=client)
     # an empty one holds nothing to misread: it is stamped and used
@@ -130,7 +131,7 @@ def test_a_collection_in_an_earlier_ragmem_layout_is_refused_not_misread(tmp_pat
     store.upsert(["a"], [[1.0, 0.0]], metadata=[{"n": 2}])
     assert store.get(["a"])[0].metadata == {"n": 2}
     ChromaVectorStore(collection="old-empty", dimensions=2, client=client)
-    client.close()
+    client.close()  # type: ignore[attr-defined]  # present at run time, not in the stubs
 
 
 def test_bad_options():
@@ -141,7 +142,7 @@ def test_bad_options():
     with pytest.raises(ConfigurationError, match="collection"):
         ChromaVectorStore(collection="x", dimensions=8)  # Chroma wants 3+ characters
     with pytest.raises(ConfigurationError):
-        ChromaVectorStore(collection="c-1", dimensions=8, metric="hamming")
+        ChromaVectorStore(collection="c-1", dimensions=8, metric="hamming")  # type: ignore[arg-type]
 
 
 def test_registry_builds_the_store():
@@ -198,7 +199,7 @@ def test_missing_sdk_names_the_extra_and_ragmem_imports_without_it():
 
 
 def test_metadata_types_survive_the_round_trip_exactly():
-    metas = [
+    metas: list[dict[str, Any]] = [
         {"i": 2, "f": 2.0, "b": True, "s": "2"},
         {"big": 2**60 + 1, "neg": -(2**70)},
         {"l": [1, 1.0, True, "1"], "e": []},
@@ -211,6 +212,7 @@ def test_metadata_types_survive_the_round_trip_exactly():
         assert [type(v) for v in got.values()] == [type(v) for v in want.values()]
         for g, w in zip(got.values(), want.values()):
             if isinstance(w, list):
+                assert isinstance(g, list)
                 assert [type(x) for x in g] == [type(x) for x in w]
     hits = store.search(unit_vectors(4)[0], k=1, where={"i": 2.0})[0]
     assert [type(v) for v in hits[0].metadata.values()] == [int, float, bool, str]

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -79,11 +80,15 @@ def test_bad_options():
     with pytest.raises(ConfigurationError):
         QdrantVectorStore(collection="c", dimensions=0)
     with pytest.raises(ConfigurationError):
-        QdrantVectorStore(collection="c", dimensions=8, metric="hamming")
+        QdrantVectorStore(collection="c", dimensions=8, metric="hamming")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="only with url"):
         QdrantVectorStore(collection="c", dimensions=8, timeout=3)
     with pytest.raises(ConfigurationError, match="async_client"):
-        QdrantVectorStore(collection="c", dimensions=8, client=AsyncQdrantClient(":memory:"))
+        QdrantVectorStore(
+            collection="c",
+            dimensions=8,
+            client=AsyncQdrantClient(":memory:"),  # type: ignore[arg-type]
+        )
 
 
 def test_field_names_with_quotes_cannot_be_filtered_and_say_why():
@@ -101,7 +106,7 @@ def test_field_names_with_quotes_cannot_be_filtered_and_say_why():
 def test_payload_lists_only_the_keys_is_empty_cannot_see():
     client = QdrantClient(":memory:")
     store = QdrantVectorStore(collection="c", dimensions=8, client=client)
-    metas = [{"e": [], "s": "x"}, {"e": [1]}, {}, {'q"': 0}]
+    metas: list[dict[str, Any]] = [{"e": [], "s": "x"}, {"e": [1]}, {}, {'q"': 0}]
     store.upsert(["a", "b", "c", "d"], unit_vectors(4), metadata=metas)
     points = client.retrieve("c", [point_id(i) for i in "abcd"], with_payload=True)
     keys = {p.payload["id"]: p.payload.get("metadata_keys") for p in points if p.payload}
@@ -147,6 +152,8 @@ def test_async_twins_on_async_qdrant_client():
         assert await store.delete_async(where={"i": {"$gte": 10}}) == 10
         assert await store.count_async() == 8
         assert await store.search_async(vectors[0], k=3, where={"$or": []}) == [[]]
+        batch = await store.search_async(vectors[[1, 2]], k=1)
+        assert [hits[0].id for hits in batch] == ["1", "2"]
         await async_client.close()
 
     asyncio.run(scenario())
@@ -213,3 +220,15 @@ def test_unreachable_server_is_backend_unavailable():
         QdrantVectorStore(
             collection="c", dimensions=8, url=f"http://127.0.0.1:{free_port()}", timeout=2
         )
+
+
+def test_async_with_closes_the_store():
+    async def scenario():
+        async with QdrantVectorStore(collection="c", dimensions=8, location=":memory:") as store:
+            await store.upsert_async(["a"], unit_vectors(1))
+            assert await store.count_async() == 1
+        return store
+
+    store = asyncio.run(scenario())
+    with pytest.raises(RuntimeError, match="closed"):
+        store.count()

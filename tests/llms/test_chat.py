@@ -10,7 +10,7 @@ pytest.importorskip("openai")
 pytest.importorskip("cohere")
 pytest.importorskip("tiktoken")
 
-from ragmem.errors import BackendHTTPError, InvalidInputError, RateLimitError
+from ragmem.errors import BackendHTTPError, ConfigurationError, InvalidInputError, RateLimitError
 from ragmem.llms import LLM, Message
 from ragmem.llms.cohere import CohereChat
 from ragmem.llms.openai import OpenAIChat
@@ -139,3 +139,32 @@ def test_repr_has_no_key(chat):
     llm, _ = chat
     assert fake_openai.KEY not in repr(llm)
     assert fake_cohere.KEY not in repr(llm)
+
+
+@pytest.mark.parametrize("vendor", ["openai", "cohere"])
+def test_a_sync_client_alone_serves_the_async_twins(vendor, openai_server, cohere_server):
+    import cohere
+    import openai
+
+    llm: LLM
+    if vendor == "openai":
+        client = openai.OpenAI(api_key=fake_openai.KEY, base_url=openai_server.url + "/v1")
+        llm = OpenAIChat("gpt-4o-mini", client=client, retry=FAST_RETRY)
+    else:
+        co = cohere.ClientV2(api_key=fake_cohere.KEY, base_url=cohere_server.url)
+        llm = CohereChat("command-a-03-2025", client=co, retry=FAST_RETRY)
+
+    async def run():
+        text = await llm.complete_async(MESSAGES)
+        pieces = [p async for p in llm.stream_async(MESSAGES)]
+        return text, pieces
+
+    text, pieces = asyncio.run(run())
+    assert text == ANSWER
+    assert "".join(pieces) == ANSWER
+
+
+@pytest.mark.parametrize("chat_class", [OpenAIChat, CohereChat])
+def test_max_tokens_must_be_positive(chat_class):
+    with pytest.raises(ConfigurationError, match="max_tokens"):
+        chat_class("m", max_tokens=0)

@@ -1,0 +1,173 @@
+"""RemoteChat: what the chat adapters of remote APIs share, around three vendor hooks.
+
+A vendor adapter builds its request body (``_request``), sends it with its SDK
+(``_send`` and ``_send_async``), and reads the reply and the stream's events (``_text``,
+``_piece``). This base runs every call through ragmem's retry policy and limits, keeps
+one async client per event loop, and runs a sync-only client (one passed as ``client``
+without ``async_client``) in a worker thread for the async twins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import abstractmethod
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from ragmem.errors import ConfigurationError
+from ragmem.llms.base import LLM, Message
+from ragmem.remote.clients import SdkClients
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+    from ragmem.remote.resilience import RetryPolicy
+
+__all__ = ["RemoteChat"]
+
+C = TypeVar("C", bound=SdkClients[Any, Any])
+
+
+class RemoteChat(LLM, Generic[C]):
+    """Base of ``OpenAIChat`` and ``CohereChat``: a chat model behind a vendor SDK.
+
+    A stream is retried only until its first piece arrives: once the caller has seen
+    part of a reply, a failure is raised, not retried.
+
+    Args:
+        model: the vendor's model name.
+        name: the adapter's name (e.g. ``"openai:gpt-4o-mini"``).
+        clients: the vendor's client holder (key, SDK clients, error translation).
+        temperature, max_tokens, seed: sampling options, sent only when given.
+        base_url: the server, for the repr (the clients holder uses it).
+        timeout, retry, requests_per_minute, tokens_per_minute, max_concurrency: the
+            call policy (see ``ragmem.remote.RetryPolicy``).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        name: str,
+        clients: C,
+        temperature: float | None,
+        max_tokens: int | None,
+        seed: int | None,
+        base_url: str | None,
+        timeout: float,
+        retry: RetryPolicy | None,
+        requests_per_minute: float | None,
+        tokens_per_minute: float | None,
+        max_concurrency: int,
+    ) -> None:
+        if max_tokens is not None and max_tokens < 1:
+            raise ConfigurationError(f"max_tokens must be positive, got {max_tokens}")
+        self.model = model
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.seed = seed
+        self.base_url = base_url
+        self.name = name
+        self._clients = clients
+        self._caller = clients.caller(
+            name,
+            retry=retry,
+            timeout=timeout,
+            requests_per_minute=requests_per_minute,
+            tokens_per_minute=tokens_per_minute,
+            max_concurrency=max_concurrency,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
+
+    # vendor hooks ---------------------------------------------------------------------
+
+    # the request field that caps the reply's length
+    _max_tokens_field = "max_tokens"
+
+    def _request(self, messages: list[Message], *, stream: bool) -> dict[str, Any]:
+        """The request body for ``messages``: model, messages and the options that are set."""
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+        }
+        options = {
+            "temperature": self.temperature,
+            self._max_tokens_field: self.max_tokens,
+            "seed": self.seed,
+        }
+        body.update((name, value) for name, value in options.items() if value is not None)
+        return body
+
+    @abstractmethod
+    def _send(self, body: dict[str, Any], timeout: float, *, stream: bool) -> Any:
+        """Send ``body`` with the sync client: the reply, or an iterable of stream events."""
+
+    @abstractmethod
+    async def _send_async(
+        self, client: Any, body: dict[str, Any], timeout: float, *, stream: bool
+    ) -> Any:
+        """Async twin of ``_send`` on ``client``: the reply, or an async iterator of events."""
+
+    @abstractmethod
+    def _text(self, response: object) -> str:
+        """The reply's text (a ``BackendResponseError`` if it has none)."""
+
+    @abstractmethod
+    def _piece(self, event: object) -> str:
+        """The text a stream event adds ("" for events that carry none)."""
+
+    def _tokens(self, messages: list[Message]) -> int:
+        """Tokens the request counts against ``tokens_per_minute`` (0: not counted)."""
+        return 0
+
+    # LLM ------------------------------------------------------------------------------
+
+    def _complete(self, messages: list[Message]) -> str:
+        body = self._request(messages, stream=False)
+
+        def attempt(timeout: float) -> str:
+            return self._text(self._send(body, timeout, stream=False))
+
+        return self._caller.call(attempt, tokens=self._tokens(messages))
+
+    def _stream(self, messages: list[Message]) -> Iterator[str]:
+        body = self._request(messages, stream=True)
+
+        def open_stream(timeout: float) -> Any:
+            return self._send(body, timeout, stream=True)
+
+        for event in self._caller.stream(open_stream, tokens=self._tokens(messages)):
+            piece = self._piece(event)
+            if piece:
+                yield piece
+
+    async def _complete_async(self, messages: list[Message]) -> str:
+        if self._clients.sync_only:
+            return await asyncio.to_thread(self._complete, messages)
+        body = self._request(messages, stream=False)
+        client = self._clients.for_loop()
+
+        async def attempt(timeout: float) -> str:
+            return self._text(await self._send_async(client, body, timeout, stream=False))
+
+        return await self._caller.call_async(attempt, tokens=self._tokens(messages))
+
+    async def _stream_async(self, messages: list[Message]) -> AsyncIterator[str]:
+        if self._clients.sync_only:
+            # the sync stream in a worker thread, one piece at a time
+            pieces = self._stream(messages)
+            done = object()
+            while (piece := await asyncio.to_thread(next, pieces, done)) is not done:
+                yield str(piece)
+            return
+        body = self._request(messages, stream=True)
+        client = self._clients.for_loop()
+
+        async def open_stream(timeout: float) -> Any:
+            return await self._send_async(client, body, timeout, stream=True)
+
+        async for event in self._caller.stream_async(open_stream, tokens=self._tokens(messages)):
+            piece = self._piece(event)
+            if piece:
+                yield piece
