@@ -54,7 +54,9 @@ class MemoryIndex:
         if not items:
             return
         items_by_id = {i.id: i for i in items}
-        tokens = self.ledger.tokens(self.embedder.dimensions) if self.recall.tokens else {}
+        tokens = (
+            self.ledger.tokens(self.embedder.dimensions) if self.recall.tokens is not None else {}
+        )
         current = {i: m for i, (h, m) in tokens.items() if h == items_by_id[i].hash}
         self._index(items, current)
         self._token_hash.update((i, tokens[i][0]) for i in current)
@@ -141,7 +143,11 @@ class MemoryIndex:
             return {}
         stale = [i for i in items if self._token_hash.get(i.id) != i.hash]
         if stale:
-            matrices = embedder.embed_tokens([i.text for i in stale])
+            # rounded as the ledger stores them, so a reopened memory scores the same
+            matrices = [
+                m.astype(np.float16).astype(np.float32)
+                for m in embedder.embed_tokens([i.text for i in stale])
+            ]
             self.ledger.put_tokens([(i.id, i.hash, m) for i, m in zip(stale, matrices)])
             self._token_hash.update((i.id, i.hash) for i in stale)
             computed = {i.id: m for i, m in zip(stale, matrices)}
