@@ -17,6 +17,16 @@ from typing import IO, Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
+from ragmem.agents.checks import (
+    check_k,
+    check_metadata_values,
+    check_text,
+    check_timestamp,
+    check_ttl,
+    finite_number,
+)
+from ragmem.agents.identity import KEY as EMBEDDER_KEY
+from ragmem.agents.identity import open_embedder
 from ragmem.agents.index import MemoryIndex
 from ragmem.agents.recall import RecallWeights
 from ragmem.agents.records import HistoryEvent, Ledger, MemoryItem
@@ -33,7 +43,7 @@ from ragmem.agents.scope import (
     scope_sql,
 )
 from ragmem.embedders.base import Embedder
-from ragmem.errors import InvalidInputError, NotFoundError
+from ragmem.errors import CorruptIndexError, InvalidInputError, NotFoundError
 from ragmem.filters import And, F, Filter, FilterLike, matches, parse_filter
 from ragmem.llms.base import LLM, Message
 from ragmem.stores.base import VectorStore
@@ -78,13 +88,6 @@ def _numbers(text: str) -> builtins.list[str]:
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     norms = float(np.linalg.norm(a) * np.linalg.norm(b))
     return float(a @ b) / norms if norms > 0 else 0.0
-
-
-def _default_embedder() -> Embedder:
-    from ragmem.embedders.local import LocalEmbedder
-
-    embedder: Embedder = LocalEmbedder()
-    return embedder
 
 
 class Memory:
@@ -146,8 +149,6 @@ class Memory:
         self.path = None if path is None else Path(path)
         if self.path is not None:
             self.path.mkdir(parents=True, exist_ok=True)
-        self.embedder = embedder if embedder is not None else _default_embedder()
-        self.store = store if store is not None else self._default_store()
         self.deduplicate = deduplicate
         self.near_duplicate = near_duplicate
         self.half_life_days = half_life_days
@@ -155,11 +156,33 @@ class Memory:
         self.importance_weight = importance_weight
         self.llm = llm
         self.clock = clock
-        self._ledger = Ledger(None if self.path is None else self.path / "memory.sqlite")
         self._write_lock = threading.RLock()
-        self._index = MemoryIndex(
-            self._ledger, self.embedder, self.store, weights or RecallWeights()
-        )
+        self._ledger = Ledger(None if self.path is None else self.path / "memory.sqlite")
+        own_store = store is None
+        opened: VectorStore | None = store
+        try:
+            self.embedder, entry = open_embedder(self._ledger, embedder, self.path)
+            self.store = opened = store if store is not None else self._default_store()
+            if own_store and self.path is not None and self._ledger.is_empty():
+                held = self.store.count()
+                if held:
+                    raise CorruptIndexError(
+                        self.path / "memory.sqlite",
+                        f"the ledger is missing or empty but {self.path / 'vectors'} holds "
+                        f"{held} memories; restore memory.sqlite from a backup, or move the "
+                        "directory away to start an empty memory",
+                    )
+            if entry is not None:
+                self._ledger.set_meta(EMBEDDER_KEY, entry)
+            self._index = MemoryIndex(
+                self._ledger, self.embedder, self.store, weights or RecallWeights()
+            )
+        except BaseException:
+            # release what this constructor acquired (the store's write lock above all)
+            if own_store and opened is not None:
+                opened.close()
+            self._ledger.close()
+            raise
 
     def _default_store(self) -> VectorStore:
         from ragmem.stores.local import LocalVectorStore
@@ -196,6 +219,12 @@ class Memory:
             One change per piece of content: ADD, MERGE (into an existing duplicate)
             or SUPERSEDE (an older memory with the same key).
         """
+        if not isinstance(content, str) and not (
+            isinstance(content, Sequence) and not isinstance(content, (bytes, bytearray))
+        ):
+            raise InvalidInputError(
+                f"content must be a text or a list of chat messages, got {type(content).__name__}"
+            )
         texts = self._texts(content, validate_metadata(metadata or {}), infer)
         inputs = [
             MemoryInput(
@@ -224,10 +253,17 @@ class Memory:
         for item in items:
             check_scope(user_id, agent_id, item.session_id, require=True)
             check_metadata_keys(validate_metadata(item.metadata))
-            if not item.text.strip():
+            check_metadata_values(item.metadata)
+            if not check_text(item.text, "memory text").strip():
                 raise InvalidInputError("memory text is empty")
             if not 0.0 <= item.importance <= 1.0:
                 raise InvalidInputError(f"importance must be within [0, 1], got {item.importance}")
+            if item.key is not None:
+                check_text(item.key, "key")
+            if item.timestamp is not None:
+                check_timestamp(item.timestamp)
+            if item.ttl_seconds is not None:
+                check_ttl(item.ttl_seconds)
         if not items:
             return []
         vectors = self.embedder.embed([i.text for i in items])
@@ -386,12 +422,13 @@ class Memory:
                 raise NotFoundError([memory_id], what="memory ids (deleted)")
             fields: dict[str, Any] = {"updated_at": self.clock()}
             if text is not None:
-                if not text.strip():
+                if not check_text(text, "memory text").strip():
                     raise InvalidInputError("memory text is empty")
                 fields.update(text=text, hash=content_hash(text))
             if metadata is not None:
                 meta = validate_metadata(metadata)
                 check_metadata_keys(meta)
+                check_metadata_values(meta)
                 fields["metadata"] = meta
             if importance is not None:
                 if not 0.0 <= importance <= 1.0:
@@ -431,13 +468,25 @@ class Memory:
         older_than: float | None = None,
         expired: bool = True,
     ) -> int:
-        """Soft-delete memories in a scope: those matching ``where`` (and, if also given,
-        older than ``older_than`` seconds), or older than ``older_than`` alone, plus any
-        whose TTL has passed when ``expired``. Returns how many were forgotten."""
+        """Soft-delete memories (reversible; each keeps its history).
+
+        Within the scope given, forgets those matching ``where`` (and, if also given,
+        older than ``older_than`` seconds), or older than ``older_than`` alone, or, with
+        neither, every memory of the scope; plus, when ``expired``, any whose TTL has
+        passed. Without a scope and without ``where``/``older_than`` only expired
+        memories go. Returns how many were forgotten.
+
+        Example:
+            >>> memory.forget(user_id="bob")  # doctest: +SKIP
+            12
+        """
         scope = check_scope(user_id, agent_id, session_id, require=False)
         tree = parse_filter(where)
-        if tree is None and older_than is None and not expired:
-            raise InvalidInputError("forget needs where=, older_than= or expired=True")
+        if older_than is not None:
+            older_than = finite_number(older_than, "older_than")
+        if tree is None and older_than is None and not expired and not scope:
+            raise InvalidInputError("forget needs a scope, where=, older_than= or expired=True")
+        everything = bool(scope) and tree is None and older_than is None
         now = self.clock()
         clause, params = scope_sql(scope)
         with self._write_lock:
@@ -446,6 +495,7 @@ class Memory:
                 too_old = older_than is not None and item.timestamp < now - older_than
                 selected = tree is not None and matches(tree, item.metadata)
                 chosen = (selected and too_old) if (tree and older_than) else (selected or too_old)
+                chosen = chosen or everything
                 expired_now = expired and item.expires_at is not None and item.expires_at <= now
                 if chosen or expired_now:
                     victims.append(item)
@@ -477,10 +527,9 @@ class Memory:
         importance (weights from the constructor); ``explain`` shows each part.
         """
         scope = check_scope(user_id, agent_id, session_id, require=True)
-        if not isinstance(query, str) or not query.strip():
+        if not isinstance(query, str) or not check_text(query, "query").strip():
             raise InvalidInputError("query must be a non-empty string")
-        if not isinstance(k, int) or k < 1:
-            raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+        check_k(k)
         now = self.clock()
         conditions: builtins.list[Filter] = [scope_filter(scope, exact=False)]
         user_filter = parse_filter(where)

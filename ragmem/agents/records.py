@@ -145,6 +145,25 @@ class Ledger:
                 self.path, f"schema version {row['value']}, this ragmem reads {SCHEMA_VERSION}"
             )
 
+    def meta(self, key: str) -> str | None:
+        """A value recorded with ``set_meta``, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row["value"])
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Record a value about the whole memory (e.g. its embedder)."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def is_empty(self) -> bool:
+        """True when the ledger holds no memory and no history at all."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT EXISTS (SELECT 1 FROM memories) OR EXISTS (SELECT 1 FROM history)"
+            ).fetchone()
+        return not row[0]
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic write: everything inside commits together or not at all."""

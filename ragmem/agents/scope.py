@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from ragmem.agents.checks import check_text
 from ragmem.agents.records import MemoryItem
 from ragmem.errors import InvalidInputError
 from ragmem.filters import And, F, Filter
@@ -49,6 +50,7 @@ def check_scope(
     for name, value in scope.items():
         if not isinstance(value, str) or not value:
             raise InvalidInputError(f"{name} must be a non-empty string, got {value!r}")
+        check_text(value, name)
     if require and not scope:
         raise InvalidInputError("give at least one of user_id, agent_id or session_id")
     return scope

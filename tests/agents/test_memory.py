@@ -263,3 +263,21 @@ def test_duplicates_inside_one_batch_merge_and_the_batch_is_indexed_once(clock):
     assert changes[1].merged_into == changes[0].item.id
     assert CountingEmbedder.calls == 1  # one embedding pass; the index reuses the vectors
     assert memory.store.count() == 2
+
+
+def test_forget_with_only_a_scope_forgets_that_scope(memory):
+    memory.add("bob likes tea", user_id="bob")
+    memory.add("bob has a dog", user_id="bob", session_id="s1")
+    memory.add("ana likes tea", user_id="ana")
+    assert memory.forget(user_id="bob") == 2
+    assert memory.list(user_id="bob") == []
+    assert len(memory.list(user_id="ana")) == 1
+    gone = memory.list(user_id="bob", status="deleted")[0]
+    assert [e.event for e in memory.history(gone.id)] == ["ADD", "FORGET"]
+
+
+def test_bools_are_not_numbers_of_results(memory):
+    memory.add("x y", user_id="u")
+    for k in (True, False, 0, 2.0, "3"):
+        with pytest.raises(InvalidInputError):
+            memory.search("x", user_id="u", k=k)

@@ -47,9 +47,7 @@ def qdrant(path):
 
 
 def _open(path, clock, make_store):
-    return Memory(
-        path, embedder=TokenHashingEmbedder(DIMS), store=make_store(path), clock=clock
-    )
+    return Memory(path, embedder=TokenHashingEmbedder(DIMS), store=make_store(path), clock=clock)
 
 
 def _same(persisted_hits, memory_hits, ids):
@@ -95,8 +93,9 @@ def test_reopened_memory_recalls_like_an_in_memory_one(tmp_path_factory, make_st
             if kind == "add":
                 _, words, user, session, key = step
                 text = " ".join(words)
-                a = persisted.add(text, user_id=user, session_id=session, key=key, metadata={"w": words[0]})
-                b = reference.add(text, user_id=user, session_id=session, key=key, metadata={"w": words[0]})
+                options = {"user_id": user, "session_id": session, "key": key}
+                a = persisted.add(text, metadata={"w": words[0]}, **options)
+                b = reference.add(text, metadata={"w": words[0]}, **options)
                 assert [c.event for c in a] == [c.event for c in b]
                 if a[0].event != "MERGE":
                     ids[a[0].item.id] = b[0].item.id
