@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from ragmem.agents.checks import (
     check_k,
@@ -75,6 +75,13 @@ class MemoryInput(BaseModel):
     importance: float = 0.5
     key: str | None = None
     ttl_seconds: float | None = None
+
+
+def _input(data: object) -> MemoryInput:
+    try:
+        return MemoryInput.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInputError(f"invalid memory: {exc}") from None
 
 
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
@@ -226,18 +233,14 @@ class Memory:
                 f"content must be a text or a list of chat messages, got {type(content).__name__}"
             )
         texts = self._texts(content, validate_metadata(metadata or {}), infer)
-        inputs = [
-            MemoryInput(
-                text=text,
-                metadata=meta,
-                session_id=session_id,
-                timestamp=timestamp,
-                importance=importance,
-                key=key,
-                ttl_seconds=ttl_seconds,
-            )
-            for text, meta in texts
-        ]
+        details = {
+            "session_id": session_id,
+            "timestamp": None if timestamp is None else check_timestamp(timestamp),
+            "importance": finite_number(importance, "importance"),
+            "key": key,
+            "ttl_seconds": None if ttl_seconds is None else check_ttl(ttl_seconds),
+        }
+        inputs = [_input({"text": text, "metadata": meta, **details}) for text, meta in texts]
         return self.add_many(inputs, user_id=user_id, agent_id=agent_id)
 
     def add_many(
@@ -248,7 +251,7 @@ class Memory:
         agent_id: str | None = None,
     ) -> list[MemoryChange]:
         """Add many memories in one batch (one embedding pass), each with its own details."""
-        items = [i if isinstance(i, MemoryInput) else MemoryInput.model_validate(i) for i in inputs]
+        items = [i if isinstance(i, MemoryInput) else _input(i) for i in inputs]
         base = check_scope(user_id, agent_id, None, require=False)
         for item in items:
             check_scope(user_id, agent_id, item.session_id, require=True)
