@@ -15,7 +15,7 @@ import numpy as np
 
 from ragmem.agents.recall import Recall, RecallWeights
 from ragmem.agents.records import Ledger, MemoryItem
-from ragmem.agents.scope import index_metadata
+from ragmem.agents.scope import DIGEST, index_metadata
 from ragmem.embedders.base import Embedder
 from ragmem.errors import NotFoundError
 from ragmem.filters import Filter, matches
@@ -76,11 +76,9 @@ class MemoryIndex:
                 self.recall.remove(gone)
                 self._forget_sessions(gone)
             if live:
+                metadata = [index_metadata(i) for i in live]
                 self.store.upsert(
-                    [i.id for i in live],
-                    self._dense_vectors(live),
-                    texts=[i.text for i in live],
-                    metadata=[index_metadata(i) for i in live],
+                    [i.id for i in live], self._dense_vectors(live, metadata), metadata=metadata
                 )
                 self._index(live, self._token_vectors(live))
             self.ledger.done([seq for seq, _ in pending])
@@ -113,7 +111,7 @@ class MemoryIndex:
             if session is not None:
                 self._sessions[session] = [e for e in self._sessions[session] if e[2] != id_]
 
-    def _dense_vectors(self, items: list[MemoryItem]) -> np.ndarray:
+    def _dense_vectors(self, items: list[MemoryItem], metadata: list[Metadata]) -> np.ndarray:
         out = np.empty((len(items), self.embedder.dimensions), np.float32)
         unknown = [i.id for i in items if i.id not in self.fresh]
         stored = {}
@@ -129,7 +127,7 @@ class MemoryIndex:
             record = stored.get(item.id)
             if item.id in self.fresh:
                 out[row] = self.fresh[item.id]
-            elif record is not None and record.text == item.text:
+            elif record is not None and record.metadata.get(DIGEST) == metadata[row][DIGEST]:
                 out[row] = record.vector
             else:
                 todo.append(row)

@@ -10,9 +10,9 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
@@ -28,6 +28,7 @@ from ragmem.agents.checks import (
 from ragmem.agents.identity import KEY as EMBEDDER_KEY
 from ragmem.agents.identity import open_embedder
 from ragmem.agents.index import MemoryIndex
+from ragmem.agents.lifecycle import Lifecycle
 from ragmem.agents.recall import RecallWeights
 from ragmem.agents.records import HistoryEvent, Ledger, MemoryItem
 from ragmem.agents.scope import (
@@ -44,7 +45,7 @@ from ragmem.agents.scope import (
 )
 from ragmem.embedders.base import Embedder
 from ragmem.errors import CorruptIndexError, InvalidInputError, NotFoundError
-from ragmem.filters import And, F, Filter, FilterLike, matches, parse_filter
+from ragmem.filters import And, F, Filter, FilterLike, parse_filter
 from ragmem.llms.base import LLM, Message
 from ragmem.stores.base import VectorStore
 from ragmem.types import Hit, Metadata, validate_metadata
@@ -97,7 +98,7 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b) / norms if norms > 0 else 0.0
 
 
-class Memory:
+class Memory(Lifecycle):
     """Long-term memory for agents and chatbots, scoped by user, agent and session.
 
     Every memory and every change to it is kept in a SQLite ledger (``history(id)``
@@ -461,54 +462,6 @@ class Memory:
                 self._ledger.record(db, memory_id, "DELETE")
             self._index.sync()
 
-    def forget(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-        where: FilterLike | None = None,
-        older_than: float | None = None,
-        expired: bool = True,
-    ) -> int:
-        """Soft-delete memories (reversible; each keeps its history).
-
-        Within the scope given, forgets those matching ``where`` (and, if also given,
-        older than ``older_than`` seconds), or older than ``older_than`` alone, or, with
-        neither, every memory of the scope; plus, when ``expired``, any whose TTL has
-        passed. Without a scope and without ``where``/``older_than`` only expired
-        memories go. Returns how many were forgotten.
-
-        Example:
-            >>> memory.forget(user_id="bob")  # doctest: +SKIP
-            12
-        """
-        scope = check_scope(user_id, agent_id, session_id, require=False)
-        tree = parse_filter(where)
-        if older_than is not None:
-            older_than = finite_number(older_than, "older_than")
-        if tree is None and older_than is None and not expired and not scope:
-            raise InvalidInputError("forget needs a scope, where=, older_than= or expired=True")
-        everything = bool(scope) and tree is None and older_than is None
-        now = self.clock()
-        clause, params = scope_sql(scope)
-        with self._write_lock:
-            victims = []
-            for item in self._ledger.select(f"status != 'deleted' AND {clause}", params):
-                too_old = older_than is not None and item.timestamp < now - older_than
-                selected = tree is not None and matches(tree, item.metadata)
-                chosen = (selected and too_old) if (tree and older_than) else (selected or too_old)
-                chosen = chosen or everything
-                expired_now = expired and item.expires_at is not None and item.expires_at <= now
-                if chosen or expired_now:
-                    victims.append(item)
-            with self._ledger.transaction() as db:
-                for item in victims:
-                    self._ledger.update(db, item.id, status="deleted", updated_at=now)
-                    self._ledger.record(db, item.id, "FORGET", detail={"ttl": item.expires_at})
-            self._index.sync()
-        return len(victims)
-
     # -- reading ------------------------------------------------------------------------------
 
     def search(
@@ -622,39 +575,6 @@ class Memory:
         """Every change to a memory, oldest first (NotFoundError for unknown ids)."""
         self._ledger.get([memory_id])
         return self._ledger.history(memory_id)
-
-    # -- export and import --------------------------------------------------------------------
-
-    def export(self, target: str | Path | IO[str]) -> int:
-        """Write every memory (all statuses) as JSON lines; returns how many."""
-        lines = [item.model_dump_json() + "\n" for item in self.list(status=None)]
-        if isinstance(target, (str, Path)):
-            Path(target).write_text("".join(lines), encoding="utf-8")
-        else:
-            target.writelines(lines)
-        return len(lines)
-
-    def import_(self, source: str | Path | Iterable[str]) -> int:
-        """Load memories written by ``export``; returns how many were new.
-
-        Ids that already exist are left untouched, so importing twice is harmless.
-        """
-        if isinstance(source, (str, Path)):
-            lines: Iterable[str] = Path(source).read_text("utf-8").splitlines()
-        else:
-            lines = source
-        items = [MemoryItem.model_validate_json(line) for line in lines if line.strip()]
-        with self._write_lock:
-            existing = self._ledger.find([i.id for i in items])
-            new = [i for i in items if i.id not in existing]
-            with self._ledger.transaction() as db:
-                for item in new:
-                    self._ledger.insert(db, item)
-                    self._ledger.record(
-                        db, item.id, "IMPORT", text=item.text, metadata=item.metadata
-                    )
-            self._index.sync()
-        return len(new)
 
     def close(self) -> None:
         """Close the ledger and the store."""

@@ -128,6 +128,8 @@ class Ledger:
             self._db = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA busy_timeout = 10000")
+            # deleted rows are overwritten with zeros, so a purged text leaves no bytes
+            self._db.execute("PRAGMA secure_delete = ON")
             if self.path is not None:
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute("PRAGMA synchronous = FULL")
@@ -253,6 +255,23 @@ class Ledger:
                 data.reshape(row["n"], dimensions).astype(np.float32),
             )
         return out
+
+    def purge(self, ids: Sequence[str]) -> None:
+        """Erase memories with their history and token vectors, in one transaction; the
+        outbox entries left behind make ``sync`` erase them from every index too."""
+        with self.transaction() as db:
+            for start in range(0, len(ids), 500):
+                part = list(ids[start : start + 500])
+                marks = ", ".join("?" * len(part))
+                db.execute(f"DELETE FROM memories WHERE id IN ({marks})", part)
+                db.execute(f"DELETE FROM history WHERE memory_id IN ({marks})", part)
+                db.execute(f"DELETE FROM token_vectors WHERE memory_id IN ({marks})", part)
+                for item_id in part:
+                    self.enqueue(db, item_id, "purge")
+        if self.path is not None:
+            with self._lock:
+                # old page images of the erased rows live on in the write-ahead log
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # -- outbox -------------------------------------------------------------------------------
 

@@ -29,8 +29,8 @@ __all__ = [
 ]
 
 SCOPES = ("user_id", "agent_id", "session_id")
-STATUS, TIME, EXPIRES, KEY = "_status", "_time", "_expires", "_key"
-RESERVED = frozenset({*SCOPES, STATUS, TIME, EXPIRES, KEY})
+STATUS, TIME, EXPIRES, KEY, DIGEST = "_status", "_time", "_expires", "_key", "_sha256"
+RESERVED = frozenset({*SCOPES, STATUS, TIME, EXPIRES, KEY, DIGEST})
 
 
 def content_hash(text: str) -> str:
@@ -82,7 +82,10 @@ def scope_sql(scope: dict[str, str], *, exact: bool = False) -> tuple[str, list[
 
 def index_metadata(item: MemoryItem) -> Metadata:
     """What the vector store and BM25 keep for a memory: user metadata, scope, lifecycle."""
-    meta: Metadata = {**item.metadata, STATUS: item.status, TIME: item.timestamp}
+    # the exact text's digest tells whether a stored vector is current; the store never
+    # holds the text itself, so a purge need not trust it to erase text bytes
+    digest = hashlib.sha256(item.text.encode()).hexdigest()
+    meta: Metadata = {**item.metadata, STATUS: item.status, TIME: item.timestamp, DIGEST: digest}
     for name in SCOPES:
         value = getattr(item, name)
         if value is not None:

@@ -197,7 +197,7 @@ def test_export_import_round_trip(memory, clock):
     gone = memory.add("fact two", user_id="u")[0].item
     memory.delete(gone.id)
     buffer = io.StringIO()
-    assert memory.export(buffer) == 2
+    assert memory.export(buffer, include_deleted=True) == 2
     other = Memory(embedder=HashingEmbedder(128), clock=clock)
     assert other.import_(buffer.getvalue().splitlines()) == 2
     assert other.import_(buffer.getvalue().splitlines()) == 0
