@@ -8,6 +8,7 @@ timestamp, an integer wider than 64 bits, a lone surrogate) would fail every lat
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
 from ragmem.errors import InvalidInputError
@@ -17,6 +18,7 @@ __all__ = [
     "check_k",
     "check_metadata_values",
     "check_text",
+    "check_time",
     "check_timestamp",
     "check_ttl",
     "finite_number",
@@ -48,6 +50,13 @@ def check_timestamp(value: object, name: str = "timestamp") -> float:
     if not _EARLIEST <= number <= _LATEST:
         raise InvalidInputError(f"{name} must fall within the years 1 to 9999, got {value!r}")
     return number
+
+
+def check_time(value: object, name: str) -> float:
+    """A moment given as a datetime (naive means local time) or as Unix seconds."""
+    if isinstance(value, datetime):
+        return check_timestamp(value.timestamp(), name)
+    return check_timestamp(value, name)
 
 
 def check_ttl(value: object) -> float:

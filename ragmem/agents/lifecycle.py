@@ -84,7 +84,7 @@ class Lifecycle:
                     victims.append(item)
             with self._ledger.transaction() as db:
                 for item in victims:
-                    self._ledger.update(db, item.id, status="deleted", updated_at=now)
+                    self._ledger.update(db, item.id, status="deleted", updated_at=now, valid_to=now)
                     self._ledger.record(db, item.id, "FORGET", detail={"ttl": item.expires_at})
             self._index.sync()
         return len(victims)

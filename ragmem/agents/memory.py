@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +22,7 @@ from ragmem.agents.checks import (
     check_k,
     check_metadata_values,
     check_text,
+    check_time,
     check_timestamp,
     check_ttl,
     finite_number,
@@ -36,6 +38,7 @@ from ragmem.agents.scope import (
     SCOPES,
     STATUS,
     TIME,
+    VALID_TO,
     check_metadata_keys,
     check_scope,
     content_hash,
@@ -348,7 +351,13 @@ class Memory(Lifecycle):
             self._ledger.insert(db, item)
             self._ledger.record(db, item.id, "ADD", text=item.text, metadata=item.metadata)
             for old in previous:
-                self._ledger.update(db, old.id, status="superseded", superseded_by=item.id)
+                self._ledger.update(
+                    db,
+                    old.id,
+                    status="superseded",
+                    superseded_by=item.id,
+                    valid_to=max(old.timestamp, item.timestamp),  # when the new fact was said
+                )
                 self._ledger.record(
                     db, old.id, "SUPERSEDE", detail={"by": item.id, "key": item.key}
                 )
@@ -458,7 +467,8 @@ class Memory(Lifecycle):
             if item.status == "deleted":
                 return
             with self._ledger.transaction() as db:
-                self._ledger.update(db, memory_id, status="deleted", updated_at=self.clock())
+                now = self.clock()
+                self._ledger.update(db, memory_id, status="deleted", updated_at=now, valid_to=now)
                 self._ledger.record(db, memory_id, "DELETE")
             self._index.sync()
 
@@ -473,36 +483,77 @@ class Memory(Lifecycle):
         session_id: str | None = None,
         k: int = 5,
         where: FilterLike | None = None,
-        since: float | None = None,
-        until: float | None = None,
+        min_score: float | None = None,
+        after: datetime | float | None = None,
+        before: datetime | float | None = None,
+        as_of: datetime | float | None = None,
         include_superseded: bool = False,
+        since: datetime | float | None = None,
+        until: datetime | float | None = None,
     ) -> builtins.list[Hit]:
         """The ``k`` memories in scope most relevant to ``query``, best first.
 
         The score blends relevance (dense, BM25, late interaction) with recency and
-        importance (weights from the constructor); ``explain`` shows each part.
+        importance (weights from the constructor); ``explain`` shows each part. Each
+        hit's metadata carries ``observed_at`` and, for a memory no longer current,
+        ``valid_to``.
+
+        Args:
+            query: what to recall.
+            user_id: scope: the user's memories (with ``agent_id``/``session_id``
+                narrowing it); at least one scope id is required.
+            agent_id: scope: the agent's memories.
+            session_id: scope: one session's memories.
+            k: how many hits at most.
+            where: a metadata filter (``ragmem.filters``).
+            min_score: drop hits scoring below this (scores are on one scale for every
+                query; see ``DEFAULT_MIN_SCORE``).
+            after: only memories observed at or after this moment.
+            before: only memories observed before this moment.
+            as_of: what was believed at that moment: memories observed by then and not
+                yet superseded, retired or expired then (superseded ones included when
+                they were current).
+            include_superseded: also return memories a newer one superseded.
+            since: alias of ``after``.
+            until: only memories observed at or before this moment.
         """
         scope = check_scope(user_id, agent_id, session_id, require=True)
         if not isinstance(query, str) or not check_text(query, "query").strip():
             raise InvalidInputError("query must be a non-empty string")
         check_k(k)
+        if min_score is not None:
+            min_score = finite_number(min_score, "min_score")
         now = self.clock()
         conditions: builtins.list[Filter] = [scope_filter(scope, exact=False)]
         user_filter = parse_filter(where)
         if user_filter is not None:
             conditions.append(user_filter)
-        if since is not None:
-            conditions.append(F(TIME) >= since)
-        if until is not None:
-            conditions.append(F(TIME) <= until)
-        if not include_superseded:
+        bounds = {"after": after, "since": since, "before": before, "until": until}
+        for name, moment in bounds.items():
+            if moment is None:
+                continue
+            t = check_time(moment, name)
+            if name in ("after", "since"):
+                conditions.append(F(TIME) >= t)
+            else:
+                conditions.append(F(TIME) < t if name == "before" else F(TIME) <= t)
+        if as_of is not None:
+            moment = check_time(as_of, "as_of")
+            conditions.append(F(TIME) <= moment)
+            conditions.append(~F(VALID_TO).exists() | (F(VALID_TO) > moment))
+            conditions.append(F(STATUS).isin(["active", "superseded"]))
+            now = moment  # a TTL counts as of that moment too
+        elif not include_superseded:
             conditions.append(F(STATUS) == "active")
         conditions.append(~F(EXPIRES).exists() | (F(EXPIRES) > now))
         boosted = self.recency_weight > 0 or self.importance_weight > 0
         hits = self._index.search(
             query, max(4 * k, 50) if boosted else k, And(filters=tuple(conditions))
         )
-        return self._rank(hits, now)[:k]
+        ranked = self._rank(hits, now)[:k]
+        if min_score is not None:
+            ranked = [h for h in ranked if h.score >= min_score]
+        return ranked
 
     async def search_async(self, query: str, **options: Any) -> builtins.list[Hit]:
         """Async twin of ``search`` (runs in a worker thread)."""

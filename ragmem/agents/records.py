@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS memories (
     expires_at REAL,
     status TEXT NOT NULL,
     superseded_by TEXT,
-    mentions INTEGER NOT NULL DEFAULT 1
+    mentions INTEGER NOT NULL DEFAULT 1,
+    valid_to REAL
 );
 CREATE INDEX IF NOT EXISTS memories_scope ON memories (user_id, agent_id, session_id, status);
 CREATE INDEX IF NOT EXISTS memories_hash ON memories (hash, status);
@@ -75,12 +76,17 @@ CREATE TABLE IF NOT EXISTS outbox (
 
 _COLUMNS = (
     "id, text, hash, user_id, agent_id, session_id, key, metadata, importance, timestamp, "
-    "created_at, updated_at, expires_at, status, superseded_by, mentions"
+    "created_at, updated_at, expires_at, status, superseded_by, mentions, valid_to"
 )
 
 
 class MemoryItem(BaseModel):
-    """One memory as stored: its text, scope, times and lifecycle status."""
+    """One memory as stored: its text, scope, times and lifecycle status.
+
+    ``timestamp`` is when the memory was observed (said), ``created_at`` when it was
+    stored; ``valid_to`` is set once it stops being current (superseded, deleted or
+    forgotten).
+    """
 
     id: str
     text: str
@@ -98,6 +104,7 @@ class MemoryItem(BaseModel):
     status: Status = "active"
     superseded_by: str | None = None
     mentions: int = 1
+    valid_to: float | None = None
 
 
 class HistoryEvent(BaseModel):
@@ -139,6 +146,9 @@ class Ledger:
             raise CorruptIndexError(target, f"not a readable memory database ({exc})") from exc
 
     def _check_version(self) -> None:
+        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(memories)")}
+        if "valid_to" not in columns:  # ledgers written before memories had a validity end
+            self._db.execute("ALTER TABLE memories ADD COLUMN valid_to REAL")
         row = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         if row is None:
             self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))

@@ -20,6 +20,7 @@ __all__ = [
     "SCOPES",
     "STATUS",
     "TIME",
+    "VALID_TO",
     "check_scope",
     "content_hash",
     "index_metadata",
@@ -30,7 +31,8 @@ __all__ = [
 
 SCOPES = ("user_id", "agent_id", "session_id")
 STATUS, TIME, EXPIRES, KEY, DIGEST = "_status", "_time", "_expires", "_key", "_sha256"
-RESERVED = frozenset({*SCOPES, STATUS, TIME, EXPIRES, KEY, DIGEST})
+VALID_TO = "_valid_to"
+RESERVED = frozenset({*SCOPES, STATUS, TIME, EXPIRES, KEY, DIGEST, VALID_TO})
 
 
 def content_hash(text: str) -> str:
@@ -94,15 +96,20 @@ def index_metadata(item: MemoryItem) -> Metadata:
         meta[EXPIRES] = item.expires_at
     if item.key is not None:
         meta[KEY] = item.key
+    if item.valid_to is not None:
+        meta[VALID_TO] = item.valid_to
     return meta
 
 
 def public_metadata(item: MemoryItem) -> Metadata:
-    """What a search hit shows: user metadata, scope and the memory's timestamp."""
+    """What a search hit shows: user metadata, scope, ``observed_at`` (also as
+    ``timestamp``) and ``valid_to`` once the memory stopped being current."""
     meta: Metadata = dict(item.metadata)
     for name in SCOPES:
         value = getattr(item, name)
         if value is not None:
             meta[name] = value
-    meta["timestamp"] = item.timestamp
+    meta["timestamp"] = meta["observed_at"] = item.timestamp
+    if item.valid_to is not None:
+        meta["valid_to"] = item.valid_to
     return meta

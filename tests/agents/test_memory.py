@@ -281,3 +281,41 @@ def test_bools_are_not_numbers_of_results(memory):
     for k in (True, False, 0, 2.0, "3"):
         with pytest.raises(InvalidInputError):
             memory.search("x", user_id="u", k=k)
+
+
+def test_time_travel_and_validity(memory, clock):
+    from datetime import datetime, timezone
+
+    day = 86400.0
+    porto = memory.add("I live in Porto", user_id="u", key="home", timestamp=clock.now - 30 * day)
+    braga = memory.add("I live in Braga", user_id="u", key="home", timestamp=clock.now - 10 * day)
+    old, new = porto[0].item, braga[0].item
+    assert memory.get(old.id).valid_to == new.timestamp
+    assert memory.get(new.id).valid_to is None
+    hits = memory.search("where do I live", user_id="u", k=5)
+    assert texts(hits) == ["I live in Braga"]
+    assert hits[0].metadata["observed_at"] == new.timestamp
+    assert "valid_to" not in hits[0].metadata
+    then = memory.search("where do I live", user_id="u", as_of=clock.now - 20 * day)
+    assert texts(then) == ["I live in Porto"]
+    assert then[0].metadata["valid_to"] == new.timestamp
+    as_date = datetime.fromtimestamp(clock.now - 20 * day, tz=timezone.utc)
+    assert texts(memory.search("live", user_id="u", as_of=as_date)) == ["I live in Porto"]
+    assert memory.search("live", user_id="u", as_of=clock.now - 40 * day) == []
+    both = memory.search("live", user_id="u", include_superseded=True, after=clock.now - 20 * day)
+    assert texts(both) == ["I live in Braga"]
+    before = memory.search("live", user_id="u", include_superseded=True, before=new.timestamp)
+    assert texts(before) == ["I live in Porto"]
+    memory.delete(new.id)
+    assert memory.get(new.id).valid_to == clock.now
+    with pytest.raises(InvalidInputError):
+        memory.search("live", user_id="u", as_of=float("nan"))
+
+
+def test_min_score_drops_weak_hits(memory):
+    memory.add("the quarterly budget review is on monday", user_id="u")
+    strong = memory.search("quarterly budget review", user_id="u", k=3)
+    assert strong
+    assert memory.search("quarterly budget review", user_id="u", min_score=2.0) == []
+    kept = memory.search("quarterly budget review", user_id="u", min_score=strong[0].score)
+    assert [h.id for h in kept] == [strong[0].id]
