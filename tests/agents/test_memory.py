@@ -319,3 +319,13 @@ def test_min_score_drops_weak_hits(memory):
     assert memory.search("quarterly budget review", user_id="u", min_score=2.0) == []
     kept = memory.search("quarterly budget review", user_id="u", min_score=strong[0].score)
     assert [h.id for h in kept] == [strong[0].id]
+
+
+def test_scores_compare_across_queries(memory):
+    for text in ["the quarterly budget review is on monday", "Ana adopted a cat named Miso"]:
+        memory.add(text, user_id="u")
+    good = memory.search("quarterly budget review", user_id="u", k=2)
+    noise = memory.search("zzzz qqqq", user_id="u", k=2)
+    assert good[0].score > 0.3
+    assert noise == [] or noise[0].score < 0.5 * good[0].score
+    assert all(0.0 <= h.score <= 1.0 for h in good + noise)
