@@ -89,6 +89,25 @@ class Lifecycle:
             self._index.sync()
         return len(victims)
 
+    def restore(self, memory_id: str) -> MemoryItem:
+        """Make a superseded or deleted memory active again (undoes ``delete``, ``forget``
+        and an LLM's UPDATE or DELETE decision); the step is kept in its history."""
+        with self._write_lock:
+            (item,) = self._ledger.get([memory_id])
+            if item.status != "active":
+                with self._ledger.transaction() as db:
+                    self._ledger.update(
+                        db,
+                        memory_id,
+                        status="active",
+                        valid_to=None,
+                        superseded_by=None,
+                        updated_at=self.clock(),
+                    )
+                    self._ledger.record(db, memory_id, "RESTORE", detail={"was": item.status})
+                self._index.sync()
+        return self._ledger.get([memory_id])[0]
+
     def purge(
         self,
         *,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import json
 import math
 import re
 import threading
@@ -13,10 +12,10 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
 from ragmem.agents.checks import (
     check_k,
@@ -30,9 +29,10 @@ from ragmem.agents.checks import (
 from ragmem.agents.identity import KEY as EMBEDDER_KEY
 from ragmem.agents.identity import open_embedder
 from ragmem.agents.index import MemoryIndex
+from ragmem.agents.inference import InferredUpdates
 from ragmem.agents.lifecycle import Lifecycle
 from ragmem.agents.recall import RecallWeights
-from ragmem.agents.records import HistoryEvent, Ledger, MemoryItem
+from ragmem.agents.records import HistoryEvent, Ledger, MemoryChange, MemoryInput, MemoryItem
 from ragmem.agents.scope import (
     EXPIRES,
     SCOPES,
@@ -57,29 +57,6 @@ __all__ = ["Memory", "MemoryChange", "MemoryInput"]
 
 _DAY = 86_400.0
 
-Event = Literal["ADD", "MERGE", "SUPERSEDE"]
-
-
-class MemoryChange(BaseModel):
-    """What ``add`` did with one piece of content."""
-
-    event: Event
-    item: MemoryItem
-    merged_into: str | None = None
-    superseded: str | None = None
-
-
-class MemoryInput(BaseModel):
-    """One memory to add with ``add_many``: its text and what is known about it."""
-
-    text: str
-    metadata: Metadata = Field(default_factory=dict)
-    session_id: str | None = None
-    timestamp: float | None = None
-    importance: float = 0.5
-    key: str | None = None
-    ttl_seconds: float | None = None
-
 
 def _input(data: object) -> MemoryInput:
     try:
@@ -101,7 +78,7 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b) / norms if norms > 0 else 0.0
 
 
-class Memory(Lifecycle):
+class Memory(Lifecycle, InferredUpdates):
     """Long-term memory for agents and chatbots, scoped by user, agent and session.
 
     Every memory and every change to it is kept in a SQLite ledger (``history(id)``
@@ -228,7 +205,8 @@ class Memory(Lifecycle):
 
         Returns:
             One change per piece of content: ADD, MERGE (into an existing duplicate)
-            or SUPERSEDE (an older memory with the same key).
+            or SUPERSEDE (an older memory with the same key); with ``infer=True`` one
+            per fact, which may also be UPDATE, DELETE or NONE (the LLM's decision).
         """
         if not isinstance(content, str) and not (
             isinstance(content, Sequence) and not isinstance(content, (bytes, bytearray))
@@ -236,7 +214,9 @@ class Memory(Lifecycle):
             raise InvalidInputError(
                 f"content must be a text or a list of chat messages, got {type(content).__name__}"
             )
-        texts = self._texts(content, validate_metadata(metadata or {}), infer)
+        if infer and self.llm is None:
+            raise InvalidInputError("infer=True needs Memory(llm=...)")
+        texts = self._texts(content, validate_metadata(metadata or {}))
         details = {
             "session_id": session_id,
             "timestamp": None if timestamp is None else check_timestamp(timestamp),
@@ -245,6 +225,8 @@ class Memory(Lifecycle):
             "ttl_seconds": None if ttl_seconds is None else check_ttl(ttl_seconds),
         }
         inputs = [_input({"text": text, "metadata": meta, **details}) for text, meta in texts]
+        if infer:
+            return self._add_inferred(inputs, user_id=user_id, agent_id=agent_id)
         return self.add_many(inputs, user_id=user_id, agent_id=agent_id)
 
     def add_many(
@@ -290,35 +272,15 @@ class Memory(Lifecycle):
         return changes
 
     def _texts(
-        self, content: str | Sequence[Message | Mapping[str, str]], meta: Metadata, infer: bool
+        self, content: str | Sequence[Message | Mapping[str, str]], meta: Metadata
     ) -> builtins.list[tuple[str, Metadata]]:
         if isinstance(content, str):
-            items = [(content, meta)]
-        else:
-            messages = [m if isinstance(m, Message) else Message.model_validate(m) for m in content]
-            items = [(m.content, {**meta, "role": m.role}) for m in messages if m.role != "system"]
-        if infer:
-            if self.llm is None:
-                raise InvalidInputError("infer=True needs Memory(llm=...)")
-            items = [(fact, meta) for fact in self._extract_facts([t for t, _ in items])]
-        return items
-
-    def _extract_facts(self, texts: builtins.list[str]) -> builtins.list[str]:
-        assert self.llm is not None
-        prompt = (
-            "Extract the durable facts about the user from the conversation below. "
-            'Answer with a JSON list of short, self-contained sentences, e.g. ["Ana lives in '
-            'Lisbon"]. Answer [] if there are none.\n\n' + "\n".join(texts)
-        )
-        reply = self.llm.complete([Message(role="user", content=prompt)])
-        start, end = reply.find("["), reply.rfind("]")
+            return [(content, meta)]
         try:
-            facts = json.loads(reply[start : end + 1]) if 0 <= start < end else None
-        except json.JSONDecodeError:
-            facts = None
-        if not isinstance(facts, list) or not all(isinstance(f, str) for f in facts):
-            raise InvalidInputError(f"the LLM did not answer with a JSON list of facts: {reply!r}")
-        return [f for f in facts if f.strip()]
+            messages = [m if isinstance(m, Message) else Message.model_validate(m) for m in content]
+        except ValidationError as exc:
+            raise InvalidInputError(f"invalid chat message: {exc}") from None
+        return [(m.content, {**meta, "role": m.role}) for m in messages if m.role != "system"]
 
     def _add_one(
         self,

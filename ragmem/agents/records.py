@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from ragmem.errors import CorruptIndexError, NotFoundError
 from ragmem.types import Metadata
 
-__all__ = ["HistoryEvent", "Ledger", "MemoryItem", "Status"]
+__all__ = ["Event", "HistoryEvent", "Ledger", "MemoryChange", "MemoryInput", "MemoryItem", "Status"]
 
 Status = Literal["active", "superseded", "deleted"]
 SCHEMA_VERSION = 1
@@ -105,6 +105,34 @@ class MemoryItem(BaseModel):
     superseded_by: str | None = None
     mentions: int = 1
     valid_to: float | None = None
+
+
+Event = Literal["ADD", "MERGE", "SUPERSEDE", "UPDATE", "DELETE", "NONE"]
+
+
+class MemoryChange(BaseModel):
+    """What ``add`` did with one piece of content (or, with ``infer=True``, one fact).
+
+    ``superseded`` names the memory a SUPERSEDE or UPDATE replaced; for DELETE and
+    NONE, ``item`` is the existing memory the decision was about.
+    """
+
+    event: Event
+    item: MemoryItem
+    merged_into: str | None = None
+    superseded: str | None = None
+
+
+class MemoryInput(BaseModel):
+    """One memory to add with ``add_many``: its text and what is known about it."""
+
+    text: str
+    metadata: Metadata = Field(default_factory=dict)
+    session_id: str | None = None
+    timestamp: float | None = None
+    importance: float = 0.5
+    key: str | None = None
+    ttl_seconds: float | None = None
 
 
 class HistoryEvent(BaseModel):
