@@ -46,6 +46,7 @@ from ragmem.agents.scope import (
     scope_filter,
     scope_sql,
 )
+from ragmem.agents.supersession import SAME_SUBJECT, mark_superseded
 from ragmem.embedders.base import Embedder
 from ragmem.errors import CorruptIndexError, InvalidInputError, NotFoundError
 from ragmem.filters import And, F, Filter, FilterLike, parse_filter
@@ -104,6 +105,9 @@ class Memory(Lifecycle, InferredUpdates):
         importance_weight: weight of importance in the final score.
         llm: optional chat model for fact extraction (``add(..., infer=True)``).
         clock: returns the current time as Unix seconds (tests pass a fake clock).
+        same_subject: cosine at which a newer memory of the same scope counts as
+            probably superseding an older one in search results (None disables it; see
+            ``ragmem.agents.supersession``).
 
     Example:
         >>> from ragmem import HashingEmbedder
@@ -127,6 +131,7 @@ class Memory(Lifecycle, InferredUpdates):
         importance_weight: float = 0.0,
         llm: LLM | None = None,
         clock: Callable[[], float] = time.time,
+        same_subject: float | None = SAME_SUBJECT,
     ) -> None:
         if not 0.0 < near_duplicate <= 1.0:
             raise InvalidInputError(f"near_duplicate must be in (0, 1], got {near_duplicate}")
@@ -144,6 +149,7 @@ class Memory(Lifecycle, InferredUpdates):
         self.importance_weight = importance_weight
         self.llm = llm
         self.clock = clock
+        self.same_subject = same_subject
         self._write_lock = threading.RLock()
         self._ledger = Ledger(None if self.path is None else self.path / "memory.sqlite")
         own_store = store is None
@@ -513,6 +519,10 @@ class Memory(Lifecycle, InferredUpdates):
             query, max(4 * k, 50) if boosted else k, And(filters=tuple(conditions))
         )
         ranked = self._rank(hits, now)[:k]
+        if self.same_subject is not None and len(ranked) > 1:
+            items = self._ledger.find([h.id for h in ranked])
+            vectors = {r.id: r.vector for r in self.store.get([h.id for h in ranked])}
+            ranked = mark_superseded(ranked, items, vectors, self.same_subject)
         if min_score is not None:
             ranked = [h for h in ranked if h.score >= min_score]
         return ranked
