@@ -226,7 +226,7 @@ def memory_recall(
     """The indexing function ``evaluate`` needs, backed by ragmem's ``Memory``.
 
     Each conversation gets its own in-memory ``Memory``; every turn is added (no
-    de-duplication: a chat log keeps repeated turns) in the conversation's user scope
+    de-duplication and no supersession: a chat log keeps every turn as said) in the conversation's user scope
     with its session as ``session_id``, its time as ``timestamp``, and the session date
     in its text when ``with_date``.
     """
@@ -253,7 +253,9 @@ def build_memory(
     """An in-memory ``Memory`` holding every turn of ``conversation`` (see ``memory_recall``)."""
     from ragmem.agents.memory import Memory, MemoryInput
 
-    memory = Memory(embedder=embedder, weights=weights, deduplicate=False)
+    # a chat log, not a set of facts: every turn is kept as said (no merging), and an
+    # older turn on a subject is not taken as superseded by a newer one
+    memory = Memory(embedder=embedder, weights=weights, deduplicate=False, same_subject=None)
     inputs = [
         MemoryInput(
             text=f"{turn.date_time}: {turn.memory_text()}" if with_date else turn.memory_text(),

@@ -251,5 +251,6 @@ def run(
 
     chosen = load_questions(path)[:questions]
     directory = Path(cache) if cache is not None else _default_cache()
-    with Memory(directory, deduplicate=False) as memory:
+    # a chat log: every turn kept as said, none taken as superseding another
+    with Memory(directory, deduplicate=False, same_subject=None) as memory:
         return evaluate(memory, chosen, ks)
