@@ -226,9 +226,9 @@ def memory_recall(
     """The indexing function ``evaluate`` needs, backed by ragmem's ``Memory``.
 
     Each conversation gets its own in-memory ``Memory``; every turn is added (no
-    de-duplication and no supersession: a chat log keeps every turn as said) in the conversation's user scope
-    with its session as ``session_id``, its time as ``timestamp``, and the session date
-    in its text when ``with_date``.
+    de-duplication and no supersession: a chat log keeps every turn as said) in the
+    conversation's user scope with its session as ``session_id``, its time as
+    ``timestamp``, and the session date in its text when ``with_date``.
     """
 
     def index(conversation: Conversation) -> Recall:
