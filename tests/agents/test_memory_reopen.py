@@ -57,7 +57,12 @@ def _same(persisted_hits, memory_hits, ids):
         assert a.score == pytest.approx(b.score, rel=1e-5, abs=1e-9)
         assert a.explain.keys() == b.explain.keys()
         for name in a.explain:
-            assert a.explain[name] == pytest.approx(b.explain[name], rel=1e-5, abs=1e-6), name
+            if name == "ranked_above":  # an id: the two memories' ids differ
+                assert ids[a.explain[name]] == b.explain[name]
+            else:
+                assert a.explain[name] == pytest.approx(b.explain[name], rel=1e-5, abs=1e-6)
+        newer = a.metadata.get("possibly_superseded_by")
+        assert (newer and ids[newer]) == b.metadata.get("possibly_superseded_by")
 
 
 def test_maxsim_survives_a_reopen(tmp_path):
