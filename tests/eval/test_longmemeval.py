@@ -63,7 +63,8 @@ def test_loading_leaves_abstention_questions_out(data_file):
 
 def test_metrics_per_type_and_overall(data_file, tmp_path):
     questions = load_questions(data_file)
-    with Memory(tmp_path / "m", embedder=HashingEmbedder(64), deduplicate=False) as memory:
+    options = {"deduplicate": False, "same_subject": None}  # as run() opens it
+    with Memory(tmp_path / "m", embedder=HashingEmbedder(64), **options) as memory:
         result = evaluate(memory, questions, ks=[1, 5])
         again = evaluate(memory, questions, ks=[1, 5])  # reuses what the first run ingested
     assert result["turns_ingested"] == 20
