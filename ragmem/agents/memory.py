@@ -361,8 +361,9 @@ class Memory(Deduplication, Lifecycle, InferredUpdates):
             session_id: scope: one session's memories.
             k: how many hits at most.
             where: a metadata filter (``ragmem.filters``).
-            min_score: drop hits scoring below this (scores are on one scale for every
-                query; see ``DEFAULT_MIN_SCORE``).
+            min_score: drop hits scoring below this (off by default). Scores are on one
+                scale for every query: the rank score times the best candidate's
+                absolute match (see docs/memory.md).
             after: only memories observed at or after this moment.
             before: only memories observed before this moment.
             as_of: what was believed at that moment: memories observed by then and not
