@@ -169,6 +169,9 @@ def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     locomo.add_argument("--json", action="store_true", help="print one JSON object")
     locomo.set_defaults(handler=_eval_locomo)
+    from ragmem.eval.longmemeval import add_arguments
+
+    add_arguments(benchmarks.add_parser("longmemeval", help="LongMemEval memory recall"))
 
 
 def build_parser() -> argparse.ArgumentParser:

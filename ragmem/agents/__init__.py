@@ -1,7 +1,7 @@
 """Agent memory: long-term scoped memory, a short-term buffer and chat glue."""
 
 from ragmem.agents.buffer import ConversationBuffer
-from ragmem.agents.chat import ChatReply, ChatSession
+from ragmem.agents.chat import ChatReply, ChatSession, Remember
 from ragmem.agents.memory import Memory, MemoryChange, MemoryInput
 from ragmem.agents.records import HistoryEvent, MemoryItem
 
@@ -14,4 +14,5 @@ __all__ = [
     "MemoryChange",
     "MemoryInput",
     "MemoryItem",
+    "Remember",
 ]

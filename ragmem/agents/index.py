@@ -15,12 +15,12 @@ import numpy as np
 
 from ragmem.agents.recall import Recall, RecallWeights
 from ragmem.agents.records import Ledger, MemoryItem
-from ragmem.agents.scope import index_metadata
+from ragmem.agents.scope import DIGEST, index_metadata
 from ragmem.embedders.base import Embedder
 from ragmem.errors import NotFoundError
-from ragmem.filters import Filter
+from ragmem.filters import Filter, matches
 from ragmem.stores.base import VectorStore
-from ragmem.types import Hit
+from ragmem.types import Hit, Metadata
 
 __all__ = ["MemoryIndex"]
 
@@ -43,6 +43,8 @@ class MemoryIndex:
         self._sessions: dict[Session, list[tuple[float, int, str]]] = defaultdict(list)
         self._added = 0  # insertion counter: orders memories that share a timestamp
         self._session_of: dict[str, Session] = {}
+        self._order: dict[str, int] = {}  # first-indexing order, kept across updates
+        self._meta: dict[str, Metadata] = {}  # index metadata, to test neighbours against filters
         self._lock = threading.RLock()
         self._load()
         self.sync()
@@ -52,7 +54,9 @@ class MemoryIndex:
         if not items:
             return
         items_by_id = {i.id: i for i in items}
-        tokens = self.ledger.tokens(self.embedder.dimensions) if self.recall.tokens else {}
+        tokens = (
+            self.ledger.tokens(self.embedder.dimensions) if self.recall.tokens is not None else {}
+        )
         current = {i: m for i, (h, m) in tokens.items() if h == items_by_id[i].hash}
         self._index(items, current)
         self._token_hash.update((i, tokens[i][0]) for i in current)
@@ -72,11 +76,9 @@ class MemoryIndex:
                 self.recall.remove(gone)
                 self._forget_sessions(gone)
             if live:
+                metadata = [index_metadata(i) for i in live]
                 self.store.upsert(
-                    [i.id for i in live],
-                    self._dense_vectors(live),
-                    texts=[i.text for i in live],
-                    metadata=[index_metadata(i) for i in live],
+                    [i.id for i in live], self._dense_vectors(live, metadata), metadata=metadata
                 )
                 self._index(live, self._token_vectors(live))
             self.ledger.done([seq for seq, _ in pending])
@@ -84,29 +86,32 @@ class MemoryIndex:
 
     def _index(self, items: list[MemoryItem], tokens: dict[str, np.ndarray]) -> None:
         with_tokens = [i for i in items if i.id in tokens]
-        self.recall.index(
-            [i.id for i in items], [i.text for i in items], [index_metadata(i) for i in items]
-        )
+        metadata = [index_metadata(i) for i in items]
+        self.recall.index([i.id for i in items], [i.text for i in items], metadata)
         self.recall.put_tokens([i.id for i in with_tokens], [tokens[i.id] for i in with_tokens])
         self._forget_sessions([i.id for i in items])
+        self._meta.update(zip([i.id for i in items], metadata))
         touched = set()
         for item in items:
             if item.session_id is not None:
                 session = (item.user_id, item.agent_id, item.session_id)
                 self._session_of[item.id] = session
-                self._added += 1
-                self._sessions[session].append((item.timestamp, self._added, item.id))
+                if item.id not in self._order:
+                    self._added += 1
+                    self._order[item.id] = self._added
+                self._sessions[session].append((item.timestamp, self._order[item.id], item.id))
                 touched.add(session)
         for session in touched:
             self._sessions[session].sort()
 
     def _forget_sessions(self, ids: list[str]) -> None:
         for id_ in ids:
+            self._meta.pop(id_, None)
             session = self._session_of.pop(id_, None)
             if session is not None:
                 self._sessions[session] = [e for e in self._sessions[session] if e[2] != id_]
 
-    def _dense_vectors(self, items: list[MemoryItem]) -> np.ndarray:
+    def _dense_vectors(self, items: list[MemoryItem], metadata: list[Metadata]) -> np.ndarray:
         out = np.empty((len(items), self.embedder.dimensions), np.float32)
         unknown = [i.id for i in items if i.id not in self.fresh]
         stored = {}
@@ -122,7 +127,7 @@ class MemoryIndex:
             record = stored.get(item.id)
             if item.id in self.fresh:
                 out[row] = self.fresh[item.id]
-            elif record is not None and record.text == item.text:
+            elif record is not None and record.metadata.get(DIGEST) == metadata[row][DIGEST]:
                 out[row] = record.vector
             else:
                 todo.append(row)
@@ -136,7 +141,11 @@ class MemoryIndex:
             return {}
         stale = [i for i in items if self._token_hash.get(i.id) != i.hash]
         if stale:
-            matrices = embedder.embed_tokens([i.text for i in stale])
+            # rounded as the ledger stores them, so a reopened memory scores the same
+            matrices = [
+                m.astype(np.float16).astype(np.float32)
+                for m in embedder.embed_tokens([i.text for i in stale])
+            ]
             self.ledger.put_tokens([(i.id, i.hash, m) for i, m in zip(stale, matrices)])
             self._token_hash.update((i.id, i.hash) for i in stale)
             computed = {i.id: m for i, m in zip(stale, matrices)}
@@ -147,18 +156,26 @@ class MemoryIndex:
             computed.update(zip(keep, self.recall.tokens.get(keep)))
         return computed
 
-    def neighbors(self, ids: list[str]) -> dict[str, list[str]]:
-        """The previous and next memory of each id in its session (by timestamp)."""
+    def neighbors(self, ids: list[str], where: Filter | None = None) -> dict[str, list[str]]:
+        """The previous and next memory of each id in its session (by timestamp), among
+        the memories that match ``where``: a neighbour must pass the query's scope, filter,
+        status and TTL test like any other candidate."""
         out: dict[str, list[str]] = {}
         for id_ in ids:
             session = self._session_of.get(id_)
             if session is None:
                 continue
-            order = self._sessions[session]
-            position = next(i for i, entry in enumerate(order) if entry[2] == id_)
-            out[id_] = [order[j][2] for j in (position - 1, position + 1) if 0 <= j < len(order)]
+            order = [
+                entry[2]
+                for entry in self._sessions[session]
+                if entry[2] == id_ or where is None or matches(where, self._meta[entry[2]])
+            ]
+            position = order.index(id_)
+            out[id_] = [order[j] for j in (position - 1, position + 1) if 0 <= j < len(order)]
         return out
 
     def search(self, query: str, k: int, where: Filter) -> list[Hit]:
         """Relevance-ranked hits (ids and scores; the caller fills text and metadata)."""
-        return self.recall.search(query, k, where, neighbors_of=self.neighbors)
+        return self.recall.search(
+            query, k, where, neighbors_of=lambda ids: self.neighbors(ids, where)
+        )

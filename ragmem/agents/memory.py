@@ -4,27 +4,39 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import json
 import math
-import re
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import ValidationError
 
+from ragmem.agents.adding import Deduplication
+from ragmem.agents.checks import (
+    check_k,
+    check_metadata_values,
+    check_text,
+    check_time,
+    check_timestamp,
+    check_ttl,
+    finite_number,
+)
+from ragmem.agents.identity import KEY as EMBEDDER_KEY
+from ragmem.agents.identity import open_embedder
 from ragmem.agents.index import MemoryIndex
+from ragmem.agents.inference import InferredUpdates
+from ragmem.agents.lifecycle import Lifecycle
 from ragmem.agents.recall import RecallWeights
-from ragmem.agents.records import HistoryEvent, Ledger, MemoryItem
+from ragmem.agents.records import HistoryEvent, Ledger, MemoryChange, MemoryInput, MemoryItem
 from ragmem.agents.scope import (
     EXPIRES,
-    SCOPES,
     STATUS,
     TIME,
+    VALID_TO,
     check_metadata_keys,
     check_scope,
     content_hash,
@@ -32,9 +44,10 @@ from ragmem.agents.scope import (
     scope_filter,
     scope_sql,
 )
+from ragmem.agents.supersession import SAME_SUBJECT, mark_superseded
 from ragmem.embedders.base import Embedder
-from ragmem.errors import InvalidInputError, NotFoundError
-from ragmem.filters import And, F, Filter, FilterLike, matches, parse_filter
+from ragmem.errors import CorruptIndexError, InvalidInputError, NotFoundError
+from ragmem.filters import And, F, Filter, FilterLike, parse_filter
 from ragmem.llms.base import LLM, Message
 from ragmem.stores.base import VectorStore
 from ragmem.types import Hit, Metadata, validate_metadata
@@ -43,51 +56,15 @@ __all__ = ["Memory", "MemoryChange", "MemoryInput"]
 
 _DAY = 86_400.0
 
-Event = Literal["ADD", "MERGE", "SUPERSEDE"]
+
+def _input(data: object) -> MemoryInput:
+    try:
+        return MemoryInput.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInputError(f"invalid memory: {exc}") from None
 
 
-class MemoryChange(BaseModel):
-    """What ``add`` did with one piece of content."""
-
-    event: Event
-    item: MemoryItem
-    merged_into: str | None = None
-    superseded: str | None = None
-
-
-class MemoryInput(BaseModel):
-    """One memory to add with ``add_many``: its text and what is known about it."""
-
-    text: str
-    metadata: Metadata = Field(default_factory=dict)
-    session_id: str | None = None
-    timestamp: float | None = None
-    importance: float = 0.5
-    key: str | None = None
-    ttl_seconds: float | None = None
-
-
-_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
-
-
-def _numbers(text: str) -> builtins.list[str]:
-    """The numbers a text states (years, dates, amounts), in order."""
-    return _NUMBER.findall(text)
-
-
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
-    return float(a @ b) / norms if norms > 0 else 0.0
-
-
-def _default_embedder() -> Embedder:
-    from ragmem.embedders.local import LocalEmbedder
-
-    embedder: Embedder = LocalEmbedder()
-    return embedder
-
-
-class Memory:
+class Memory(Deduplication, Lifecycle, InferredUpdates):
     """Long-term memory for agents and chatbots, scoped by user, agent and session.
 
     Every memory and every change to it is kept in a SQLite ledger (``history(id)``
@@ -113,6 +90,9 @@ class Memory:
         importance_weight: weight of importance in the final score.
         llm: optional chat model for fact extraction (``add(..., infer=True)``).
         clock: returns the current time as Unix seconds (tests pass a fake clock).
+        same_subject: cosine at which a newer memory of the same scope counts as
+            probably superseding an older one in search results (None disables it; see
+            ``ragmem.agents.supersession``).
 
     Example:
         >>> from ragmem import HashingEmbedder
@@ -136,6 +116,7 @@ class Memory:
         importance_weight: float = 0.0,
         llm: LLM | None = None,
         clock: Callable[[], float] = time.time,
+        same_subject: float | None = SAME_SUBJECT,
     ) -> None:
         if not 0.0 < near_duplicate <= 1.0:
             raise InvalidInputError(f"near_duplicate must be in (0, 1], got {near_duplicate}")
@@ -146,8 +127,6 @@ class Memory:
         self.path = None if path is None else Path(path)
         if self.path is not None:
             self.path.mkdir(parents=True, exist_ok=True)
-        self.embedder = embedder if embedder is not None else _default_embedder()
-        self.store = store if store is not None else self._default_store()
         self.deduplicate = deduplicate
         self.near_duplicate = near_duplicate
         self.half_life_days = half_life_days
@@ -155,11 +134,34 @@ class Memory:
         self.importance_weight = importance_weight
         self.llm = llm
         self.clock = clock
-        self._ledger = Ledger(None if self.path is None else self.path / "memory.sqlite")
+        self.same_subject = same_subject
         self._write_lock = threading.RLock()
-        self._index = MemoryIndex(
-            self._ledger, self.embedder, self.store, weights or RecallWeights()
-        )
+        self._ledger = Ledger(None if self.path is None else self.path / "memory.sqlite")
+        own_store = store is None
+        opened: VectorStore | None = store
+        try:
+            self.embedder, entry = open_embedder(self._ledger, embedder, self.path)
+            self.store = opened = store if store is not None else self._default_store()
+            if own_store and self.path is not None and self._ledger.is_empty():
+                held = self.store.count()
+                if held:
+                    raise CorruptIndexError(
+                        self.path / "memory.sqlite",
+                        f"the ledger is missing or empty but {self.path / 'vectors'} holds "
+                        f"{held} memories; restore memory.sqlite from a backup, or move the "
+                        "directory away to start an empty memory",
+                    )
+            if entry is not None:
+                self._ledger.set_meta(EMBEDDER_KEY, entry)
+            self._index = MemoryIndex(
+                self._ledger, self.embedder, self.store, weights or RecallWeights()
+            )
+        except BaseException:
+            # release what this constructor acquired (the store's write lock above all)
+            if own_store and opened is not None:
+                opened.close()
+            self._ledger.close()
+            raise
 
     def _default_store(self) -> VectorStore:
         from ragmem.stores.local import LocalVectorStore
@@ -194,21 +196,28 @@ class Memory:
 
         Returns:
             One change per piece of content: ADD, MERGE (into an existing duplicate)
-            or SUPERSEDE (an older memory with the same key).
+            or SUPERSEDE (an older memory with the same key); with ``infer=True`` one
+            per fact, which may also be UPDATE, DELETE or NONE (the LLM's decision).
         """
-        texts = self._texts(content, validate_metadata(metadata or {}), infer)
-        inputs = [
-            MemoryInput(
-                text=text,
-                metadata=meta,
-                session_id=session_id,
-                timestamp=timestamp,
-                importance=importance,
-                key=key,
-                ttl_seconds=ttl_seconds,
+        if not isinstance(content, str) and not (
+            isinstance(content, Sequence) and not isinstance(content, (bytes, bytearray))
+        ):
+            raise InvalidInputError(
+                f"content must be a text or a list of chat messages, got {type(content).__name__}"
             )
-            for text, meta in texts
-        ]
+        if infer and self.llm is None:
+            raise InvalidInputError("infer=True needs Memory(llm=...)")
+        texts = self._texts(content, validate_metadata(metadata or {}))
+        details = {
+            "session_id": session_id,
+            "timestamp": None if timestamp is None else check_timestamp(timestamp),
+            "importance": finite_number(importance, "importance"),
+            "key": key,
+            "ttl_seconds": None if ttl_seconds is None else check_ttl(ttl_seconds),
+        }
+        inputs = [_input({"text": text, "metadata": meta, **details}) for text, meta in texts]
+        if infer:
+            return self._add_inferred(inputs, user_id=user_id, agent_id=agent_id)
         return self.add_many(inputs, user_id=user_id, agent_id=agent_id)
 
     def add_many(
@@ -219,15 +228,22 @@ class Memory:
         agent_id: str | None = None,
     ) -> list[MemoryChange]:
         """Add many memories in one batch (one embedding pass), each with its own details."""
-        items = [i if isinstance(i, MemoryInput) else MemoryInput.model_validate(i) for i in inputs]
+        items = [i if isinstance(i, MemoryInput) else _input(i) for i in inputs]
         base = check_scope(user_id, agent_id, None, require=False)
         for item in items:
             check_scope(user_id, agent_id, item.session_id, require=True)
             check_metadata_keys(validate_metadata(item.metadata))
-            if not item.text.strip():
+            check_metadata_values(item.metadata)
+            if not check_text(item.text, "memory text").strip():
                 raise InvalidInputError("memory text is empty")
             if not 0.0 <= item.importance <= 1.0:
                 raise InvalidInputError(f"importance must be within [0, 1], got {item.importance}")
+            if item.key is not None:
+                check_text(item.key, "key")
+            if item.timestamp is not None:
+                check_timestamp(item.timestamp)
+            if item.ttl_seconds is not None:
+                check_ttl(item.ttl_seconds)
         if not items:
             return []
         vectors = self.embedder.embed([i.text for i in items])
@@ -247,127 +263,15 @@ class Memory:
         return changes
 
     def _texts(
-        self, content: str | Sequence[Message | Mapping[str, str]], meta: Metadata, infer: bool
+        self, content: str | Sequence[Message | Mapping[str, str]], meta: Metadata
     ) -> builtins.list[tuple[str, Metadata]]:
         if isinstance(content, str):
-            items = [(content, meta)]
-        else:
-            messages = [m if isinstance(m, Message) else Message.model_validate(m) for m in content]
-            items = [(m.content, {**meta, "role": m.role}) for m in messages if m.role != "system"]
-        if infer:
-            if self.llm is None:
-                raise InvalidInputError("infer=True needs Memory(llm=...)")
-            items = [(fact, meta) for fact in self._extract_facts([t for t, _ in items])]
-        return items
-
-    def _extract_facts(self, texts: builtins.list[str]) -> builtins.list[str]:
-        assert self.llm is not None
-        prompt = (
-            "Extract the durable facts about the user from the conversation below. "
-            'Answer with a JSON list of short, self-contained sentences, e.g. ["Ana lives in '
-            'Lisbon"]. Answer [] if there are none.\n\n' + "\n".join(texts)
-        )
-        reply = self.llm.complete([Message(role="user", content=prompt)])
-        start, end = reply.find("["), reply.rfind("]")
+            return [(content, meta)]
         try:
-            facts = json.loads(reply[start : end + 1]) if 0 <= start < end else None
-        except json.JSONDecodeError:
-            facts = None
-        if not isinstance(facts, list) or not all(isinstance(f, str) for f in facts):
-            raise InvalidInputError(f"the LLM did not answer with a JSON list of facts: {reply!r}")
-        return [f for f in facts if f.strip()]
-
-    def _add_one(
-        self,
-        entry: MemoryInput,
-        vector: np.ndarray,
-        scope: dict[str, str],
-        now: float,
-        batch: Sequence[tuple[MemoryItem, np.ndarray]],
-    ) -> MemoryChange:
-        digest = content_hash(entry.text)
-        if self.deduplicate:
-            duplicate = self._find_duplicate(entry.text, digest, vector, scope, batch)
-            if duplicate is not None:
-                return self._merge(duplicate, entry, now)
-        item = MemoryItem(
-            id=uuid.uuid4().hex,
-            text=entry.text,
-            hash=digest,
-            key=entry.key,
-            metadata=entry.metadata,
-            importance=entry.importance,
-            timestamp=now if entry.timestamp is None else float(entry.timestamp),
-            created_at=now,
-            updated_at=now,
-            expires_at=None if entry.ttl_seconds is None else now + entry.ttl_seconds,
-            **scope,
-        )
-        previous = self._same_key(entry.key, scope) if entry.key is not None else []
-        with self._ledger.transaction() as db:
-            self._ledger.insert(db, item)
-            self._ledger.record(db, item.id, "ADD", text=item.text, metadata=item.metadata)
-            for old in previous:
-                self._ledger.update(db, old.id, status="superseded", superseded_by=item.id)
-                self._ledger.record(
-                    db, old.id, "SUPERSEDE", detail={"by": item.id, "key": item.key}
-                )
-        self._index.fresh[item.id] = vector
-        if previous:
-            return MemoryChange(event="SUPERSEDE", item=item, superseded=previous[0].id)
-        return MemoryChange(event="ADD", item=item)
-
-    def _find_duplicate(
-        self,
-        text: str,
-        digest: str,
-        vector: np.ndarray,
-        scope: dict[str, str],
-        batch: Sequence[tuple[MemoryItem, np.ndarray]],
-    ) -> MemoryItem | None:
-        """An active memory in exactly this scope that ``text`` repeats, if any.
-
-        Exact repeats (same text up to case and spacing) always merge. A near repeat
-        merges when its cosine reaches ``near_duplicate`` *and* it states the same
-        numbers: "moved to Nairobi in 2020" and "... in 2024" embed almost alike but
-        are two facts, and merging would hide one of them from search.
-        """
-        clause, params = scope_sql(scope, exact=True)
-        exact = self._ledger.select(
-            f"hash = ? AND status = 'active' AND {clause}", [digest, *params]
-        )
-        if exact:
-            return exact[0]
-        candidates: builtins.list[tuple[float, MemoryItem]] = []
-        hits = self.store.search(vector, k=1, where=scope_filter(scope, exact=True))[0]
-        if hits:
-            found = self._ledger.find([hits[0].id]).get(hits[0].id)
-            if found is not None and found.status == "active":
-                candidates.append((hits[0].score, found))
-        # memories added earlier in this batch are not in the store yet
-        for item, other in batch:
-            if all(getattr(item, name) == scope.get(name) for name in SCOPES):
-                candidates.append((_cosine(vector, other), item))
-        for score, item in sorted(candidates, key=lambda c: -c[0]):
-            if score < self.near_duplicate:
-                break
-            if _numbers(item.text) == _numbers(text):
-                return item
-        return None
-
-    def _merge(self, item: MemoryItem, entry: MemoryInput, now: float) -> MemoryChange:
-        merged_meta = {**entry.metadata, **item.metadata}  # the existing memory's values win
-        with self._ledger.transaction() as db:
-            self._ledger.update(
-                db, item.id, mentions=item.mentions + 1, updated_at=now, metadata=merged_meta
-            )
-            self._ledger.record(db, item.id, "MERGE", text=entry.text, metadata=entry.metadata)
-        (merged,) = self._ledger.get([item.id])
-        return MemoryChange(event="MERGE", item=merged, merged_into=item.id)
-
-    def _same_key(self, key: str, scope: dict[str, str]) -> builtins.list[MemoryItem]:
-        clause, params = scope_sql(scope, exact=True)
-        return self._ledger.select(f"key = ? AND status = 'active' AND {clause}", [key, *params])
+            messages = [m if isinstance(m, Message) else Message.model_validate(m) for m in content]
+        except ValidationError as exc:
+            raise InvalidInputError(f"invalid chat message: {exc}") from None
+        return [(m.content, {**meta, "role": m.role}) for m in messages if m.role != "system"]
 
     # -- changing and removing ----------------------------------------------------------------
 
@@ -386,12 +290,13 @@ class Memory:
                 raise NotFoundError([memory_id], what="memory ids (deleted)")
             fields: dict[str, Any] = {"updated_at": self.clock()}
             if text is not None:
-                if not text.strip():
+                if not check_text(text, "memory text").strip():
                     raise InvalidInputError("memory text is empty")
                 fields.update(text=text, hash=content_hash(text))
             if metadata is not None:
                 meta = validate_metadata(metadata)
                 check_metadata_keys(meta)
+                check_metadata_values(meta)
                 fields["metadata"] = meta
             if importance is not None:
                 if not 0.0 <= importance <= 1.0:
@@ -417,44 +322,10 @@ class Memory:
             if item.status == "deleted":
                 return
             with self._ledger.transaction() as db:
-                self._ledger.update(db, memory_id, status="deleted", updated_at=self.clock())
+                now = self.clock()
+                self._ledger.update(db, memory_id, status="deleted", updated_at=now, valid_to=now)
                 self._ledger.record(db, memory_id, "DELETE")
             self._index.sync()
-
-    def forget(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-        where: FilterLike | None = None,
-        older_than: float | None = None,
-        expired: bool = True,
-    ) -> int:
-        """Soft-delete memories in a scope: those matching ``where`` (and, if also given,
-        older than ``older_than`` seconds), or older than ``older_than`` alone, plus any
-        whose TTL has passed when ``expired``. Returns how many were forgotten."""
-        scope = check_scope(user_id, agent_id, session_id, require=False)
-        tree = parse_filter(where)
-        if tree is None and older_than is None and not expired:
-            raise InvalidInputError("forget needs where=, older_than= or expired=True")
-        now = self.clock()
-        clause, params = scope_sql(scope)
-        with self._write_lock:
-            victims = []
-            for item in self._ledger.select(f"status != 'deleted' AND {clause}", params):
-                too_old = older_than is not None and item.timestamp < now - older_than
-                selected = tree is not None and matches(tree, item.metadata)
-                chosen = (selected and too_old) if (tree and older_than) else (selected or too_old)
-                expired_now = expired and item.expires_at is not None and item.expires_at <= now
-                if chosen or expired_now:
-                    victims.append(item)
-            with self._ledger.transaction() as db:
-                for item in victims:
-                    self._ledger.update(db, item.id, status="deleted", updated_at=now)
-                    self._ledger.record(db, item.id, "FORGET", detail={"ttl": item.expires_at})
-            self._index.sync()
-        return len(victims)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -467,37 +338,82 @@ class Memory:
         session_id: str | None = None,
         k: int = 5,
         where: FilterLike | None = None,
-        since: float | None = None,
-        until: float | None = None,
+        min_score: float | None = None,
+        after: datetime | float | None = None,
+        before: datetime | float | None = None,
+        as_of: datetime | float | None = None,
         include_superseded: bool = False,
+        since: datetime | float | None = None,
+        until: datetime | float | None = None,
     ) -> builtins.list[Hit]:
         """The ``k`` memories in scope most relevant to ``query``, best first.
 
         The score blends relevance (dense, BM25, late interaction) with recency and
-        importance (weights from the constructor); ``explain`` shows each part.
+        importance (weights from the constructor); ``explain`` shows each part. Each
+        hit's metadata carries ``observed_at`` and, for a memory no longer current,
+        ``valid_to``.
+
+        Args:
+            query: what to recall.
+            user_id: scope: the user's memories (with ``agent_id``/``session_id``
+                narrowing it); at least one scope id is required.
+            agent_id: scope: the agent's memories.
+            session_id: scope: one session's memories.
+            k: how many hits at most.
+            where: a metadata filter (``ragmem.filters``).
+            min_score: drop hits scoring below this (off by default). Scores are on one
+                scale for every query: the rank score times the best candidate's
+                absolute match (see docs/memory.md).
+            after: only memories observed at or after this moment.
+            before: only memories observed before this moment.
+            as_of: what was believed at that moment: memories observed by then and not
+                yet superseded, retired or expired then (superseded ones included when
+                they were current).
+            include_superseded: also return memories a newer one superseded.
+            since: alias of ``after``.
+            until: only memories observed at or before this moment.
         """
         scope = check_scope(user_id, agent_id, session_id, require=True)
-        if not isinstance(query, str) or not query.strip():
+        if not isinstance(query, str) or not check_text(query, "query").strip():
             raise InvalidInputError("query must be a non-empty string")
-        if not isinstance(k, int) or k < 1:
-            raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+        check_k(k)
+        if min_score is not None:
+            min_score = finite_number(min_score, "min_score")
         now = self.clock()
         conditions: builtins.list[Filter] = [scope_filter(scope, exact=False)]
         user_filter = parse_filter(where)
         if user_filter is not None:
             conditions.append(user_filter)
-        if since is not None:
-            conditions.append(F(TIME) >= since)
-        if until is not None:
-            conditions.append(F(TIME) <= until)
-        if not include_superseded:
+        bounds = {"after": after, "since": since, "before": before, "until": until}
+        for name, moment in bounds.items():
+            if moment is None:
+                continue
+            t = check_time(moment, name)
+            if name in ("after", "since"):
+                conditions.append(F(TIME) >= t)
+            else:
+                conditions.append(F(TIME) < t if name == "before" else F(TIME) <= t)
+        if as_of is not None:
+            moment = check_time(as_of, "as_of")
+            conditions.append(F(TIME) <= moment)
+            conditions.append(~F(VALID_TO).exists() | (F(VALID_TO) > moment))
+            conditions.append(F(STATUS).isin(["active", "superseded"]))
+            now = moment  # a TTL counts as of that moment too
+        elif not include_superseded:
             conditions.append(F(STATUS) == "active")
         conditions.append(~F(EXPIRES).exists() | (F(EXPIRES) > now))
         boosted = self.recency_weight > 0 or self.importance_weight > 0
         hits = self._index.search(
             query, max(4 * k, 50) if boosted else k, And(filters=tuple(conditions))
         )
-        return self._rank(hits, now)[:k]
+        ranked = self._rank(hits, now)[:k]
+        if self.same_subject is not None and len(ranked) > 1:
+            items = self._ledger.find([h.id for h in ranked])
+            vectors = {r.id: r.vector for r in self.store.get([h.id for h in ranked])}
+            ranked = mark_superseded(ranked, items, vectors, self.same_subject)
+        if min_score is not None:
+            ranked = [h for h in ranked if h.score >= min_score]
+        return ranked
 
     async def search_async(self, query: str, **options: Any) -> builtins.list[Hit]:
         """Async twin of ``search`` (runs in a worker thread)."""
@@ -570,39 +486,6 @@ class Memory:
         """Every change to a memory, oldest first (NotFoundError for unknown ids)."""
         self._ledger.get([memory_id])
         return self._ledger.history(memory_id)
-
-    # -- export and import --------------------------------------------------------------------
-
-    def export(self, target: str | Path | IO[str]) -> int:
-        """Write every memory (all statuses) as JSON lines; returns how many."""
-        lines = [item.model_dump_json() + "\n" for item in self.list(status=None)]
-        if isinstance(target, (str, Path)):
-            Path(target).write_text("".join(lines), encoding="utf-8")
-        else:
-            target.writelines(lines)
-        return len(lines)
-
-    def import_(self, source: str | Path | Iterable[str]) -> int:
-        """Load memories written by ``export``; returns how many were new.
-
-        Ids that already exist are left untouched, so importing twice is harmless.
-        """
-        if isinstance(source, (str, Path)):
-            lines: Iterable[str] = Path(source).read_text("utf-8").splitlines()
-        else:
-            lines = source
-        items = [MemoryItem.model_validate_json(line) for line in lines if line.strip()]
-        with self._write_lock:
-            existing = self._ledger.find([i.id for i in items])
-            new = [i for i in items if i.id not in existing]
-            with self._ledger.transaction() as db:
-                for item in new:
-                    self._ledger.insert(db, item)
-                    self._ledger.record(
-                        db, item.id, "IMPORT", text=item.text, metadata=item.metadata
-                    )
-            self._index.sync()
-        return len(new)
 
     def close(self) -> None:
         """Close the ledger and the store."""

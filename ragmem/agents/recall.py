@@ -28,6 +28,8 @@ from ragmem.types import Hit, Metadata, Vectors
 __all__ = ["Recall", "RecallWeights"]
 
 _WORD = re.compile(r"\w+")
+LEXICAL_HALF = 5.0
+"""The BM25 score that counts as half a lexical match on the absolute scale."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,10 @@ class Recall:
                 relevance += (mix[name] / total) * np.asarray(normalize(list(values), "minmax"))
         if neighbors and w.neighbors > 0:
             relevance = self._smooth(ids, relevance, neighbors, w.neighbors)
+        # min-max ranks the candidates of one query; the absolute match of the best one
+        # sets the scale, so a weak query's hits score low and scores compare across queries
+        match = self._match(dense, lexical, late, mix)
+        strength = float(match.max())
         order = sorted(range(len(ids)), key=lambda i: (-relevance[i], i))[:k]
         out = []
         for i in order:
@@ -130,7 +136,24 @@ class Recall:
             }
             if late is not None:
                 explain["maxsim"] = float(late[i])
-            out.append(Hit(id=ids[i], score=float(relevance[i]), explain=explain))
+            explain["match"] = float(match[i])
+            explain["rank_score"] = float(relevance[i])
+            explain["strength"] = strength
+            out.append(Hit(id=ids[i], score=float(relevance[i]) * strength, explain=explain))
+        return out
+
+    @staticmethod
+    def _match(
+        dense: np.ndarray, lexical: np.ndarray, late: np.ndarray | None, mix: dict[str, float]
+    ) -> np.ndarray:
+        """Each candidate's match on a fixed [0, 1] scale: cosine and mean MaxSim clipped
+        at 0, BM25 saturated (``LEXICAL_HALF`` scores one half), mixed like relevance."""
+        total = sum(mix.values()) or 1.0
+        match = mix["dense"] * np.clip(dense, 0.0, 1.0)
+        match += mix["lexical"] * lexical / (lexical + LEXICAL_HALF)
+        if late is not None:
+            match += mix["late"] * np.clip(late, 0.0, 1.0)
+        out: np.ndarray = match / total
         return out
 
     def _dense_scores(self, query: Vectors, ids: list[str], known: dict[str, float]) -> np.ndarray:
@@ -153,7 +176,9 @@ class Recall:
         have = [i for i in ids if i in self.tokens]
         scores = dict.fromkeys(ids, 0.0)
         if have:
-            scores.update(zip(have, self.tokens.maxsim(query_tokens, have).tolist()))
+            # the mean over query tokens: on one scale whatever the query's length
+            sums = self.tokens.maxsim(query_tokens, have) / max(len(query_tokens), 1)
+            scores.update(zip(have, sums.tolist()))
         return np.asarray([scores[i] for i in ids], np.float64)
 
     @staticmethod

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from ragmem.errors import CorruptIndexError, NotFoundError
 from ragmem.types import Metadata
 
-__all__ = ["HistoryEvent", "Ledger", "MemoryItem", "Status"]
+__all__ = ["Event", "HistoryEvent", "Ledger", "MemoryChange", "MemoryInput", "MemoryItem", "Status"]
 
 Status = Literal["active", "superseded", "deleted"]
 SCHEMA_VERSION = 1
@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS memories (
     expires_at REAL,
     status TEXT NOT NULL,
     superseded_by TEXT,
-    mentions INTEGER NOT NULL DEFAULT 1
+    mentions INTEGER NOT NULL DEFAULT 1,
+    valid_to REAL
 );
 CREATE INDEX IF NOT EXISTS memories_scope ON memories (user_id, agent_id, session_id, status);
 CREATE INDEX IF NOT EXISTS memories_hash ON memories (hash, status);
@@ -75,12 +76,17 @@ CREATE TABLE IF NOT EXISTS outbox (
 
 _COLUMNS = (
     "id, text, hash, user_id, agent_id, session_id, key, metadata, importance, timestamp, "
-    "created_at, updated_at, expires_at, status, superseded_by, mentions"
+    "created_at, updated_at, expires_at, status, superseded_by, mentions, valid_to"
 )
 
 
 class MemoryItem(BaseModel):
-    """One memory as stored: its text, scope, times and lifecycle status."""
+    """One memory as stored: its text, scope, times and lifecycle status.
+
+    ``timestamp`` is when the memory was observed (said), ``created_at`` when it was
+    stored; ``valid_to`` is set once it stops being current (superseded, deleted or
+    forgotten).
+    """
 
     id: str
     text: str
@@ -98,6 +104,35 @@ class MemoryItem(BaseModel):
     status: Status = "active"
     superseded_by: str | None = None
     mentions: int = 1
+    valid_to: float | None = None
+
+
+Event = Literal["ADD", "MERGE", "SUPERSEDE", "UPDATE", "DELETE", "NONE"]
+
+
+class MemoryChange(BaseModel):
+    """What ``add`` did with one piece of content (or, with ``infer=True``, one fact).
+
+    ``superseded`` names the memory a SUPERSEDE or UPDATE replaced; for DELETE and
+    NONE, ``item`` is the existing memory the decision was about.
+    """
+
+    event: Event
+    item: MemoryItem
+    merged_into: str | None = None
+    superseded: str | None = None
+
+
+class MemoryInput(BaseModel):
+    """One memory to add with ``add_many``: its text and what is known about it."""
+
+    text: str
+    metadata: Metadata = Field(default_factory=dict)
+    session_id: str | None = None
+    timestamp: float | None = None
+    importance: float = 0.5
+    key: str | None = None
+    ttl_seconds: float | None = None
 
 
 class HistoryEvent(BaseModel):
@@ -128,6 +163,8 @@ class Ledger:
             self._db = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA busy_timeout = 10000")
+            # deleted rows are overwritten with zeros, so a purged text leaves no bytes
+            self._db.execute("PRAGMA secure_delete = ON")
             if self.path is not None:
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute("PRAGMA synchronous = FULL")
@@ -137,6 +174,9 @@ class Ledger:
             raise CorruptIndexError(target, f"not a readable memory database ({exc})") from exc
 
     def _check_version(self) -> None:
+        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(memories)")}
+        if "valid_to" not in columns:  # ledgers written before memories had a validity end
+            self._db.execute("ALTER TABLE memories ADD COLUMN valid_to REAL")
         row = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         if row is None:
             self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
@@ -144,6 +184,25 @@ class Ledger:
             raise CorruptIndexError(
                 self.path, f"schema version {row['value']}, this ragmem reads {SCHEMA_VERSION}"
             )
+
+    def meta(self, key: str) -> str | None:
+        """A value recorded with ``set_meta``, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row["value"])
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Record a value about the whole memory (e.g. its embedder)."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def is_empty(self) -> bool:
+        """True when the ledger holds no memory and no history at all."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT EXISTS (SELECT 1 FROM memories) OR EXISTS (SELECT 1 FROM history)"
+            ).fetchone()
+        return not row[0]
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -234,6 +293,23 @@ class Ledger:
                 data.reshape(row["n"], dimensions).astype(np.float32),
             )
         return out
+
+    def purge(self, ids: Sequence[str]) -> None:
+        """Erase memories with their history and token vectors, in one transaction; the
+        outbox entries left behind make ``sync`` erase them from every index too."""
+        with self.transaction() as db:
+            for start in range(0, len(ids), 500):
+                part = list(ids[start : start + 500])
+                marks = ", ".join("?" * len(part))
+                db.execute(f"DELETE FROM memories WHERE id IN ({marks})", part)
+                db.execute(f"DELETE FROM history WHERE memory_id IN ({marks})", part)
+                db.execute(f"DELETE FROM token_vectors WHERE memory_id IN ({marks})", part)
+                for item_id in part:
+                    self.enqueue(db, item_id, "purge")
+        if self.path is not None:
+            with self._lock:
+                # old page images of the erased rows live on in the write-ahead log
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # -- outbox -------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from ragmem.agents.checks import check_text
 from ragmem.agents.records import MemoryItem
 from ragmem.errors import InvalidInputError
 from ragmem.filters import And, F, Filter
@@ -19,6 +20,7 @@ __all__ = [
     "SCOPES",
     "STATUS",
     "TIME",
+    "VALID_TO",
     "check_scope",
     "content_hash",
     "index_metadata",
@@ -28,8 +30,9 @@ __all__ = [
 ]
 
 SCOPES = ("user_id", "agent_id", "session_id")
-STATUS, TIME, EXPIRES, KEY = "_status", "_time", "_expires", "_key"
-RESERVED = frozenset({*SCOPES, STATUS, TIME, EXPIRES, KEY})
+STATUS, TIME, EXPIRES, KEY, DIGEST = "_status", "_time", "_expires", "_key", "_sha256"
+VALID_TO = "_valid_to"
+RESERVED = frozenset({*SCOPES, STATUS, TIME, EXPIRES, KEY, DIGEST, VALID_TO})
 
 
 def content_hash(text: str) -> str:
@@ -49,6 +52,7 @@ def check_scope(
     for name, value in scope.items():
         if not isinstance(value, str) or not value:
             raise InvalidInputError(f"{name} must be a non-empty string, got {value!r}")
+        check_text(value, name)
     if require and not scope:
         raise InvalidInputError("give at least one of user_id, agent_id or session_id")
     return scope
@@ -80,7 +84,10 @@ def scope_sql(scope: dict[str, str], *, exact: bool = False) -> tuple[str, list[
 
 def index_metadata(item: MemoryItem) -> Metadata:
     """What the vector store and BM25 keep for a memory: user metadata, scope, lifecycle."""
-    meta: Metadata = {**item.metadata, STATUS: item.status, TIME: item.timestamp}
+    # the exact text's digest tells whether a stored vector is current; the store never
+    # holds the text itself, so a purge need not trust it to erase text bytes
+    digest = hashlib.sha256(item.text.encode()).hexdigest()
+    meta: Metadata = {**item.metadata, STATUS: item.status, TIME: item.timestamp, DIGEST: digest}
     for name in SCOPES:
         value = getattr(item, name)
         if value is not None:
@@ -89,15 +96,20 @@ def index_metadata(item: MemoryItem) -> Metadata:
         meta[EXPIRES] = item.expires_at
     if item.key is not None:
         meta[KEY] = item.key
+    if item.valid_to is not None:
+        meta[VALID_TO] = item.valid_to
     return meta
 
 
 def public_metadata(item: MemoryItem) -> Metadata:
-    """What a search hit shows: user metadata, scope and the memory's timestamp."""
+    """What a search hit shows: user metadata, scope, ``observed_at`` (also as
+    ``timestamp``) and ``valid_to`` once the memory stopped being current."""
     meta: Metadata = dict(item.metadata)
     for name in SCOPES:
         value = getattr(item, name)
         if value is not None:
             meta[name] = value
-    meta["timestamp"] = item.timestamp
+    meta["timestamp"] = meta["observed_at"] = item.timestamp
+    if item.valid_to is not None:
+        meta["valid_to"] = item.valid_to
     return meta

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ragmem.agents.memory import Memory
     from ragmem.agents.recall import RecallWeights
     from ragmem.embedders.base import Embedder
 
@@ -28,6 +29,7 @@ __all__ = [
     "CATEGORY_NAMES",
     "Question",
     "Turn",
+    "build_memory",
     "evaluate",
     "load_conversations",
     "memory_recall",
@@ -224,24 +226,13 @@ def memory_recall(
     """The indexing function ``evaluate`` needs, backed by ragmem's ``Memory``.
 
     Each conversation gets its own in-memory ``Memory``; every turn is added (no
-    de-duplication: a chat log keeps repeated turns) in the conversation's user scope
-    with its session as ``session_id``, its time as ``timestamp``, and the session date
-    in its text when ``with_date``.
+    de-duplication and no supersession: a chat log keeps every turn as said) in the
+    conversation's user scope with its session as ``session_id``, its time as
+    ``timestamp``, and the session date in its text when ``with_date``.
     """
-    from ragmem.agents.memory import Memory, MemoryInput
 
     def index(conversation: Conversation) -> Recall:
-        memory = Memory(embedder=embedder, weights=weights, deduplicate=False)
-        inputs = [
-            MemoryInput(
-                text=f"{turn.date_time}: {turn.memory_text()}" if with_date else turn.memory_text(),
-                metadata={"dia_id": turn.id, "speaker": turn.speaker},
-                session_id=f"session_{turn.session}",
-                timestamp=turn.timestamp,
-            )
-            for turn in conversation.turns
-        ]
-        memory.add_many(inputs, user_id=conversation.id)
+        memory = build_memory(conversation, embedder, weights=weights, with_date=with_date)
 
         def recall(question: Question, k: int) -> list[str]:
             hits = memory.search(question.question, user_id=conversation.id, k=k)
@@ -250,3 +241,29 @@ def memory_recall(
         return recall
 
     return index
+
+
+def build_memory(
+    conversation: Conversation,
+    embedder: Embedder,
+    *,
+    weights: RecallWeights | None = None,
+    with_date: bool = True,
+) -> Memory:
+    """An in-memory ``Memory`` holding every turn of ``conversation`` (see ``memory_recall``)."""
+    from ragmem.agents.memory import Memory, MemoryInput
+
+    # a chat log, not a set of facts: every turn is kept as said (no merging), and an
+    # older turn on a subject is not taken as superseded by a newer one
+    memory = Memory(embedder=embedder, weights=weights, deduplicate=False, same_subject=None)
+    inputs = [
+        MemoryInput(
+            text=f"{turn.date_time}: {turn.memory_text()}" if with_date else turn.memory_text(),
+            metadata={"dia_id": turn.id, "speaker": turn.speaker},
+            session_id=f"session_{turn.session}",
+            timestamp=turn.timestamp,
+        )
+        for turn in conversation.turns
+    ]
+    memory.add_many(inputs, user_id=conversation.id)
+    return memory

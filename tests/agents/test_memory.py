@@ -197,7 +197,7 @@ def test_export_import_round_trip(memory, clock):
     gone = memory.add("fact two", user_id="u")[0].item
     memory.delete(gone.id)
     buffer = io.StringIO()
-    assert memory.export(buffer) == 2
+    assert memory.export(buffer, include_deleted=True) == 2
     other = Memory(embedder=HashingEmbedder(128), clock=clock)
     assert other.import_(buffer.getvalue().splitlines()) == 2
     assert other.import_(buffer.getvalue().splitlines()) == 0
@@ -263,3 +263,69 @@ def test_duplicates_inside_one_batch_merge_and_the_batch_is_indexed_once(clock):
     assert changes[1].merged_into == changes[0].item.id
     assert CountingEmbedder.calls == 1  # one embedding pass; the index reuses the vectors
     assert memory.store.count() == 2
+
+
+def test_forget_with_only_a_scope_forgets_that_scope(memory):
+    memory.add("bob likes tea", user_id="bob")
+    memory.add("bob has a dog", user_id="bob", session_id="s1")
+    memory.add("ana likes tea", user_id="ana")
+    assert memory.forget(user_id="bob") == 2
+    assert memory.list(user_id="bob") == []
+    assert len(memory.list(user_id="ana")) == 1
+    gone = memory.list(user_id="bob", status="deleted")[0]
+    assert [e.event for e in memory.history(gone.id)] == ["ADD", "FORGET"]
+
+
+def test_bools_are_not_numbers_of_results(memory):
+    memory.add("x y", user_id="u")
+    for k in (True, False, 0, 2.0, "3"):
+        with pytest.raises(InvalidInputError):
+            memory.search("x", user_id="u", k=k)
+
+
+def test_time_travel_and_validity(memory, clock):
+    from datetime import datetime, timezone
+
+    day = 86400.0
+    porto = memory.add("I live in Porto", user_id="u", key="home", timestamp=clock.now - 30 * day)
+    braga = memory.add("I live in Braga", user_id="u", key="home", timestamp=clock.now - 10 * day)
+    old, new = porto[0].item, braga[0].item
+    assert memory.get(old.id).valid_to == new.timestamp
+    assert memory.get(new.id).valid_to is None
+    hits = memory.search("where do I live", user_id="u", k=5)
+    assert texts(hits) == ["I live in Braga"]
+    assert hits[0].metadata["observed_at"] == new.timestamp
+    assert "valid_to" not in hits[0].metadata
+    then = memory.search("where do I live", user_id="u", as_of=clock.now - 20 * day)
+    assert texts(then) == ["I live in Porto"]
+    assert then[0].metadata["valid_to"] == new.timestamp
+    as_date = datetime.fromtimestamp(clock.now - 20 * day, tz=timezone.utc)
+    assert texts(memory.search("live", user_id="u", as_of=as_date)) == ["I live in Porto"]
+    assert memory.search("live", user_id="u", as_of=clock.now - 40 * day) == []
+    both = memory.search("live", user_id="u", include_superseded=True, after=clock.now - 20 * day)
+    assert texts(both) == ["I live in Braga"]
+    before = memory.search("live", user_id="u", include_superseded=True, before=new.timestamp)
+    assert texts(before) == ["I live in Porto"]
+    memory.delete(new.id)
+    assert memory.get(new.id).valid_to == clock.now
+    with pytest.raises(InvalidInputError):
+        memory.search("live", user_id="u", as_of=float("nan"))
+
+
+def test_min_score_drops_weak_hits(memory):
+    memory.add("the quarterly budget review is on monday", user_id="u")
+    strong = memory.search("quarterly budget review", user_id="u", k=3)
+    assert strong
+    assert memory.search("quarterly budget review", user_id="u", min_score=2.0) == []
+    kept = memory.search("quarterly budget review", user_id="u", min_score=strong[0].score)
+    assert [h.id for h in kept] == [strong[0].id]
+
+
+def test_scores_compare_across_queries(memory):
+    for text in ["the quarterly budget review is on monday", "Ana adopted a cat named Miso"]:
+        memory.add(text, user_id="u")
+    good = memory.search("quarterly budget review", user_id="u", k=2)
+    noise = memory.search("zzzz qqqq", user_id="u", k=2)
+    assert good[0].score > 0.3
+    assert noise == [] or noise[0].score < 0.5 * good[0].score
+    assert all(0.0 <= h.score <= 1.0 for h in good + noise)

@@ -1,9 +1,13 @@
-"""Memory survives SIGKILL: acknowledged memories are kept and the indexes agree with the ledger."""
+"""Memory survives SIGKILL: acknowledged memories are kept, the indexes agree with the ledger,
+and a purge killed at any moment leaves its memories wholly present or wholly gone.
+
+The parent decides when to kill from the writer's progress (the n-th line it reports),
+never from a timer, so the kill lands at varied points of the next write or purge.
+"""
 
 import os
 import random
 import signal
-import time
 
 import pytest
 
@@ -13,6 +17,7 @@ from ragmem.agents import Memory
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
 ROUNDS = 15
+PER_PURGE = 3
 
 
 def _writer(path, first, fd):
@@ -27,6 +32,12 @@ def _writer(path, first, fd):
                 m for m in memory.list(user_id=user) if m.text.startswith(f"fact number {n} ")
             ]
             memory.update(item.id, f"fact number {n} for {user} (revised)")
+        if n % 4 == 0:  # a user to erase, then the erase
+            for i in range(PER_PURGE):
+                memory.add(f"purge fact {i} of p{n}", user_id=f"p{n}", session_id="s")
+            print(f"purging {n}", file=out, flush=True)
+            memory.purge(user_id=f"p{n}")
+            print(f"purged {n}", file=out, flush=True)
         print(f"ack {n}", file=out, flush=True)
         n += 1
 
@@ -38,16 +49,20 @@ def _check(path):
         texts = {m.text for m in items}
         active = [m for m in items if m.status == "active"]
         assert memory.store.count({"_status": "active"}) == len(active)
-        for user in ("u0", "u1", "u2"):
+        users = {m.user_id for m in active}
+        for user in users | {"u0", "u1", "u2"}:
             mine = [m for m in active if m.user_id == user]
-            found = memory.search("fact number", user_id=user, k=len(active) + 1)
+            found = memory.search("fact number purge", user_id=user, k=len(active) + 1)
             assert {h.id for h in found} == {m.id for m in mine}
+            assert memory.store.count({"user_id": user}) == len(mine)
+            if user.startswith("p"):  # a purge is all or nothing
+                assert len(mine) in (0, PER_PURGE)
         return texts
     finally:
         memory.close()
 
 
-def test_sigkill_during_adds_loses_nothing_acknowledged(tmp_path):
+def test_sigkill_during_adds_and_purges_loses_nothing_acknowledged(tmp_path):
     rng = random.Random(7)
     path = tmp_path / "memory"
     acked = -1
@@ -61,16 +76,20 @@ def test_sigkill_during_adds_loses_nothing_acknowledged(tmp_path):
             finally:
                 os._exit(1)
         os.close(write_fd)
-        time.sleep(rng.uniform(0.2, 0.8))
+        pipe = os.fdopen(read_fd)
+        lines = [pipe.readline().strip() for _ in range(rng.randint(1, 12))]
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-        with os.fdopen(read_fd) as pipe:
-            lines = pipe.read().splitlines()
+        lines += pipe.read().splitlines()
+        pipe.close()
         acks = [int(line.split()[1]) for line in lines if line.startswith("ack ")]
+        purged = [int(line.split()[1]) for line in lines if line.startswith("purged ")]
         acked = max(acks, default=acked)
         texts = _check(path)
         for n in acks:
             user = f"u{n % 3}"
             revised = f"fact number {n} for {user} (revised)"
             assert f"fact number {n} for {user}" in texts or revised in texts
+        for n in purged:
+            assert not any(t.endswith(f" of p{n}") for t in texts)
     assert acked > 0

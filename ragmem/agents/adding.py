@@ -1,0 +1,144 @@
+"""How a new memory lands: a new row, a merge into a duplicate, or a superseding of the
+memories with the same ``key``.
+
+Exact repeats (same text up to case and spacing) always merge into the existing memory
+of exactly the same scope. A near repeat merges when its cosine reaches
+``near_duplicate`` *and* it states the same numbers: "moved to Nairobi in 2020" and
+"... in 2024" embed almost alike but are two facts, and merging would hide one of them.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+import uuid
+from collections.abc import Sequence
+
+import numpy as np
+
+from ragmem.agents.index import MemoryIndex
+from ragmem.agents.records import Ledger, MemoryChange, MemoryInput, MemoryItem
+from ragmem.agents.scope import SCOPES, content_hash, scope_filter, scope_sql
+from ragmem.stores.base import VectorStore
+
+__all__ = ["Deduplication"]
+
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+
+
+def _numbers(text: str) -> builtins.list[str]:
+    """The numbers a text states (years, dates, amounts), in order."""
+    return _NUMBER.findall(text)
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(a @ b) / norms if norms > 0 else 0.0
+
+
+class Deduplication:
+    """Adding one memory for ``Memory`` (which inherits it)."""
+
+    deduplicate: bool
+    near_duplicate: float
+    store: VectorStore
+    _ledger: Ledger
+    _index: MemoryIndex
+
+    def _add_one(
+        self,
+        entry: MemoryInput,
+        vector: np.ndarray,
+        scope: dict[str, str],
+        now: float,
+        batch: Sequence[tuple[MemoryItem, np.ndarray]],
+    ) -> MemoryChange:
+        digest = content_hash(entry.text)
+        if self.deduplicate:
+            duplicate = self._find_duplicate(entry.text, digest, vector, scope, batch)
+            if duplicate is not None:
+                return self._merge(duplicate, entry, now)
+        item = MemoryItem(
+            id=uuid.uuid4().hex,
+            text=entry.text,
+            hash=digest,
+            key=entry.key,
+            metadata=entry.metadata,
+            importance=entry.importance,
+            timestamp=now if entry.timestamp is None else float(entry.timestamp),
+            created_at=now,
+            updated_at=now,
+            expires_at=None if entry.ttl_seconds is None else now + entry.ttl_seconds,
+            **scope,
+        )
+        previous = self._same_key(entry.key, scope) if entry.key is not None else []
+        with self._ledger.transaction() as db:
+            self._ledger.insert(db, item)
+            self._ledger.record(db, item.id, "ADD", text=item.text, metadata=item.metadata)
+            for old in previous:
+                self._ledger.update(
+                    db,
+                    old.id,
+                    status="superseded",
+                    superseded_by=item.id,
+                    valid_to=max(old.timestamp, item.timestamp),  # when the new fact was said
+                )
+                self._ledger.record(
+                    db, old.id, "SUPERSEDE", detail={"by": item.id, "key": item.key}
+                )
+        self._index.fresh[item.id] = vector
+        if previous:
+            return MemoryChange(event="SUPERSEDE", item=item, superseded=previous[0].id)
+        return MemoryChange(event="ADD", item=item)
+
+    def _find_duplicate(
+        self,
+        text: str,
+        digest: str,
+        vector: np.ndarray,
+        scope: dict[str, str],
+        batch: Sequence[tuple[MemoryItem, np.ndarray]],
+    ) -> MemoryItem | None:
+        """An active memory in exactly this scope that ``text`` repeats, if any.
+
+        Exact repeats (same text up to case and spacing) always merge. A near repeat
+        merges when its cosine reaches ``near_duplicate`` *and* it states the same
+        numbers: "moved to Nairobi in 2020" and "... in 2024" embed almost alike but
+        are two facts, and merging would hide one of them from search.
+        """
+        clause, params = scope_sql(scope, exact=True)
+        exact = self._ledger.select(
+            f"hash = ? AND status = 'active' AND {clause}", [digest, *params]
+        )
+        if exact:
+            return exact[0]
+        candidates: builtins.list[tuple[float, MemoryItem]] = []
+        hits = self.store.search(vector, k=1, where=scope_filter(scope, exact=True))[0]
+        if hits:
+            found = self._ledger.find([hits[0].id]).get(hits[0].id)
+            if found is not None and found.status == "active":
+                candidates.append((hits[0].score, found))
+        # memories added earlier in this batch are not in the store yet
+        for item, other in batch:
+            if all(getattr(item, name) == scope.get(name) for name in SCOPES):
+                candidates.append((_cosine(vector, other), item))
+        for score, item in sorted(candidates, key=lambda c: -c[0]):
+            if score < self.near_duplicate:
+                break
+            if _numbers(item.text) == _numbers(text):
+                return item
+        return None
+
+    def _merge(self, item: MemoryItem, entry: MemoryInput, now: float) -> MemoryChange:
+        merged_meta = {**entry.metadata, **item.metadata}  # the existing memory's values win
+        with self._ledger.transaction() as db:
+            self._ledger.update(
+                db, item.id, mentions=item.mentions + 1, updated_at=now, metadata=merged_meta
+            )
+            self._ledger.record(db, item.id, "MERGE", text=entry.text, metadata=entry.metadata)
+        (merged,) = self._ledger.get([item.id])
+        return MemoryChange(event="MERGE", item=merged, merged_into=item.id)
+
+    def _same_key(self, key: str, scope: dict[str, str]) -> builtins.list[MemoryItem]:
+        clause, params = scope_sql(scope, exact=True)
+        return self._ledger.select(f"key = ? AND status = 'active' AND {clause}", [key, *params])
