@@ -1,0 +1,482 @@
+"""What the MCP tools call: a ``Memory`` and the document collections of one store folder,
+seen through the scope of whoever is calling.
+
+Nothing here imports the MCP SDK; ``ragmem.mcp_server.tools`` turns these methods into
+tools. A store folder holds the memory in ``memory/`` and one document collection per
+other subfolder (as ``ragmem index PATH --store DIR/NAME`` builds them).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import inspect
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from ragmem.agents.memory import Memory
+from ragmem.errors import (
+    ConfigurationError,
+    InvalidInputError,
+    NotFoundError,
+    RagmemError,
+    StoreLockedError,
+)
+from ragmem.mcp_server.results import (
+    AddDocumentResult,
+    AddMemoryResult,
+    CollectionsResult,
+    DeleteResult,
+    DocumentHit,
+    DocumentSearchResult,
+    HistoryResult,
+    MemoryChangeOut,
+    MemoryEvent,
+    MemoryHit,
+    MemoryListResult,
+    MemoryRecord,
+    MemoryResult,
+    MemorySearchResult,
+    PurgeResult,
+)
+from ragmem.types import Document
+
+if TYPE_CHECKING:
+    from ragmem.agents.records import MemoryItem
+    from ragmem.embedders.base import Embedder
+    from ragmem.llms.base import LLM
+    from ragmem.pipeline import RAGPipeline
+
+__all__ = ["MEMORY_DIR", "Principal", "Toolbox", "error_message", "parse_time"]
+
+MEMORY_DIR = "memory"
+_PIPELINE_CONFIG = "ragmem.json"  # the file that marks a folder as a RAGPipeline index
+_COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_FULL_DISK = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+StatusChoice = Literal["active", "superseded", "deleted", "all"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Whom a tool call acts for: its memory scope and what it may touch.
+
+    Args:
+        user_id: every memory read or written belongs to this user.
+        agent_id: when set, memories are also confined to this agent.
+        collections: the document collections it may use (None: all of them).
+        can_write: whether it may add, change or remove anything.
+    """
+
+    user_id: str
+    agent_id: str | None = None
+    collections: frozenset[str] | None = None
+    can_write: bool = True
+
+
+def parse_time(name: str, text: str) -> datetime:
+    """An ISO 8601 date or time as an aware datetime (UTC when no offset is given)."""
+    value = text.strip()
+    if value[-1:] in ("Z", "z"):  # Python 3.10's fromisoformat does not read the Z suffix
+        value = value[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInputError(
+            f"{name} must be an ISO 8601 date or time such as 2026-05-01 or "
+            f"2026-05-01T09:30:00Z, got {text!r}"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def error_message(exc: BaseException) -> str | None:
+    """What to tell the model about a failure ragmem anticipates; None for anything else."""
+    if isinstance(exc, StoreLockedError):
+        return (
+            f"{exc}: another ragmem process (a second `ragmem mcp`, or `ragmem index`) is "
+            "using it; stop it or give this server another --store"
+        )
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc)
+        if "full" in text:
+            return f"the disk is full; nothing more can be written ({text})"
+        if "locked" in text:
+            return f"the memory database is locked by another process ({text})"
+        return f"storage error: {text}"
+    if isinstance(exc, OSError) and exc.errno in _FULL_DISK:
+        return f"the disk is full; nothing more can be written ({exc})"
+    if isinstance(exc, (RagmemError, OSError)):
+        return " ".join(str(exc).split()) or type(exc).__name__
+    return None
+
+
+class Toolbox:
+    """The memory and the document collections of one store folder, one method per tool.
+
+    Every method takes the ``Principal`` it acts for: memories of other scopes and
+    collections outside its list are reported as not found. The memory opens at its
+    first use, so a server whose store is locked by another process still starts and
+    answers each call with that reason.
+
+    Args:
+        store: the store folder (created if missing).
+        embedder: registered embedder name for the memory and for new collections
+            (default: the bundled local model).
+        llm: chat model that lets ``add_memory`` extract facts (``infer``).
+
+    Example:
+        >>> import tempfile
+        >>> box = Toolbox(tempfile.mkdtemp(), embedder="hashing")
+        >>> ana = Principal(user_id="ana")
+        >>> print(box.add_memory(ana, text="I live in Lisbon").changes[0].event)
+        ADD
+        >>> box.search_memory(ana, "where do I live", k=1).hits[0].text
+        'I live in Lisbon'
+        >>> box.close()
+    """
+
+    def __init__(
+        self, store: str | Path, *, embedder: str | None = None, llm: LLM | None = None
+    ) -> None:
+        self.path = Path(store)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.embedder_name = embedder
+        self.llm = llm
+        self._embedder: Embedder | None = None
+        self._memory: Memory | None = None
+        self._memory_lock = threading.RLock()
+        self._readers: dict[str, tuple[tuple[Any, ...], RAGPipeline]] = {}
+        self._readers_lock = threading.Lock()
+        self._writer_locks: dict[str, threading.Lock] = {}
+        self._search_options = set(inspect.signature(Memory.search).parameters)
+
+    # -- memory -------------------------------------------------------------------------------
+
+    def _shared_embedder(self) -> Embedder:
+        if self._embedder is None:
+            from ragmem.registry import get_embedder
+
+            self._embedder = get_embedder(self.embedder_name or "local")
+        return self._embedder
+
+    def memory(self) -> Memory:
+        """The memory, opened at first use (raises StoreLockedError while another has it)."""
+        with self._memory_lock:
+            if self._memory is None:
+                self._memory = Memory(
+                    self.path / MEMORY_DIR, embedder=self._shared_embedder(), llm=self.llm
+                )
+            return self._memory
+
+    def _owned(self, who: Principal, memory_id: str) -> MemoryItem:
+        try:
+            item = self.memory().get(memory_id)
+        except NotFoundError:
+            item = None
+        # another scope's memory is reported exactly like one that does not exist
+        if (
+            item is None
+            or item.user_id != who.user_id
+            or (who.agent_id is not None and item.agent_id != who.agent_id)
+        ):
+            raise NotFoundError([memory_id], what="memory id")
+        return item
+
+    @staticmethod
+    def _check_write(who: Principal) -> None:
+        if not who.can_write:
+            raise ConfigurationError("this key is read-only: it cannot change anything")
+
+    def add_memory(
+        self,
+        who: Principal,
+        *,
+        text: str | None = None,
+        messages: Sequence[dict[str, str]] | None = None,
+        key: str | None = None,
+        session_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        observed_at: str | None = None,
+        infer: bool = False,
+    ) -> AddMemoryResult:
+        """Remember a text, or chat messages (one memory per message, or facts with infer)."""
+        self._check_write(who)
+        if (text is None) == (messages is None):
+            raise InvalidInputError("give either text or messages (not both)")
+        content: str | Sequence[dict[str, str]] = text if text is not None else messages or []
+        if infer and self.llm is None:
+            raise ConfigurationError(
+                "infer needs an LLM: start the server with --model (and --base-url)"
+            )
+        stamp = None if observed_at is None else parse_time("observed_at", observed_at)
+        with self._memory_lock:
+            changes = self.memory().add(
+                content,
+                user_id=who.user_id,
+                agent_id=who.agent_id,
+                session_id=session_id,
+                metadata=metadata,
+                timestamp=None if stamp is None else stamp.timestamp(),
+                key=key,
+                infer=infer,
+            )
+        return AddMemoryResult(
+            changes=[
+                MemoryChangeOut(
+                    event=c.event,
+                    id=c.item.id,
+                    text=c.item.text,
+                    merged_into=c.merged_into,
+                    superseded=c.superseded,
+                )
+                for c in changes
+            ]
+        )
+
+    def search_memory(
+        self,
+        who: Principal,
+        query: str,
+        *,
+        k: int = 5,
+        min_score: float | None = None,
+        after: str | None = None,
+        before: str | None = None,
+        as_of: str | None = None,
+        session_id: str | None = None,
+        where: dict[str, Any] | None = None,
+    ) -> MemorySearchResult:
+        """The memories in scope most relevant to ``query``, best first."""
+        options: dict[str, Any] = {}
+        for name, value in (("after", after), ("before", before), ("as_of", as_of)):
+            if value is not None:
+                options[name] = parse_time(name, value)
+        if min_score is not None:
+            options["min_score"] = min_score
+        missing = sorted(set(options) - self._search_options)
+        if missing:
+            raise ConfigurationError(f"this ragmem's Memory.search does not support {missing}")
+        with self._memory_lock:
+            hits = self.memory().search(
+                query,
+                user_id=who.user_id,
+                agent_id=who.agent_id,
+                session_id=session_id,
+                k=k,
+                where=where,
+                **options,
+            )
+        return MemorySearchResult(query=query, hits=[MemoryHit.of(h) for h in hits])
+
+    def get_memory(self, who: Principal, memory_id: str) -> MemoryResult:
+        """One memory of this scope, whatever its status."""
+        with self._memory_lock:
+            return MemoryResult(memory=MemoryRecord.of(self._owned(who, memory_id)))
+
+    def list_memories(
+        self,
+        who: Principal,
+        *,
+        status: StatusChoice = "active",
+        session_id: str | None = None,
+        limit: int = 50,
+    ) -> MemoryListResult:
+        """Memories of this scope, oldest first."""
+        with self._memory_lock:
+            items = self.memory().list(
+                user_id=who.user_id,
+                agent_id=who.agent_id,
+                session_id=session_id,
+                status=None if status == "all" else status,
+                limit=limit,
+            )
+        return MemoryListResult(memories=[MemoryRecord.of(i) for i in items])
+
+    def update_memory(
+        self,
+        who: Principal,
+        memory_id: str,
+        *,
+        text: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        importance: float | None = None,
+    ) -> MemoryResult:
+        """Change a memory in place; the previous version stays in its history."""
+        self._check_write(who)
+        if text is None and metadata is None and importance is None:
+            raise InvalidInputError("give text, metadata or importance to change")
+        with self._memory_lock:
+            self._owned(who, memory_id)
+            item = self.memory().update(memory_id, text, metadata=metadata, importance=importance)
+        return MemoryResult(memory=MemoryRecord.of(item))
+
+    def delete_memory(self, who: Principal, memory_id: str) -> DeleteResult:
+        """Hide a memory from search (soft: it stays in its history)."""
+        self._check_write(who)
+        with self._memory_lock:
+            self._owned(who, memory_id)
+            self.memory().delete(memory_id)
+        return DeleteResult(id=memory_id, status="deleted")
+
+    def memory_history(self, who: Principal, memory_id: str) -> HistoryResult:
+        """Every change to a memory of this scope, oldest first."""
+        with self._memory_lock:
+            self._owned(who, memory_id)
+            events = self.memory().history(memory_id)
+        return HistoryResult(id=memory_id, events=[MemoryEvent.of(e) for e in events])
+
+    def purge_memories(
+        self,
+        who: Principal,
+        *,
+        ids: Sequence[str] | None = None,
+        session_id: str | None = None,
+        everything: bool = False,
+    ) -> PurgeResult:
+        """Erase memories for good: the given ids, one session, or the whole scope."""
+        self._check_write(who)
+        chosen = [ids is not None, session_id is not None, everything]
+        if sum(chosen) != 1:
+            raise InvalidInputError("give exactly one of ids, session_id or everything=true")
+        with self._memory_lock:
+            for memory_id in ids or ():
+                self._owned(who, memory_id)
+            purge = getattr(self.memory(), "purge", None)
+            if purge is None:
+                raise ConfigurationError("this ragmem's Memory has no purge(); upgrade ragmem")
+            if ids is not None:
+                count = purge(ids=list(ids)) if ids else 0
+            else:
+                count = purge(user_id=who.user_id, agent_id=who.agent_id, session_id=session_id)
+        return PurgeResult(purged=int(count))
+
+    # -- documents ----------------------------------------------------------------------------
+
+    def list_collections(self, who: Principal) -> CollectionsResult:
+        """The collections of the store folder that ``who`` may use."""
+        names = sorted(
+            entry.name
+            for entry in self.path.iterdir()
+            if entry.name != MEMORY_DIR and (entry / _PIPELINE_CONFIG).is_file()
+        )
+        if who.collections is not None:
+            names = [n for n in names if n in who.collections]
+        return CollectionsResult(collections=names)
+
+    def _collection(self, who: Principal, name: str, *, create: bool) -> Path:
+        if not isinstance(name, str) or not _COLLECTION_NAME.fullmatch(name) or name == MEMORY_DIR:
+            raise InvalidInputError(
+                f"collection names are 1-64 letters, digits, '_', '.' or '-' (not "
+                f"{MEMORY_DIR!r}), got {name!r}"
+            )
+        allowed = who.collections is None or name in who.collections
+        path = self.path / name
+        if allowed and (create or (path / _PIPELINE_CONFIG).is_file()):
+            return path
+        known = self.list_collections(who).collections
+        error = NotFoundError([name], what="collection")
+        error.args = (f"{error}; available: {', '.join(known) or 'none yet'}",)
+        raise error
+
+    def _open_pipeline(self, path: Path, *, read_only: bool) -> RAGPipeline:
+        from ragmem.pipeline import RAGPipeline
+
+        if not (path / _PIPELINE_CONFIG).is_file():  # a new collection records the name
+            return RAGPipeline(path, embedder=self.embedder_name or "local")
+        try:  # share the server's embedder (one copy of the model) when the index allows
+            return RAGPipeline(path, embedder=self._shared_embedder(), read_only=read_only)
+        except ConfigurationError:
+            return RAGPipeline(path, read_only=read_only)
+
+    def _reader(self, name: str, path: Path) -> RAGPipeline:
+        # read-only pipelines see the index as of opening: reopen when its files change
+        signature = _signature(path)
+        with self._readers_lock:
+            cached = self._readers.get(name)
+            if cached is not None and cached[0] == signature:
+                return cached[1]
+            # a replaced pipeline is left to the garbage collector, not closed: a search in
+            # another thread may still be using it
+            pipeline = self._open_pipeline(path, read_only=True)
+            self._readers[name] = (signature, pipeline)
+            return pipeline
+
+    def search_documents(
+        self,
+        who: Principal,
+        query: str,
+        *,
+        collection: str | None = None,
+        k: int = 5,
+        where: dict[str, Any] | None = None,
+    ) -> DocumentSearchResult:
+        """The best passages for ``query`` in one collection, or in all, best first."""
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidInputError("query must be a non-empty string")
+        if collection is not None:
+            names = [collection]
+            self._collection(who, collection, create=False)
+        else:
+            names = self.list_collections(who).collections
+        hits: list[DocumentHit] = []
+        for name in names:
+            pipeline = self._reader(name, self.path / name)
+            hits += [DocumentHit.of(name, h) for h in pipeline.search(query, k=k, where=where)]
+        hits.sort(key=lambda h: -h.score)
+        return DocumentSearchResult(query=query, hits=hits[:k])
+
+    def add_document(
+        self,
+        who: Principal,
+        text: str,
+        *,
+        collection: str = "documents",
+        doc_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> AddDocumentResult:
+        """Chunk, embed and index one document (replacing an older one with its id)."""
+        self._check_write(who)
+        path = self._collection(who, collection, create=True)
+        if doc_id is None:
+            doc_id = hashlib.sha256(text.encode()).hexdigest()[:16]
+        document = Document(id=doc_id, text=text, metadata=metadata or {})
+        with self._readers_lock:
+            lock = self._writer_locks.setdefault(collection, threading.Lock())
+        with lock, self._open_pipeline(path, read_only=False) as pipeline:
+            report = pipeline.ingest([document])
+        event = "added" if report.added else "updated" if report.updated else "unchanged"
+        return AddDocumentResult(
+            collection=collection, id=doc_id, event=event, chunks=report.chunks_added
+        )
+
+    def close(self) -> None:
+        """Close the memory and every open collection."""
+        with self._readers_lock:
+            for _, pipeline in self._readers.values():
+                pipeline.close()
+            self._readers.clear()
+        with self._memory_lock:
+            if self._memory is not None:
+                self._memory.close()
+                self._memory = None
+
+
+def _signature(path: Path) -> tuple[Any, ...]:
+    """Names, sizes and modification times of an index's files (changes when it is written)."""
+    entries = []
+    for folder in (path, path / "vectors"):
+        names = sorted(os.listdir(folder)) if folder.is_dir() else []
+        for name in names:
+            try:
+                stat = (folder / name).stat()
+            except FileNotFoundError:  # removed by a writer's compaction meanwhile
+                continue
+            entries.append((folder.name, name, stat.st_size, stat.st_mtime_ns))
+    return tuple(entries)
