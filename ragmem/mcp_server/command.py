@@ -52,8 +52,8 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--store",
         default=default_store(),
         metavar="DIR",
-        help="store folder: memory in DIR/memory, document collections in DIR/NAME "
-        "(default $RAGMEM_STORE or ~/.local/share/ragmem)",
+        help="store folder: memory in DIR/_memory, document collections in DIR/NAME, as "
+        "`ragmem serve` lays them out (default $RAGMEM_STORE or ~/.local/share/ragmem)",
     )
     mcp.add_argument("--transport", choices=("stdio", "http"), default="stdio")
     mcp.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1)")
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
 class _KeyVerifier:
     """Maps bearer keys to tenants (``ragmem.server.auth``) for the SDK's auth middleware."""
 
-    def __init__(self, path: str, agent_id: str | None) -> None:
+    def __init__(self, path: str, user_id: str, agent_id: str | None) -> None:
         try:
             # imported by name: the key file format belongs to `ragmem serve`
             auth = importlib.import_module("ragmem.server.auth")
@@ -142,6 +142,7 @@ class _KeyVerifier:
                 "--keys needs ragmem.server.auth (the `ragmem serve` key files)"
             ) from exc
         self.ring = auth.load_keys(path)
+        self.user_id = user_id
         self.agent_id = agent_id
         self.tenants: dict[str, Any] = {}
 
@@ -165,10 +166,12 @@ class _KeyVerifier:
         tenant = None if access is None else self.tenants.get(access.client_id)
         if tenant is None:  # the middleware admits no request without a valid key
             raise ConfigurationError("this request carries no valid API key")
+        collections = list(tenant.collections)
         return Principal(
-            user_id=tenant.name,
+            user_id=self.user_id,
+            tenant=tenant.name,
             agent_id=self.agent_id,
-            collections=frozenset(tenant.collections),
+            collections=None if "*" in collections else frozenset(collections),
             can_write=bool(tenant.can_write),
         )
 
@@ -187,7 +190,7 @@ async def _serve_http(toolbox: Toolbox, local: Principal, args: argparse.Namespa
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     url = f"http://{shown}:{port}/mcp"
     if args.keys:
-        verifier = _KeyVerifier(args.keys, args.agent_id)
+        verifier = _KeyVerifier(args.keys, args.user_id, args.agent_id)
         server = _keyed_server(toolbox, verifier, url)
     else:
         server = build_server(toolbox, lambda: local)

@@ -1,9 +1,10 @@
-"""What the MCP tools call: a ``Memory`` and the document collections of one store folder,
+"""What the MCP tools call: the memories and document collections of one store folder,
 seen through the scope of whoever is calling.
 
 Nothing here imports the MCP SDK; ``ragmem.mcp_server.tools`` turns these methods into
-tools. A store folder holds the memory in ``memory/`` and one document collection per
-other subfolder (as ``ragmem index PATH --store DIR/NAME`` builds them).
+tools. A store folder holds one memory per tenant in ``_memory/TENANT/`` (the layout of
+``ragmem serve``; a server without keys is tenant ``default``) and one document
+collection per other subfolder (as ``ragmem index PATH --store DIR/NAME`` builds them).
 """
 
 from __future__ import annotations
@@ -56,9 +57,9 @@ if TYPE_CHECKING:
 
 __all__ = ["MEMORY_DIR", "Principal", "Toolbox", "error_message", "parse_time"]
 
-MEMORY_DIR = "memory"
+MEMORY_DIR = "_memory"
 _PIPELINE_CONFIG = "ragmem.json"  # the file that marks a folder as a RAGPipeline index
-_COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _FULL_DISK = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 StatusChoice = Literal["active", "superseded", "deleted", "all"]
@@ -70,12 +71,14 @@ class Principal:
 
     Args:
         user_id: every memory read or written belongs to this user.
+        tenant: whose memory folder (``_memory/TENANT``) the user lives in.
         agent_id: when set, memories are also confined to this agent.
         collections: the document collections it may use (None: all of them).
         can_write: whether it may add, change or remove anything.
     """
 
     user_id: str
+    tenant: str = "default"
     agent_id: str | None = None
     collections: frozenset[str] | None = None
     can_write: bool = True
@@ -150,8 +153,9 @@ class Toolbox:
         self.embedder_name = embedder
         self.llm = llm
         self._embedder: Embedder | None = None
-        self._memory: Memory | None = None
-        self._memory_lock = threading.RLock()
+        self._memories: dict[str, Memory] = {}
+        self._memory_locks: dict[str, threading.RLock] = {}
+        self._open_lock = threading.Lock()
         self._readers: dict[str, tuple[tuple[Any, ...], RAGPipeline]] = {}
         self._readers_lock = threading.Lock()
         self._writer_locks: dict[str, threading.Lock] = {}
@@ -166,18 +170,28 @@ class Toolbox:
             self._embedder = get_embedder(self.embedder_name or "local")
         return self._embedder
 
-    def memory(self) -> Memory:
-        """The memory, opened at first use (raises StoreLockedError while another has it)."""
-        with self._memory_lock:
-            if self._memory is None:
-                self._memory = Memory(
-                    self.path / MEMORY_DIR, embedder=self._shared_embedder(), llm=self.llm
-                )
-            return self._memory
+    def memory(self, tenant: str = "default") -> Memory:
+        """A tenant's memory, opened at first use (StoreLockedError while another has it)."""
+        with self._open_lock:
+            found = self._memories.get(tenant)
+            if found is not None:
+                return found
+            if not _valid_name(tenant):
+                raise ConfigurationError(f"invalid tenant name {tenant!r}")
+            memory = Memory(
+                self.path / MEMORY_DIR / tenant, embedder=self._shared_embedder(), llm=self.llm
+            )
+            self._memories[tenant] = memory
+            return memory
+
+    def _lock(self, who: Principal) -> threading.RLock:
+        """The lock that serialises calls on one tenant's memory."""
+        with self._open_lock:
+            return self._memory_locks.setdefault(who.tenant, threading.RLock())
 
     def _owned(self, who: Principal, memory_id: str) -> MemoryItem:
         try:
-            item = self.memory().get(memory_id)
+            item = self.memory(who.tenant).get(memory_id)
         except NotFoundError:
             item = None
         # another scope's memory is reported exactly like one that does not exist
@@ -216,8 +230,8 @@ class Toolbox:
                 "infer needs an LLM: start the server with --model (and --base-url)"
             )
         stamp = None if observed_at is None else parse_time("observed_at", observed_at)
-        with self._memory_lock:
-            changes = self.memory().add(
+        with self._lock(who):
+            changes = self.memory(who.tenant).add(
                 content,
                 user_id=who.user_id,
                 agent_id=who.agent_id,
@@ -263,8 +277,8 @@ class Toolbox:
         missing = sorted(set(options) - self._search_options)
         if missing:
             raise ConfigurationError(f"this ragmem's Memory.search does not support {missing}")
-        with self._memory_lock:
-            hits = self.memory().search(
+        with self._lock(who):
+            hits = self.memory(who.tenant).search(
                 query,
                 user_id=who.user_id,
                 agent_id=who.agent_id,
@@ -277,7 +291,7 @@ class Toolbox:
 
     def get_memory(self, who: Principal, memory_id: str) -> MemoryResult:
         """One memory of this scope, whatever its status."""
-        with self._memory_lock:
+        with self._lock(who):
             return MemoryResult(memory=MemoryRecord.of(self._owned(who, memory_id)))
 
     def list_memories(
@@ -289,8 +303,8 @@ class Toolbox:
         limit: int = 50,
     ) -> MemoryListResult:
         """Memories of this scope, oldest first."""
-        with self._memory_lock:
-            items = self.memory().list(
+        with self._lock(who):
+            items = self.memory(who.tenant).list(
                 user_id=who.user_id,
                 agent_id=who.agent_id,
                 session_id=session_id,
@@ -312,24 +326,26 @@ class Toolbox:
         self._check_write(who)
         if text is None and metadata is None and importance is None:
             raise InvalidInputError("give text, metadata or importance to change")
-        with self._memory_lock:
+        with self._lock(who):
             self._owned(who, memory_id)
-            item = self.memory().update(memory_id, text, metadata=metadata, importance=importance)
+            item = self.memory(who.tenant).update(
+                memory_id, text, metadata=metadata, importance=importance
+            )
         return MemoryResult(memory=MemoryRecord.of(item))
 
     def delete_memory(self, who: Principal, memory_id: str) -> DeleteResult:
         """Hide a memory from search (soft: it stays in its history)."""
         self._check_write(who)
-        with self._memory_lock:
+        with self._lock(who):
             self._owned(who, memory_id)
-            self.memory().delete(memory_id)
+            self.memory(who.tenant).delete(memory_id)
         return DeleteResult(id=memory_id, status="deleted")
 
     def memory_history(self, who: Principal, memory_id: str) -> HistoryResult:
         """Every change to a memory of this scope, oldest first."""
-        with self._memory_lock:
+        with self._lock(who):
             self._owned(who, memory_id)
-            events = self.memory().history(memory_id)
+            events = self.memory(who.tenant).history(memory_id)
         return HistoryResult(id=memory_id, events=[MemoryEvent.of(e) for e in events])
 
     def purge_memories(
@@ -345,10 +361,10 @@ class Toolbox:
         chosen = [ids is not None, session_id is not None, everything]
         if sum(chosen) != 1:
             raise InvalidInputError("give exactly one of ids, session_id or everything=true")
-        with self._memory_lock:
+        with self._lock(who):
             for memory_id in ids or ():
                 self._owned(who, memory_id)
-            purge = getattr(self.memory(), "purge", None)
+            purge = getattr(self.memory(who.tenant), "purge", None)
             if purge is None:
                 raise ConfigurationError("this ragmem's Memory has no purge(); upgrade ragmem")
             if ids is not None:
@@ -364,17 +380,17 @@ class Toolbox:
         names = sorted(
             entry.name
             for entry in self.path.iterdir()
-            if entry.name != MEMORY_DIR and (entry / _PIPELINE_CONFIG).is_file()
+            if _valid_name(entry.name) and (entry / _PIPELINE_CONFIG).is_file()
         )
         if who.collections is not None:
             names = [n for n in names if n in who.collections]
         return CollectionsResult(collections=names)
 
     def _collection(self, who: Principal, name: str, *, create: bool) -> Path:
-        if not isinstance(name, str) or not _COLLECTION_NAME.fullmatch(name) or name == MEMORY_DIR:
+        if not _valid_name(name):
             raise InvalidInputError(
-                f"collection names are 1-64 letters, digits, '_', '.' or '-' (not "
-                f"{MEMORY_DIR!r}), got {name!r}"
+                f"collection names are 1-64 letters, digits, '_', '.' or '-', starting with a "
+                f"letter or digit, got {name!r}"
             )
         allowed = who.collections is None or name in who.collections
         path = self.path / name
@@ -462,10 +478,15 @@ class Toolbox:
             for _, pipeline in self._readers.values():
                 pipeline.close()
             self._readers.clear()
-        with self._memory_lock:
-            if self._memory is not None:
-                self._memory.close()
-                self._memory = None
+        with self._open_lock:
+            for memory in self._memories.values():
+                memory.close()
+            self._memories.clear()
+
+
+def _valid_name(name: object) -> bool:
+    """Whether ``name`` may name a collection or a tenant folder (no path tricks)."""
+    return isinstance(name, str) and bool(_NAME.fullmatch(name)) and ".." not in name
 
 
 def _signature(path: Path) -> tuple[Any, ...]:

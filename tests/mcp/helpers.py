@@ -250,5 +250,5 @@ async def exercise_tools(client: Client) -> dict[str, str]:
     assert filtered["hits"] == []
     await fails(client, "search_documents", {"query": "x", "collection": "nope"}, "faq, manuals")
     await fails(client, "add_document", {"text": "x", "collection": "../escape"}, "collection")
-    await fails(client, "add_document", {"text": "x", "collection": "memory"}, "collection")
+    await fails(client, "add_document", {"text": "x", "collection": "_memory"}, "collection")
     return {"old": old_id, "new": new_id, "rita": rita["id"]}

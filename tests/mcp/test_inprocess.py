@@ -139,3 +139,15 @@ async def test_unsupported_search_options_are_refused_by_name(toolbox):
         for name in sorted(missing):
             value = 0.5 if name == "min_score" else "2024-01-01"
             await fails(client, "search_memory", {"query": "x", name: value}, name)
+
+
+async def test_tenants_keep_their_memories_in_folders_of_their_own(toolbox, tmp_path):
+    async with client_for(toolbox, tenant="acme") as acme:
+        added = await call(acme, "add_memory", {"text": "Acme renews in March"})
+    memory_id = added["changes"][0]["id"]
+    async with client_for(toolbox, tenant="globex") as globex:  # the same user id, elsewhere
+        await fails(globex, "get_memory", {"memory_id": memory_id}, "unknown memory id")
+        assert (await call(globex, "search_memory", {"query": "renews"}))["hits"] == []
+    assert (tmp_path / "store" / "_memory" / "acme" / "memory.sqlite").is_file()
+    async with client_for(toolbox, tenant="../escape") as bad:
+        await fails(bad, "list_memories", {}, "invalid tenant name")
