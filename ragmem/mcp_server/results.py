@@ -194,7 +194,8 @@ class MemorySearchResult(ToolResult):
     def text(self) -> str:
         if not self.hits:
             return f"No memories match {self.query!r}."
-        lines = [f"{len(self.hits)} memories for {self.query!r}:"]
+        noun = "memory" if len(self.hits) == 1 else "memories"
+        lines = [f"{len(self.hits)} {noun} for {self.query!r}:"]
         for n, h in enumerate(self.hits, start=1):
             day = f", {h.observed_at[:10]}" if h.observed_at else ""
             lines.append(f"{n}. [{h.score:.2f}] {_clip(h.text)} (id {h.id}{day})")
@@ -264,7 +265,8 @@ class PurgeResult(ToolResult):
     purged: int
 
     def text(self) -> str:
-        return f"Purged {self.purged} memories (erased with their history)."
+        noun = "memory" if self.purged == 1 else "memories"
+        return f"Purged {self.purged} {noun} (erased with their history)."
 
 
 class DocumentHit(BaseModel):
@@ -315,7 +317,8 @@ class DocumentSearchResult(ToolResult):
     def text(self) -> str:
         if not self.hits:
             return f"No documents match {self.query!r}."
-        lines = [f"{len(self.hits)} passages for {self.query!r}:"]
+        noun = "passage" if len(self.hits) == 1 else "passages"
+        lines = [f"{len(self.hits)} {noun} for {self.query!r}:"]
         for n, h in enumerate(self.hits, start=1):
             where = h.source or h.doc_id or h.id
             span = "" if h.start is None else f" [{h.start}:{h.end}]"
