@@ -151,3 +151,15 @@ async def test_tenants_keep_their_memories_in_folders_of_their_own(toolbox, tmp_
     assert (tmp_path / "store" / "_memory" / "acme" / "memory.sqlite").is_file()
     async with client_for(toolbox, tenant="../escape") as bad:
         await fails(bad, "list_memories", {}, "invalid tenant name")
+
+
+async def test_an_unexpected_failure_is_a_tool_error_without_internals(toolbox, monkeypatch):
+    def broken(who):
+        raise RuntimeError("internal detail /secret/path")
+
+    async with client_for(toolbox) as client:
+        monkeypatch.setattr(toolbox, "list_collections", broken)
+        text = await fails(client, "list_collections", {}, "list_collections")
+        assert "secret" not in text
+        monkeypatch.undo()
+        assert (await call(client, "list_collections", {}))["collections"] == []
