@@ -10,14 +10,10 @@ collection per other subfolder (as ``ragmem index PATH --store DIR/NAME`` builds
 from __future__ import annotations
 
 import errno
-import hashlib
 import inspect
-import os
-import re
 import sqlite3
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -30,12 +26,13 @@ from ragmem.errors import (
     RagmemError,
     StoreLockedError,
 )
+from ragmem.mcp_server.documents import Collections
+from ragmem.mcp_server.principal import Principal, valid_name
 from ragmem.mcp_server.results import (
     AddDocumentResult,
     AddMemoryResult,
     CollectionsResult,
     DeleteResult,
-    DocumentHit,
     DocumentSearchResult,
     HistoryResult,
     MemoryChangeOut,
@@ -47,41 +44,18 @@ from ragmem.mcp_server.results import (
     MemorySearchResult,
     PurgeResult,
 )
-from ragmem.types import Document
 
 if TYPE_CHECKING:
     from ragmem.agents.records import MemoryItem
     from ragmem.embedders.base import Embedder
     from ragmem.llms.base import LLM
-    from ragmem.pipeline import RAGPipeline
 
 __all__ = ["MEMORY_DIR", "Principal", "Toolbox", "error_message", "parse_time"]
 
 MEMORY_DIR = "_memory"
-_PIPELINE_CONFIG = "ragmem.json"  # the file that marks a folder as a RAGPipeline index
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _FULL_DISK = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 StatusChoice = Literal["active", "superseded", "deleted", "all"]
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Whom a tool call acts for: its memory scope and what it may touch.
-
-    Args:
-        user_id: every memory read or written belongs to this user.
-        tenant: whose memory folder (``_memory/TENANT``) the user lives in.
-        agent_id: when set, memories are also confined to this agent.
-        collections: the document collections it may use (None: all of them).
-        can_write: whether it may add, change or remove anything.
-    """
-
-    user_id: str
-    tenant: str = "default"
-    agent_id: str | None = None
-    collections: frozenset[str] | None = None
-    can_write: bool = True
 
 
 def parse_time(name: str, text: str) -> datetime:
@@ -156,9 +130,7 @@ class Toolbox:
         self._memories: dict[str, Memory] = {}
         self._memory_locks: dict[str, threading.RLock] = {}
         self._open_lock = threading.Lock()
-        self._readers: dict[str, tuple[tuple[Any, ...], RAGPipeline]] = {}
-        self._readers_lock = threading.Lock()
-        self._writer_locks: dict[str, threading.Lock] = {}
+        self.documents = Collections(self.path, embedder, self._shared_embedder)
         self._search_options = set(inspect.signature(Memory.search).parameters)
 
     # -- memory -------------------------------------------------------------------------------
@@ -176,7 +148,7 @@ class Toolbox:
             found = self._memories.get(tenant)
             if found is not None:
                 return found
-            if not _valid_name(tenant):
+            if not valid_name(tenant):
                 raise ConfigurationError(f"invalid tenant name {tenant!r}")
             memory = Memory(
                 self.path / MEMORY_DIR / tenant, embedder=self._shared_embedder(), llm=self.llm
@@ -376,53 +348,8 @@ class Toolbox:
     # -- documents ----------------------------------------------------------------------------
 
     def list_collections(self, who: Principal) -> CollectionsResult:
-        """The collections of the store folder that ``who`` may use."""
-        names = sorted(
-            entry.name
-            for entry in self.path.iterdir()
-            if _valid_name(entry.name) and (entry / _PIPELINE_CONFIG).is_file()
-        )
-        if who.collections is not None:
-            names = [n for n in names if n in who.collections]
-        return CollectionsResult(collections=names)
-
-    def _collection(self, who: Principal, name: str, *, create: bool) -> Path:
-        if not _valid_name(name):
-            raise InvalidInputError(
-                f"collection names are 1-64 letters, digits, '_', '.' or '-', starting with a "
-                f"letter or digit, got {name!r}"
-            )
-        allowed = who.collections is None or name in who.collections
-        path = self.path / name
-        if allowed and (create or (path / _PIPELINE_CONFIG).is_file()):
-            return path
-        known = self.list_collections(who).collections
-        error = NotFoundError([name], what="collection")
-        error.args = (f"{error}; available: {', '.join(known) or 'none yet'}",)
-        raise error
-
-    def _open_pipeline(self, path: Path, *, read_only: bool) -> RAGPipeline:
-        from ragmem.pipeline import RAGPipeline
-
-        if not (path / _PIPELINE_CONFIG).is_file():  # a new collection records the name
-            return RAGPipeline(path, embedder=self.embedder_name or "local")
-        try:  # share the server's embedder (one copy of the model) when the index allows
-            return RAGPipeline(path, embedder=self._shared_embedder(), read_only=read_only)
-        except ConfigurationError:
-            return RAGPipeline(path, read_only=read_only)
-
-    def _reader(self, name: str, path: Path) -> RAGPipeline:
-        # read-only pipelines see the index as of opening: reopen when its files change
-        signature = _signature(path)
-        with self._readers_lock:
-            cached = self._readers.get(name)
-            if cached is not None and cached[0] == signature:
-                return cached[1]
-            # a replaced pipeline is left to the garbage collector, not closed: a search in
-            # another thread may still be using it
-            pipeline = self._open_pipeline(path, read_only=True)
-            self._readers[name] = (signature, pipeline)
-            return pipeline
+        """The document collections of the store folder that ``who`` may use."""
+        return self.documents.list(who)
 
     def search_documents(
         self,
@@ -434,19 +361,7 @@ class Toolbox:
         where: dict[str, Any] | None = None,
     ) -> DocumentSearchResult:
         """The best passages for ``query`` in one collection, or in all, best first."""
-        if not isinstance(query, str) or not query.strip():
-            raise InvalidInputError("query must be a non-empty string")
-        if collection is not None:
-            names = [collection]
-            self._collection(who, collection, create=False)
-        else:
-            names = self.list_collections(who).collections
-        hits: list[DocumentHit] = []
-        for name in names:
-            pipeline = self._reader(name, self.path / name)
-            hits += [DocumentHit.of(name, h) for h in pipeline.search(query, k=k, where=where)]
-        hits.sort(key=lambda h: -h.score)
-        return DocumentSearchResult(query=query, hits=hits[:k])
+        return self.documents.search(who, query, collection=collection, k=k, where=where)
 
     def add_document(
         self,
@@ -459,45 +374,14 @@ class Toolbox:
     ) -> AddDocumentResult:
         """Chunk, embed and index one document (replacing an older one with its id)."""
         self._check_write(who)
-        path = self._collection(who, collection, create=True)
-        if doc_id is None:
-            doc_id = hashlib.sha256(text.encode()).hexdigest()[:16]
-        document = Document(id=doc_id, text=text, metadata=metadata or {})
-        with self._readers_lock:
-            lock = self._writer_locks.setdefault(collection, threading.Lock())
-        with lock, self._open_pipeline(path, read_only=False) as pipeline:
-            report = pipeline.ingest([document])
-        event = "added" if report.added else "updated" if report.updated else "unchanged"
-        return AddDocumentResult(
-            collection=collection, id=doc_id, event=event, chunks=report.chunks_added
+        return self.documents.add(
+            who, text, collection=collection, doc_id=doc_id, metadata=metadata
         )
 
     def close(self) -> None:
-        """Close the memory and every open collection."""
-        with self._readers_lock:
-            for _, pipeline in self._readers.values():
-                pipeline.close()
-            self._readers.clear()
+        """Close the memories and every open collection."""
+        self.documents.close()
         with self._open_lock:
             for memory in self._memories.values():
                 memory.close()
             self._memories.clear()
-
-
-def _valid_name(name: object) -> bool:
-    """Whether ``name`` may name a collection or a tenant folder (no path tricks)."""
-    return isinstance(name, str) and bool(_NAME.fullmatch(name)) and ".." not in name
-
-
-def _signature(path: Path) -> tuple[Any, ...]:
-    """Names, sizes and modification times of an index's files (changes when it is written)."""
-    entries = []
-    for folder in (path, path / "vectors"):
-        names = sorted(os.listdir(folder)) if folder.is_dir() else []
-        for name in names:
-            try:
-                stat = (folder / name).stat()
-            except FileNotFoundError:  # removed by a writer's compaction meanwhile
-                continue
-            entries.append((folder.name, name, stat.st_size, stat.st_mtime_ns))
-    return tuple(entries)
