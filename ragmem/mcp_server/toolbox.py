@@ -136,10 +136,15 @@ class Toolbox:
     # -- memory -------------------------------------------------------------------------------
 
     def _shared_embedder(self) -> Embedder:
+        """The embedder collections built with the same model reuse (one copy of it)."""
         if self._embedder is None:
-            from ragmem.registry import get_embedder
+            opened = next(iter(self._memories.values()), None)
+            if self.embedder_name is None and opened is not None:
+                self._embedder = opened.embedder
+            else:
+                from ragmem.registry import get_embedder
 
-            self._embedder = get_embedder(self.embedder_name or "local")
+                self._embedder = get_embedder(self.embedder_name or "local")
         return self._embedder
 
     def memory(self, tenant: str = "default") -> Memory:
@@ -150,9 +155,9 @@ class Toolbox:
                 return found
             if not valid_name(tenant):
                 raise ConfigurationError(f"invalid tenant name {tenant!r}")
-            memory = Memory(
-                self.path / MEMORY_DIR / tenant, embedder=self._shared_embedder(), llm=self.llm
-            )
+            # without --embedder the memory chooses (the one it was built with, or the default)
+            embedder = self._shared_embedder() if self.embedder_name else None
+            memory = Memory(self.path / MEMORY_DIR / tenant, embedder=embedder, llm=self.llm)
             self._memories[tenant] = memory
             return memory
 
