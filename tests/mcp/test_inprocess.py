@@ -163,3 +163,36 @@ async def test_an_unexpected_failure_is_a_tool_error_without_internals(toolbox, 
         assert "secret" not in text
         monkeypatch.undo()
         assert (await call(client, "list_collections", {}))["collections"] == []
+
+
+async def test_infer_lets_the_configured_llm_extract_the_facts(tmp_path, monkeypatch):
+    pytest.importorskip("openai")
+    from ragmem.mcp_server.command import _make_llm
+    from tests.remote.fake_openai import KEY, FakeOpenAI
+    from tests.remote.fakeserver import Fault
+
+    def facts(body):
+        body["choices"][0]["message"]["content"] = '["Ana lives in Lisbon", "Ana drinks tea"]'
+        return body
+
+    fake = FakeOpenAI()
+    fake.server.start()
+    fake.server.faults.append(Fault.change(facts))  # the first reply (the extraction) only
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    box = Toolbox(
+        tmp_path / "store",
+        embedder="hashing",
+        llm=_make_llm("gpt-4o-mini", fake.server.url + "/v1"),
+    )
+    try:
+        async with client_for(box) as client:
+            said = "Hi! I'm Ana, I moved to Lisbon and I drink a lot of tea."
+            await call(client, "add_memory", {"text": said, "infer": True})
+            stored = await call(client, "list_memories", {})
+            texts = {m["text"] for m in stored["memories"]}
+            assert {"Ana lives in Lisbon", "Ana drinks tea"} <= texts
+            assert said not in texts
+            assert fake.server.bodies("/v1/chat/completions")
+    finally:
+        box.close()
+        fake.server.stop()
