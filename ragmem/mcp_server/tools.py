@@ -8,7 +8,7 @@ by the SDK as a tool error without internals, and the server keeps running.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, Field
@@ -52,6 +52,7 @@ INSTRUCTIONS = (
 )
 
 _Result = TypeVar("_Result", bound=ToolResult)
+_Tool = TypeVar("_Tool", bound=Callable[..., Awaitable[CallToolResult]])
 
 _READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
 _WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
@@ -135,7 +136,16 @@ def build_server(
         token_verifier=token_verifier,
     )
 
-    @server.tool(annotations=_WRITE)
+    def tool(annotations: ToolAnnotations) -> Callable[[_Tool], _Tool]:
+        def register(fn: _Tool) -> _Tool:
+            # the docstring is the description the model reads: one line, no indentation
+            description = " ".join((fn.__doc__ or "").split())
+            server.add_tool(fn, description=description, annotations=annotations)
+            return fn
+
+        return register
+
+    @tool(_WRITE)
     async def add_memory(
         text: Annotated[
             str | None, Field(min_length=1, description="The fact or note to remember")
@@ -178,7 +188,7 @@ def build_server(
             )
         )
 
-    @server.tool(annotations=_READ)
+    @tool(_READ)
     async def search_memory(
         query: Annotated[str, Field(min_length=1, description="What to recall, in words")],
         k: K = 5,
@@ -214,13 +224,13 @@ def build_server(
             )
         )
 
-    @server.tool(annotations=_READ)
+    @tool(_READ)
     async def get_memory(memory_id: MemoryId) -> Annotated[CallToolResult, MemoryResult]:
         """Read one memory by id, whatever its status (active, superseded or deleted)."""
         who = principal()
         return await _call(lambda: toolbox.get_memory(who, memory_id))
 
-    @server.tool(annotations=_READ)
+    @tool(_READ)
     async def list_memories(
         status: Annotated[
             Literal["active", "superseded", "deleted", "all"],
@@ -235,7 +245,7 @@ def build_server(
             lambda: toolbox.list_memories(who, status=status, session_id=session_id, limit=limit)
         )
 
-    @server.tool(annotations=_WRITE)
+    @tool(_WRITE)
     async def update_memory(
         memory_id: MemoryId,
         text: Annotated[str | None, Field(min_length=1, description="The new text")] = None,
@@ -252,21 +262,21 @@ def build_server(
             )
         )
 
-    @server.tool(annotations=_WRITE)
+    @tool(_WRITE)
     async def delete_memory(memory_id: MemoryId) -> Annotated[CallToolResult, DeleteResult]:
         """Delete a memory that is wrong or unwanted. It disappears from search but stays
         in its history; purge_memories erases for good."""
         who = principal()
         return await _call(lambda: toolbox.delete_memory(who, memory_id))
 
-    @server.tool(annotations=_READ)
+    @tool(_READ)
     async def memory_history(memory_id: MemoryId) -> Annotated[CallToolResult, HistoryResult]:
         """Every change to one memory, oldest first: added, merged, updated, replaced,
         deleted."""
         who = principal()
         return await _call(lambda: toolbox.memory_history(who, memory_id))
 
-    @server.tool(annotations=_DESTROY)
+    @tool(_DESTROY)
     async def purge_memories(
         ids: Annotated[
             list[Annotated[str, Field(min_length=1)]] | None,
@@ -288,7 +298,7 @@ def build_server(
             )
         )
 
-    @server.tool(annotations=_READ)
+    @tool(_READ)
     async def search_documents(
         query: Annotated[str, Field(min_length=1, description="What to look for, in words")],
         collection: Annotated[
@@ -304,7 +314,7 @@ def build_server(
             lambda: toolbox.search_documents(who, query, collection=collection, k=k, where=where)
         )
 
-    @server.tool(annotations=_WRITE)
+    @tool(_WRITE)
     async def add_document(
         text: Annotated[str, Field(min_length=1, description="The document's text")],
         collection: Annotated[
@@ -324,7 +334,7 @@ def build_server(
             )
         )
 
-    @server.tool(annotations=_READ)
+    @tool(_READ)
     async def list_collections() -> Annotated[CallToolResult, CollectionsResult]:
         """List the document collections search_documents can search."""
         who = principal()
