@@ -13,9 +13,11 @@ The steady phase is where a leak shows: the server's RSS (VmRSS of its process) 
 after ``--warmup`` steady calls and at the end, and their difference must stay within
 5% (goal). Also reported: p50/p95 round-trip latency per tool and phase (the goal for
 ``search_memory`` at 20,000 memories is p95 <= 50 ms on 2 cores with the bundled model).
-Bounded by the number of calls; ``--embedder hashing`` makes a quick run.
+Bounded by the number of calls and by ``--max-minutes`` (growth stops at 60% of it, the
+steady phase at 100%; a run stopped by it says so and is a scaled run); ``--embedder
+hashing`` makes a quick run.
 
-    python benchmarks/mcp_soak.py [--calls 50000] [--memories 20000] [--embedder local]
+    python benchmarks/mcp_soak.py [--calls 50000] [--memories 20000] [--max-minutes 20]
 """
 
 from __future__ import annotations
@@ -93,7 +95,13 @@ async def soak(args: argparse.Namespace, store: Path) -> dict[str, Any]:
             await rec.call("start", "search_memory", {"query": "warm the model up"})
             report["rss"].append(("started", 0, rss_mb(pid)))
             calls, added, begin = 0, 0, time.perf_counter()
-            while added < len(facts) and calls < args.calls:
+            budget = args.max_minutes * 60
+            # a time budget bounds the run on a busy machine: growth gets 60% of it
+            while (
+                added < len(facts)
+                and calls < args.calls
+                and time.perf_counter() - begin < 0.6 * budget
+            ):
                 await rec.call("growth", "add_memory", {"text": facts[added].text})
                 added += 1
                 calls += 1
@@ -111,9 +119,15 @@ async def soak(args: argparse.Namespace, store: Path) -> dict[str, Any]:
             steady_calls = args.calls - calls
             warm = min(args.warmup, steady_calls // 2)
             steady_begin = time.perf_counter()
+            warmed = False
             for n in range(steady_calls):
-                if n == warm:
+                now = time.perf_counter()
+                if now - begin > budget:
+                    report["stopped"] = f"time budget of {args.max_minutes} min"
+                    break
+                if not warmed and (n == warm or now - steady_begin > 0.3 * (budget - grown)):
                     report["rss"].append(("after warm-up", calls, rss_mb(pid)))
+                    warmed = True
                 if rng.random() < 0.8:
                     query = questions[rng.randrange(added)]
                     await rec.call("steady", "search_memory", {"query": query, "k": 5})
@@ -147,6 +161,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2_000, help="steady calls before RSS")
     parser.add_argument("--embedder", default=None, help="default: the bundled local model")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--max-minutes", type=float, default=20.0, help="stop after this long (a scaled run)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ragmem-mcp-soak-") as tmp:
         report = anyio.run(soak, args, Path(tmp) / "store")
@@ -157,6 +174,8 @@ def main() -> None:
     print(
         f"growth phase {report['growth_seconds']:.0f} s, steady phase {report['steady_seconds']:.0f} s"
     )
+    if "stopped" in report:
+        print(f"stopped early by the {report['stopped']}: a scaled run")
     print(f"{'phase':8} {'tool':15} {'calls':>7} {'p50 ms':>8} {'p95 ms':>8}")
     for (phase, tool), values in sorted(report["latencies"].items()):
         print(
