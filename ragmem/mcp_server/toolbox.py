@@ -344,8 +344,10 @@ class Toolbox:
             purge = getattr(self.memory(who.tenant), "purge", None)
             if purge is None:
                 raise ConfigurationError("this ragmem's Memory has no purge(); upgrade ragmem")
-            if ids is not None:
-                count = purge(ids=list(ids)) if ids else 0
+            if ids is not None:  # the scope as well: ids outside it are never erased
+                count = (
+                    purge(user_id=who.user_id, agent_id=who.agent_id, ids=list(ids)) if ids else 0
+                )
             else:
                 count = purge(user_id=who.user_id, agent_id=who.agent_id, session_id=session_id)
         return PurgeResult(purged=int(count))
