@@ -17,7 +17,7 @@ Bounded by the number of calls and by ``--max-minutes`` (growth stops at 60% of 
 steady phase at 100%; a run stopped by it says so and is a scaled run); ``--embedder
 hashing`` makes a quick run.
 
-    python benchmarks/mcp_soak.py [--calls 50000] [--memories 20000] [--max-minutes 20]
+    python benchmarks/mcp_soak.py [--calls 50000] [--memories 20000] [--max-minutes 15]
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def main() -> None:
     parser.add_argument("--embedder", default=None, help="default: the bundled local model")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
-        "--max-minutes", type=float, default=20.0, help="stop after this long (a scaled run)"
+        "--max-minutes", type=float, default=15.0, help="stop after this long (a scaled run)"
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ragmem-mcp-soak-") as tmp:
