@@ -180,7 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ragmem", description="Retrieval-augmented generation over your files, offline."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_index, _add_search, _add_ask, _add_eval, _add_demo):
+    from ragmem.mcp_server.command import add_command as _add_mcp
+
+    for add in (_add_index, _add_search, _add_ask, _add_eval, _add_demo, _add_mcp):
         add(commands)
     return parser
 

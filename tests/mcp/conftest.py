@@ -1,0 +1,3 @@
+import pytest
+
+pytest.importorskip("mcp", reason="the MCP server needs the mcp extra: pip install 'ragmem[mcp]'")
