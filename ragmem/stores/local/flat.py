@@ -114,12 +114,17 @@ class FlatIndex:
         """Deleted rows were dropped: row ``kept[i]`` is now row ``i``."""
         self.reset()
 
-    def save(self, directory: Path, generation: int) -> None:
-        """Write derived files for snapshot ``generation`` (flat search has none)."""
+    def save(self, directory: Path, version: str) -> None:
+        """Write derived files for the table of ``version`` (flat search has none)."""
 
-    def load(self, directory: Path, generation: int) -> None:
-        """The snapshot of ``generation`` was loaded: adopt its derived files or rebuild."""
+    def load(self, directory: Path, version: str) -> bool:
+        """The table of ``version`` was loaded: adopt its derived files or rebuild.
+
+        Returns:
+            False when a derived file had to be rebuilt (it is then worth saving).
+        """
         self.reset()
+        return True
 
     def search(self, queries: Vectors, k: int, mask: Mask | None) -> list[Ranked]:
         """Best ``k`` rows for each query among ``mask`` (None: every live row).
@@ -181,7 +186,9 @@ class FlatIndex:
             # a vector-matrix product runs BLAS gemv, measurably faster than a 1-row gemm
             scores: Scores = (queries[0] @ matrix)[None, :]
         else:
-            scores = queries @ matrix
+            # computed as rows x queries: each score is then summed the same way
+            # whatever column it lands in, so equal vectors tie exactly after compaction
+            scores = np.ascontiguousarray((matrix.T @ queries.T).T)
         if self.metric == "l2":
             q_norms = np.einsum("ij,ij->i", queries, queries)
             scores *= 2.0
