@@ -24,6 +24,7 @@ import os
 import sqlite3
 import threading
 import uuid
+import zlib
 from typing import TYPE_CHECKING, Any
 
 from ragmem._storage.cache_file import fsync_dir
@@ -46,7 +47,8 @@ CREATE TABLE items (
     gen INTEGER NOT NULL,
     text TEXT,
     metadata TEXT NOT NULL,
-    vector BLOB
+    vector BLOB,
+    crc INTEGER NOT NULL
 );
 CREATE INDEX items_gen ON items (gen);
 CREATE TABLE deleted (id TEXT PRIMARY KEY, gen INTEGER NOT NULL);
@@ -54,6 +56,12 @@ CREATE TABLE deleted (id TEXT PRIMARY KEY, gen INTEGER NOT NULL);
 _HEADER = b"SQLite format 3\x00"
 # sqlite3 result codes (the low byte of an extended code)
 _BUSY, _LOCKED, _CORRUPT, _FULL, _NOTADB = 5, 6, 11, 13, 26
+
+
+def _crc(item: Item) -> int:
+    id_, text, metadata, vector = item
+    crc = zlib.crc32(f"{id_}\0{text}\0{metadata}".encode())
+    return zlib.crc32(vector, crc) if vector else crc
 
 
 def translate(exc: BaseException, path: object) -> BaseException:
@@ -64,7 +72,7 @@ def translate(exc: BaseException, path: object) -> BaseException:
         return StoreLockedError(path)
     if code == _FULL or (isinstance(exc, OSError) and exc.errno == errno.ENOSPC):
         return StorageError(f"disk full while writing {path}: {exc}")
-    if code in (_CORRUPT, _NOTADB):
+    if code in (_CORRUPT, _NOTADB) or "Could not decode" in str(exc):  # damaged text
         return CorruptIndexError(path, f"not a readable ragmem database ({exc})")
     return StorageError(f"cannot use {path}: {exc}")
 
@@ -195,6 +203,7 @@ class Database:
                 self._db.execute("BEGIN IMMEDIATE")
             self._in_txn = True
             try:
+                self.generation = self._generation()  # another process may have written
                 yield self._db
                 generation = self._generation() + bump
                 self._db.execute(
@@ -230,15 +239,39 @@ class Database:
                 raise
             raise translate(exc, self.path) from exc
 
-    def upsert(self, db: sqlite3.Connection, items: Iterable[Item]) -> None:
-        """Insert or replace items inside :meth:`write` (a replaced id keeps its ``seq``)."""
+    def upsert(
+        self, db: sqlite3.Connection, items: Iterable[Item], *, keep_place: bool = True
+    ) -> None:
+        """Insert or replace items inside :meth:`write`.
+
+        A replaced id keeps its ``seq`` (its place in ``items`` order), or with
+        ``keep_place=False`` moves to the end, as if newly inserted.
+        """
         gen = self.generation + 1
-        db.executemany(
-            "INSERT INTO items (id, gen, text, metadata, vector) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (id) DO UPDATE SET gen = excluded.gen, text = excluded.text, "
-            "metadata = excluded.metadata, vector = excluded.vector",
-            ((id_, gen, text, meta, vector) for id_, text, meta, vector in items),
-        )
+        sql = "INSERT INTO items (id, gen, text, metadata, vector, crc) VALUES (?, ?, ?, ?, ?, ?) "
+        if keep_place:
+            sql += (
+                "ON CONFLICT (id) DO UPDATE SET gen = excluded.gen, text = excluded.text, "
+                "metadata = excluded.metadata, vector = excluded.vector, crc = excluded.crc"
+            )
+        else:
+            sql = sql.replace("INSERT", "INSERT OR REPLACE", 1)
+        db.executemany(sql, ((*item[:1], gen, *item[1:], _crc(item)) for item in items))
+
+    def replace_all(
+        self, db: sqlite3.Connection, items: Iterable[Item], config: dict[str, Any]
+    ) -> None:
+        """Replace every item and the configuration inside :meth:`write`.
+
+        Caches of earlier generations can no longer be brought up to date: they rebuild.
+        """
+        db.execute("DELETE FROM items")
+        db.execute("DELETE FROM deleted")
+        db.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(config),))
+        pruned = str(self.generation + 1)
+        db.execute("UPDATE meta SET value = ? WHERE key = 'pruned'", (pruned,))
+        self.upsert(db, items)
+        self.config = config
 
     def delete(self, db: sqlite3.Connection, ids: list[str]) -> None:
         """Delete items inside :meth:`write`, remembering the ids for ``changes``."""
@@ -247,11 +280,22 @@ class Database:
         db.executemany("INSERT OR REPLACE INTO deleted VALUES (?, ?)", ((i, gen) for i in ids))
 
     def items(self, db: sqlite3.Connection, since: int = 0) -> Iterator[Item]:
-        """Items written after generation ``since`` (all by default), in ``seq`` order."""
-        query = "SELECT id, text, metadata, vector FROM items"
+        """Items written after generation ``since`` (all by default), in ``seq`` order.
+
+        Raises:
+            CorruptIndexError: an item fails its checksum.
+        """
+        query = "SELECT id, text, metadata, vector, crc FROM items"
         if since:
             query += f" WHERE gen > {int(since)}"
-        yield from db.execute(query + " ORDER BY seq")
+        for *item, crc in db.execute(query + " ORDER BY seq"):
+            if _crc(item) != crc:
+                raise CorruptIndexError(self.path, f"item {item[0]!r} fails its checksum")
+            yield item
+
+    def count(self, db: sqlite3.Connection) -> int:
+        """How many items there are (read from an index: cheap even when there are many)."""
+        return int(db.execute("SELECT count(*) FROM items").fetchone()[0])
 
     def changes(self, db: sqlite3.Connection, since: int) -> tuple[list[str], list[Item]] | None:
         """Ids deleted and items written after generation ``since``, or None when the

@@ -38,7 +38,6 @@ logger = logging.getLogger("ragmem.stores.local")
 __all__ = [
     "DATABASE",
     "Loaded",
-    "count_items",
     "load_rows",
     "open_database",
     "stored_items",
@@ -155,11 +154,6 @@ def load_rows(
         [],
         [],
     )
-
-
-def count_items(conn: sqlite3.Connection) -> int:
-    """Rows in the database (read from an index: cheap even for a large store)."""
-    return int(conn.execute("SELECT count(*) FROM items").fetchone()[0])
 
 
 def write_table(

@@ -187,7 +187,7 @@ class LocalVectorStore(VectorStore):
             with db.read() as conn:
                 loaded = disk.load_rows(directory, db, conn, self.dimensions)
                 self._load(directory, db, loaded)
-                if len(self._slot_of) != disk.count_items(conn):
+                if len(self._slot_of) != db.count(conn):
                     # a cache that does not add up is stale whatever its tag says
                     self._reset_memory()
                     loaded = disk.load_rows(directory, db, conn, self.dimensions, cache=False)
