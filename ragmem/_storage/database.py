@@ -54,6 +54,7 @@ CREATE INDEX items_gen ON items (gen);
 CREATE TABLE deleted (id TEXT PRIMARY KEY, gen INTEGER NOT NULL);
 """
 _HEADER = b"SQLite format 3\x00"
+_BUSY_MS = 30_000
 # sqlite3 result codes (the low byte of an extended code)
 _BUSY, _LOCKED, _CORRUPT, _FULL, _NOTADB = 5, 6, 11, 13, 26
 
@@ -120,7 +121,8 @@ class Database:
         except sqlite3.Error as exc:
             raise translate(exc, path) from exc
         try:
-            self._db.execute(f"PRAGMA busy_timeout = {int(min(lock_timeout, 1e6) * 1000)}")
+            # reads and commits wait out another connection's brief locks (checkpoints)
+            self._db.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
             self._db.execute("PRAGMA synchronous = FULL")
             meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
             if meta.get("kind") != kind:
@@ -128,9 +130,10 @@ class Database:
             self.uid: str = meta["uid"]
             self.config: dict[str, Any] = json.loads(meta["config"])
             if hold:
+                self._db.execute(f"PRAGMA busy_timeout = {int(min(lock_timeout, 1e6) * 1000)}")
                 self._db.execute("BEGIN IMMEDIATE")
                 self._in_txn = True
-                self._db.execute("PRAGMA busy_timeout = 10000")
+                self._db.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
             self.generation = self._generation()
         except BaseException as exc:
             self._db.close()
@@ -139,7 +142,7 @@ class Database:
             raise
 
     def _create(self, kind: str, config: dict[str, Any]) -> None:
-        """Write a new database beside ``path`` and rename it into place.
+        """Write a new database beside ``path`` and link it into place.
 
         A crash leaves either no file or a whole one, so an empty or damaged file at
         ``path`` is always damage, never an interrupted creation.
@@ -153,11 +156,14 @@ class Database:
                 values = {"kind": kind, "uid": uuid.uuid4().hex, "config": json.dumps(config)}
                 values["generation"] = values["pruned"] = "0"
                 db.executemany("INSERT INTO meta VALUES (?, ?)", values.items())
-            os.replace(tmp, self.path)
+            # a link never replaces: a process that created the file first keeps it
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, self.path)
         except (sqlite3.Error, OSError) as exc:
+            raise translate(exc, self.path) from exc
+        finally:
             with contextlib.suppress(OSError):
                 tmp.unlink()
-            raise translate(exc, self.path) from exc
         fsync_dir(self.path.parent)
 
     def _check_header(self) -> None:

@@ -1,3 +1,4 @@
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -209,3 +210,28 @@ def test_many_changes_rewrite_the_postings_cache(tmp_path):
     assert postings_of(path).stat().st_ino != first
     assert all_hits(BM25Retriever.load(path)) == all_hits(bm25)
     assert len(BM25Retriever.load(path)) == len(bm25) == 33
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_two_processes_saving_one_file_never_mix(tmp_path):
+    path = tmp_path / "index.bm25"
+
+    def writer(name):
+        bm25 = BM25Retriever()
+        for i in range(15):
+            bm25.add([f"{name}{i}"], [f"common {name} doc {i}"])
+            bm25.save(path)  # each save: the changes, or the whole index if the other saved
+
+    pids = []
+    for name in ("left", "right"):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            try:
+                writer(name)
+            finally:
+                os._exit(0)
+        pids.append(pid)
+    for pid in pids:
+        assert os.waitpid(pid, 0)[1] == 0
+    ids = sorted(h.id for h in BM25Retriever.load(path).retrieve("common", k=100))
+    assert ids in (sorted(f"left{i}" for i in range(15)), sorted(f"right{i}" for i in range(15)))
