@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ragmem._storage.cache_file import read_cache, write_cache
-from ragmem._storage.database import Database, Item
 from ragmem._storage.values import check_texts, metadata_json
 from ragmem.errors import ConfigurationError, CorruptIndexError, NotFoundError
 
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
     import sqlite3
     from pathlib import Path
 
+    from ragmem._storage.database import Database, Item
     from ragmem.types import Metadata, Vectors
 
 logger = logging.getLogger("ragmem.stores.local")
@@ -98,6 +98,8 @@ def open_database(
             raise ConfigurationError(
                 f"{directory} holds no ragmem store and is not empty ({names[:5]})"
             )
+    from ragmem._storage.database import Database  # sqlite3 only for stores on disk
+
     config = {"dimensions": dimensions, "metric": metric}
     db = Database(
         path,
