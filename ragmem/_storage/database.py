@@ -27,17 +27,21 @@ import uuid
 import zlib
 from typing import TYPE_CHECKING, Any
 
-from ragmem._storage.cache_file import fsync_dir
+from ragmem._storage.cache_file import fsync_dir, read_cache
 from ragmem.errors import CorruptIndexError, StorageError, StoreLockedError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
     from pathlib import Path
 
-__all__ = ["Database", "Item", "translate"]
+    import numpy as np
+
+__all__ = ["Cached", "Database", "Item", "translate"]
 
 Item = tuple[str, "str | None", str, "bytes | None"]
 """An item as stored: ``(id, text, metadata JSON, vector bytes)``."""
+Cached = tuple["tuple[dict[str, Any], dict[str, np.ndarray]] | None", list[str], list[Item]]
+"""A usable cache (fields, arrays) or None, then the ids deleted and items written since."""
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -303,14 +307,24 @@ class Database:
         """How many items there are (read from an index: cheap even when there are many)."""
         return int(db.execute("SELECT count(*) FROM items").fetchone()[0])
 
-    def changes(self, db: sqlite3.Connection, since: int) -> tuple[list[str], list[Item]] | None:
-        """Ids deleted and items written after generation ``since``, or None when the
-        deletions of that time were pruned (the caller then rebuilds from ``items``)."""
-        pruned = int(db.execute("SELECT value FROM meta WHERE key = 'pruned'").fetchone()[0])
-        if since < pruned:
-            return None
-        deleted = [r[0] for r in db.execute("SELECT id FROM deleted WHERE gen > ?", (since,))]
-        return deleted, list(self.items(db, since))
+    def cached(self, db: sqlite3.Connection, path: Path | None, fmt: str) -> Cached:
+        """The cache file ``path`` of this database if it can be brought up to date, with
+        the ids deleted and the items written since; else no cache, and every item.
+
+        Args:
+            db: the connection, inside :meth:`read`.
+            path: the cache file (None: do not use one).
+            fmt: the format name the cache must carry.
+        """
+        found = None if path is None else read_cache(path, {"format": fmt, "uid": self.uid})
+        if found is not None and found[0]["generation"] <= self.generation:
+            since = found[0]["generation"]
+            pruned = db.execute("SELECT value FROM meta WHERE key = 'pruned'").fetchone()[0]
+            if since >= int(pruned):  # else deletions of that time are forgotten: rebuild
+                query = "SELECT id FROM deleted WHERE gen > ?"
+                deleted = [r[0] for r in db.execute(query, (since,))]
+                return found, deleted, list(self.items(db, since))
+        return None, [], list(self.items(db))
 
     def prune(self, generation: int) -> None:
         """Forget deletions up to ``generation``: a cache of it was written."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragmem._storage.cache_file import read_cache, write_cache
+from ragmem._storage.cache_file import write_cache
 from ragmem._storage.database import Database, Item
 from ragmem.errors import ConfigurationError, StorageError
 
@@ -149,14 +149,8 @@ def load_documents(path: str | os.PathLike[str], *, cache: bool = True) -> Loade
     db = Database(target, kind=KIND, config={}, read_only=True)
     try:
         with db.read() as conn:
-            expect = {"format": _FORMAT, "uid": db.uid}
-            postings = read_cache(_postings_path(target), expect) if cache else None
-            changes = None
-            if postings is not None and postings[0]["generation"] <= db.generation:
-                changes = db.changes(conn, postings[0]["generation"])
-            if changes is None:
-                postings, changes = None, ([], list(db.items(conn)))
-            deleted, written = changes
+            cache_path = _postings_path(target) if cache else None
+            postings, deleted, written = db.cached(conn, cache_path, _FORMAT)
             saved = Saved(target, db.uid, db.generation, len(written) + len(deleted))
             return Loaded(db.config, saved, postings, deleted, written, db.count(conn))
     finally:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ragmem._storage.cache_file import read_cache, write_cache
+from ragmem._storage.cache_file import write_cache
 from ragmem._storage.values import check_texts, metadata_json
 from ragmem.errors import ConfigurationError, CorruptIndexError, NotFoundError
 
@@ -134,17 +134,17 @@ def load_rows(
 ) -> Loaded:
     """The table as of the database's generation: the cache plus the changes since, or
     every row from the database when the cache cannot be used (or ``cache`` is False)."""
-    found = read_cache(directory / TABLE, {"format": _FORMAT, "uid": db.uid}) if cache else None
-    if found is not None and found[0]["generation"] <= db.generation:
+    found, deleted, items = db.cached(conn, directory / TABLE if cache else None, _FORMAT)
+    if found is not None:
         fields, arrays = found
-        changes = db.changes(conn, fields["generation"])
         matrix = arrays["vectors"]
-        if changes is not None and matrix.shape[0] == dimensions:
-            ids, texts, metadata = json.loads(arrays["records"].tobytes())
-            if len(ids) == len(texts) == len(metadata) == matrix.shape[1]:
-                return Loaded(fields["generation"], matrix, ids, texts, metadata, *changes)
+        ids, texts, metadata = json.loads(arrays["records"].tobytes())
+        lengths = {len(ids), len(texts), len(metadata), matrix.shape[1]}
+        if matrix.shape[0] == dimensions and len(lengths) == 1:
+            generation = fields["generation"]
+            return Loaded(generation, matrix, ids, texts, metadata, deleted, items)
         logger.warning("%s does not match %s; rebuilding it", directory / TABLE, db.path)
-    items = list(db.items(conn))
+        items = list(db.items(conn))
     rows = np.frombuffer(b"".join(i[3] or b"" for i in items), np.float32)
     matrix = np.ascontiguousarray(rows.reshape(len(items), dimensions).T)
     return Loaded(
