@@ -26,18 +26,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ragmem.errors import CorruptIndexError, StorageError
+from ragmem.errors import ConfigurationError, CorruptIndexError, StorageError
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["fsync_dir", "read_cache", "read_cache_strict", "write_cache"]
+__all__ = ["fsync_dir", "read_cache", "read_cache_strict", "refuse_old_format", "write_cache"]
 
 logger = logging.getLogger("ragmem.storage")
 
 _MAGIC = b"RGMCACH1"
 _HEAD = struct.Struct("<QI")
 _CHUNK = 1 << 24
+# the magic of ragmem 0.x's snapshot files (BM25 indexes, token vectors)
+_OLD_SNAPSHOT = b"RAGMEM-SNAPSHOT"
 
 
 def write_cache(
@@ -171,6 +173,20 @@ def _crc32(data: memoryview) -> int:
     for start in range(0, len(data), _CHUNK):
         crc = zlib.crc32(data[start : start + _CHUNK], crc)
     return crc
+
+
+def refuse_old_format(path: Path, what: str, todo: str) -> None:
+    """Raise ConfigurationError saying ``todo`` if ``path`` was written by ragmem 0.x."""
+    try:
+        with open(path, "rb") as fh:
+            old = fh.read(len(_OLD_SNAPSHOT)) == _OLD_SNAPSHOT
+    except OSError:
+        return  # reported by whoever reads the file
+    if old:
+        raise ConfigurationError(
+            f"{path} is {what} in the format of ragmem 0.x, which this version does not "
+            f"read: {todo} (see docs/reliability.md)"
+        )
 
 
 def fsync_dir(directory: Path) -> None:

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragmem._storage.cache_file import write_cache
+from ragmem._storage.cache_file import refuse_old_format, write_cache
 from ragmem._storage.database import Database, Item
-from ragmem.errors import ConfigurationError, StorageError
+from ragmem.errors import StorageError
 
 if TYPE_CHECKING:
     import os
@@ -40,8 +40,6 @@ __all__ = [
 
 KIND = "ragmem-bm25"
 _FORMAT = "ragmem-bm25-postings/1"
-# files written by ragmem before the SQLite format start with this
-_OLD_MAGIC = b"RAGMEM-SNAPSHOT"
 
 Change = tuple[str, list[Item]]
 """One write since the last save: ``("add", items)`` or ``("delete", [(id, ...)])``."""
@@ -74,17 +72,8 @@ def _postings_path(path: Path) -> Path:
 
 
 def _check_format(path: Path) -> None:
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(len(_OLD_MAGIC))
-    except OSError:
-        return  # reported by the database
-    if head == _OLD_MAGIC:
-        raise ConfigurationError(
-            f"{path} is a BM25 index in the format of ragmem 0.x, which this version does "
-            "not read: delete it and rebuild it (the RAG pipeline rebuilds its keyword "
-            "index from the vector store when the file is missing; see docs/reliability.md)"
-        )
+    todo = "delete it and save the index again (the RAG pipeline rebuilds it by itself)"
+    refuse_old_format(path, "a BM25 index", todo)
 
 
 def save_documents(

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from ragmem._storage.cache_file import read_cache_strict, write_cache
+from ragmem._storage.cache_file import read_cache_strict, refuse_old_format, write_cache
 from ragmem.errors import ConfigurationError, CorruptIndexError, InvalidInputError, NotFoundError
 from ragmem.stores.base import check_ids
 
@@ -39,7 +39,6 @@ Encoding = Literal["float16", "int8", "int4"]
 ENCODINGS: tuple[str, ...] = ("float16", "int8", "int4")
 _FORMAT = "ragmem-token-vectors/1"
 _LEVELS = {"int8": 127.0, "int4": 7.0}
-_OLD_MAGIC = b"RAGMEM-SNAPSHOT"
 
 
 class TokenVectorStore:
@@ -240,12 +239,7 @@ class TokenVectorStore:
             CorruptIndexError: the file is damaged or holds something else.
             ConfigurationError: the file was written by ragmem 0.x (delete it and save again).
         """
-        with open(path, "rb") as fh:
-            if fh.read(len(_OLD_MAGIC)) == _OLD_MAGIC:
-                raise ConfigurationError(
-                    f"{path} holds token vectors in the format of ragmem 0.x, which this "
-                    "version does not read: delete it and compute them again"
-                )
+        refuse_old_format(Path(path), "token vectors", "delete it and compute them again")
         meta, arrays = read_cache_strict(Path(path))
         if meta.get("format") != _FORMAT:
             raise CorruptIndexError(path, f"not a token-vector file ({meta.get('format')!r})")

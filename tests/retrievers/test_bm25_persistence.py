@@ -8,6 +8,7 @@ import pytest
 from ragmem import ConfigurationError, CorruptIndexError, StorageError
 from ragmem._storage.database import Database
 from ragmem.retrievers import BM25Retriever, TextAnalyzer
+from ragmem.retrievers.tokenvectors import TokenVectorStore
 
 DATA = Path(__file__).parents[1] / "stores" / "data"
 
@@ -100,11 +101,13 @@ def test_crash_during_save_keeps_the_last_good_file(tmp_path, monkeypatch):
     assert not [p.name for p in tmp_path.iterdir() if "tmp" in p.name or "new" in p.name]
 
 
-def test_an_old_format_index_is_refused_with_what_to_do(tmp_path):
-    for name in ("keyword-0.x.bm25", "keyword-0.x.bm25.log"):
+def test_old_format_files_are_refused_with_what_to_do(tmp_path):
+    for name in ("keyword-0.x.bm25", "keyword-0.x.bm25.log", "tokens-0.x.bin"):
         shutil.copy(DATA / name, tmp_path / name)
     with pytest.raises(ConfigurationError, match=r"format of ragmem 0\.x.*delete it"):
         BM25Retriever.load(tmp_path / "keyword-0.x.bm25")
+    with pytest.raises(ConfigurationError, match=r"format of ragmem 0\.x.*delete it"):
+        TokenVectorStore.load(tmp_path / "tokens-0.x.bin")
 
 
 def test_custom_tokenizer_must_be_given_back(tmp_path):
