@@ -19,7 +19,7 @@ from ragmem.errors import (
 from ragmem.filters import Filter, FilterLike, parse_filter
 from ragmem.retrievers.analysis import TextAnalyzer, Tokenizer
 from ragmem.retrievers.base import Retriever, _check_query
-from ragmem.retrievers.inverted import InvertedIndex, Segment, best
+from ragmem.retrievers.inverted import InvertedIndex, best
 from ragmem.retrievers.persist import (
     Change,
     Loaded,
@@ -383,23 +383,13 @@ class BM25Retriever(Retriever):
 
     def _postings(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The postings cache: documents and vocabulary as fields, postings as arrays."""
-        index = self._index
-        segment = index.segments[0] if index.segments else None
-        arrays: dict[str, Any] = {
-            "doc_len": index.doc_len[: index.n_slots],
-            "alive": index.alive[: index.n_slots],
-        }
-        if segment is not None:
-            arrays["terms"] = segment.expanded_terms()
-            arrays["docs"] = segment.docs
-            arrays["tfs"] = segment.tfs
         fields = {
             "vocab": list(self._vocab),
             "ids": self._ids,
             "texts": self._texts,
             "metadata": self._metadata,
         }
-        return fields, arrays
+        return fields, self._index.arrays()
 
     @classmethod
     def load(
@@ -459,23 +449,9 @@ class BM25Retriever(Retriever):
         index = self._index
         self._vocab = {term: i for i, term in enumerate(meta["vocab"])}
         n_slots = len(meta["ids"])
-        if len(arrays["doc_len"]) != n_slots or len(meta["texts"]) != n_slots:
-            raise ValueError("slot arrays disagree in length")
-        index.grow_terms(len(self._vocab))
-        index._reserve(n_slots)
-        index.n_slots = n_slots
-        index.doc_len[:n_slots] = arrays["doc_len"]
-        index.alive[:n_slots] = arrays["alive"]
-        if "terms" in arrays:
-            terms = arrays["terms"].astype(np.int64)
-            docs = arrays["docs"].astype(np.int64)
-            if terms.size and (terms.max() >= len(self._vocab) or docs.max() >= n_slots):
-                raise ValueError("posting refers to an unknown term or slot")
-            segment = Segment.from_postings(0, n_slots, terms, docs, arrays["tfs"], index.n_terms)
-            index.segments = [segment]
-            index.df[: index.n_terms] = np.diff(segment.term_ptr)
-        index.n_alive = int(index.alive[:n_slots].sum())
-        index.total_len = float(index.doc_len[:n_slots][index.alive[:n_slots]].sum())
+        if len(meta["texts"]) != n_slots:
+            raise ValueError("slot lists disagree in length")
+        index.restore(arrays, n_slots, len(self._vocab))
         self._ids = list(meta["ids"])
         self._texts = list(meta["texts"])
         self._metadata = [validate_metadata(m) for m in meta["metadata"]]
