@@ -281,3 +281,12 @@ def test_a_store_of_the_old_format_is_refused_with_what_to_do(tmp_path):
         with pytest.raises(ConfigurationError, match=r"MANIFEST\.json.*ragmem index"):
             LocalVectorStore(4, path=old, read_only=read_only)
     assert sorted(p.name for p in old.iterdir()) == before  # nothing was touched
+
+
+def test_a_store_rebuilt_from_the_database_takes_writes_in_place(tmp_path):
+    store = LocalVectorStore(4, path=tmp_path)
+    store.upsert(["only"], unit_vectors(1, dim=4))
+    store._files.close()  # a crash before any cache was saved: the table comes from SQLite
+    with LocalVectorStore(4, path=tmp_path) as reopened:
+        reopened.upsert(["only"], unit_vectors(1, dim=4, seed=9))  # replaces its row in place
+        assert reopened.count() == 1

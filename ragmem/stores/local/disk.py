@@ -146,7 +146,7 @@ def load_rows(
         logger.warning("%s does not match %s; rebuilding it", directory / TABLE, db.path)
         items = list(db.items(conn))
     rows = np.frombuffer(b"".join(i[3] or b"" for i in items), np.float32)
-    matrix = np.ascontiguousarray(rows.reshape(len(items), dimensions).T)
+    matrix = rows.reshape(len(items), dimensions).T.copy()  # writable, dimension-major
     return Loaded(
         db.generation,
         matrix,
