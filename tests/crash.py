@@ -1,15 +1,20 @@
-"""Crash tests: run a writer in a forked child, SIGKILL it, and replay what it acknowledged."""
+"""Crash tests: run a writer in a forked child, SIGKILL it, and replay what it acknowledged.
+
+The kill is decided by the writer's progress, never by a timer, so a loaded machine
+moves the kill no more than an idle one: the parent reads the child's ``begin N ...``
+lines and kills it as soon as it announces its ``after``-th operation, which is then
+in flight (or, if the child was quicker than the kill, done).
+"""
 
 import os
 import signal
-import time
 from collections.abc import Callable
 
 
-def run_killed(writer: Callable[[int], None], lifetime: float) -> list[str]:
-    """Fork, run ``writer(fd)`` in the child (it writes lines to ``fd``), kill it after
-    ``lifetime`` seconds, and return its complete lines (a line cut by the kill is dropped:
-    it was never acknowledged)."""
+def run_killed(writer: Callable[[int], None], after: int) -> list[str]:
+    """Fork, run ``writer(fd)`` in the child (it writes lines to ``fd``), kill it once it
+    has begun ``after`` operations, and return its complete lines (a line cut by the kill
+    is dropped: it was never acknowledged)."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child never returns
@@ -19,12 +24,19 @@ def run_killed(writer: Callable[[int], None], lifetime: float) -> list[str]:
         finally:
             os._exit(1)
     os.close(write_fd)
-    time.sleep(lifetime)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    with os.fdopen(read_fd, "rb") as pipe:
-        output = pipe.read().decode()
-    return output.split("\n")[:-1]
+    output = b""
+    with os.fdopen(read_fd, "rb", buffering=0) as pipe:
+        begun = 0
+        while begun < after:
+            chunk = pipe.read(65536)
+            if not chunk:  # the child died by itself: its lines say how far it got
+                break
+            begun += chunk.count(b"begin ")
+            output += chunk
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        output += pipe.read()
+    return output.decode().split("\n")[:-1]
 
 
 Op = tuple[str, int, list[str]]  # (kind, op number, ids) as a child announced it

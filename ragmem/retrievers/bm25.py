@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import threading
 from itertools import chain
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ragmem._storage.values import check_texts, metadata_json
 from ragmem.columns import MetadataColumns
 from ragmem.errors import (
     ConfigurationError,
@@ -19,9 +19,16 @@ from ragmem.errors import (
 from ragmem.filters import Filter, FilterLike, parse_filter
 from ragmem.retrievers.analysis import TextAnalyzer, Tokenizer
 from ragmem.retrievers.base import Retriever, _check_query
-from ragmem.retrievers.inverted import InvertedIndex, Segment, best
-from ragmem.retrievers.journal import JournalOp, SavedFiles, new_generation, read_journal
-from ragmem.retrievers.persist import read_snapshot, write_snapshot
+from ragmem.retrievers.inverted import InvertedIndex, best
+from ragmem.retrievers.persist import (
+    Change,
+    Loaded,
+    Saved,
+    load_documents,
+    parse_items,
+    save_documents,
+    write_postings,
+)
 from ragmem.stores.base import check_ids
 from ragmem.types import Hit, Metadata, validate_metadata
 
@@ -31,13 +38,17 @@ if TYPE_CHECKING:
 
     import numpy.typing as npt
 
+    from ragmem._storage.database import Item
+
 __all__ = ["BM25Retriever"]
 
-_FORMAT = "ragmem-bm25/1"
 _WORD_CACHE_LIMIT = 2_000_000
 # Deleted and replaced documents leave dead slots; once they outnumber the live ones (and
 # this floor) they are reclaimed, so the cost is amortised over as many writes.
 _COMPACT_FLOOR = 1024
+# A save rewrites the postings cache once this many documents (or a quarter of the
+# index, if more) changed since it was written; a load analyses those documents again.
+_UNCACHED_FLOOR = 16
 
 
 class BM25Retriever(Retriever):
@@ -54,7 +65,8 @@ class BM25Retriever(Retriever):
         b: length normalisation (Lucene's default 0.75).
         tokenizer: any ``text -> list[str]`` callable; default ``TextAnalyzer()``
             (unicode words, Lucene's English stopwords, Snowball English stemming).
-        store_texts: keep texts so hits carry them.
+        store_texts: hits carry their document's text (a saved index always
+            keeps texts, so it can be rebuilt from them).
 
     Example:
         >>> bm25 = BM25Retriever()
@@ -89,9 +101,9 @@ class BM25Retriever(Retriever):
         self._metadata: list[Metadata] = []
         self._slot_of: dict[str, int] = {}
         self._columns = MetadataColumns()
-        # after a save or load: the files, and the writes made since (for incremental saves)
-        self._saved: SavedFiles | None = None
-        self._journal: list[JournalOp] = []
+        # after a save or load: the database, and the writes made since (saved next)
+        self._saved: Saved | None = None
+        self._changes: list[Change] = []
 
     @property
     def k1(self) -> float:
@@ -143,6 +155,10 @@ class BM25Retriever(Retriever):
             metas = [validate_metadata(m) for m in metadata]
             if len(metas) != len(id_list):
                 raise InvalidInputError(f"got {len(metas)} metadata dicts for {len(id_list)} ids")
+        # in their stored form before anything changes: a later save cannot fail on them
+        check_texts(id_list, "ids")
+        check_texts(text_list, "texts")
+        stored = [metadata_json(m, f"metadata[{i}]") for i, m in enumerate(metas)]
         if not id_list:
             return
         with self._lock:
@@ -152,14 +168,15 @@ class BM25Retriever(Retriever):
             slots = self._index.add(lengths, terms)
             for id_, slot, text, meta in zip(id_list, slots.tolist(), text_list, metas):
                 self._ids.append(id_)
-                self._texts.append(text if self.store_texts else None)
+                self._texts.append(text)
                 self._metadata.append(meta)
                 self._slot_of[id_] = slot
                 if meta:
                     self._columns.set(slot, meta)
             self._maybe_compact()
             if self._saved is not None:
-                self._journal.append(("add", id_list, text_list, metas))
+                items: list[Item] = [(i, t, m, None) for i, t, m in zip(id_list, text_list, stored)]
+                self._changes.append(("add", items))
 
     def delete(self, ids: Sequence[str] | None = None, *, where: FilterLike | None = None) -> int:
         """Delete by ids or by filter (exactly one); returns how many existed."""
@@ -173,7 +190,8 @@ class BM25Retriever(Retriever):
                 slots = np.flatnonzero(self._allowed(parse_filter(where))).tolist()
             slots = sorted(set(slots))
             if self._saved is not None and slots:
-                self._journal.append(("delete", [self._ids[s] or "" for s in slots], [], []))
+                gone: list[Item] = [(self._ids[s] or "", None, "", None) for s in slots]
+                self._changes.append(("delete", gone))
             self._delete_slots(slots)
             self._maybe_compact()
             return len(slots)
@@ -301,7 +319,7 @@ class BM25Retriever(Retriever):
             Hit(
                 id=ids[slot],
                 score=score,
-                text=texts[slot],
+                text=texts[slot] if self.store_texts else None,
                 metadata=dict(metas[slot]),
                 explain={"bm25": score},
             )
@@ -328,60 +346,50 @@ class BM25Retriever(Retriever):
     # -- persistence --------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Persist the index to ``path``; crash-safe, and incremental where it can be.
+        """Persist the index to the SQLite database ``path``, in one transaction.
 
-        Saving again to the file this index was last saved to or loaded from appends only
-        the writes made since to ``PATH.log`` (fsync'd, checksummed); otherwise, and once
-        that log outgrows half the snapshot, the whole index is written to a new file
-        that atomically replaces ``path`` (write-new, fsync, rename).
+        Saving again to the file this index was last saved to or loaded from writes only
+        the documents changed since; otherwise (or when another process saved to the file
+        in between) the whole index replaces what the file held. Saves from several
+        processes wait for each other, and each lands whole.
 
         Raises:
-            StorageError: the files cannot be written (the last saved state stays readable).
+            StorageError: the file cannot be written (the last saved state stays readable).
         """
-        target = Path(path)
         with self._lock:
-            saved = self._saved
-            if saved is not None and saved.can_append(target):
-                saved.append(self._journal)
-                self._journal = []
-                return
-            generation = new_generation(
-                target,
-                saved.generation
-                if saved is not None and saved.snapshot == target.absolute()
-                else 0,
-            )
-            self._write_snapshot(target, generation)
-            self._saved = SavedFiles.after_write(target, generation)
-            self._journal = []
+            saved = save_documents(path, self._saved, self._changes, self._items, self._config())
+            self._changes = []
+            self._saved = saved
+            if saved.uncached < 0 or saved.uncached >= max(_UNCACHED_FLOOR, len(self) // 4):
+                self.compact()
+                write_postings(saved, *self._postings())
 
-    def _write_snapshot(self, path: Path, generation: int) -> None:
-        with self._lock:
-            self.compact()
-            index = self._index
-            segment = index.segments[0] if index.segments else None
-            arrays: dict[str, Any] = {
-                "doc_len": index.doc_len[: index.n_slots],
-                "alive": index.alive[: index.n_slots],
-            }
-            if segment is not None:
-                arrays["terms"] = segment.expanded_terms()
-                arrays["docs"] = segment.docs
-                arrays["tfs"] = segment.tfs
-            analyzer = self.tokenizer
-            meta = {
-                "format": _FORMAT,
-                "generation": generation,
-                "k1": index.k1,
-                "b": index.b,
-                "store_texts": self.store_texts,
-                "analyzer": analyzer.config() if isinstance(analyzer, TextAnalyzer) else None,
-                "vocab": list(self._vocab),
-                "ids": self._ids,
-                "texts": self._texts,
-                "metadata": self._metadata,
-            }
-            write_snapshot(path, meta, arrays)
+    def _config(self) -> dict[str, Any]:
+        analyzer = self.tokenizer
+        return {
+            "k1": self._index.k1,
+            "b": self._index.b,
+            "store_texts": self.store_texts,
+            "analyzer": analyzer.config() if isinstance(analyzer, TextAnalyzer) else None,
+        }
+
+    def _items(self) -> list[tuple[str, str | None, str, None]]:
+        """Every document in its stored form, in slot (insertion) order."""
+        return [
+            (id_, text, metadata_json(meta, "metadata"), None)
+            for id_, text, meta in zip(self._ids, self._texts, self._metadata)
+            if id_ is not None
+        ]
+
+    def _postings(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The postings cache: documents and vocabulary as fields, postings as arrays."""
+        fields = {
+            "vocab": list(self._vocab),
+            "ids": self._ids,
+            "texts": self._texts,
+            "metadata": self._metadata,
+        }
+        return fields, self._index.arrays()
 
     @classmethod
     def load(
@@ -394,57 +402,56 @@ class BM25Retriever(Retriever):
             tokenizer: required when the index was built with a custom tokenizer.
 
         Raises:
-            CorruptIndexError: the file is damaged or not a BM25 index.
-            ConfigurationError: a custom tokenizer was used and none is given.
+            CorruptIndexError: the file is empty, damaged or not a BM25 index.
+            ConfigurationError: a custom tokenizer was used and none is given, or the
+                file is a BM25 index of the old format (the error says what to do).
         """
-        meta, arrays = read_snapshot(path)
-        if meta.get("format") != _FORMAT:
-            raise CorruptIndexError(path, f"not a BM25 index (format {meta.get('format')!r})")
+        loaded = load_documents(path)
+        config = loaded.config
         if tokenizer is None:
-            if meta.get("analyzer") is None:
+            if config.get("analyzer") is None:
                 raise ConfigurationError(
                     "this index was built with a custom tokenizer: pass tokenizer= to load it"
                 )
-            tokenizer = TextAnalyzer(**meta["analyzer"])
+            tokenizer = TextAnalyzer(**config["analyzer"])
         try:
             new = cls(
-                k1=meta["k1"], b=meta["b"], tokenizer=tokenizer, store_texts=meta["store_texts"]
+                k1=config["k1"],
+                b=config["b"],
+                tokenizer=tokenizer,
+                store_texts=config["store_texts"],
             )
-            new._restore(meta, arrays)
-        except (KeyError, IndexError, ValueError, TypeError) as exc:
-            raise CorruptIndexError(path, f"inconsistent contents: {exc}") from exc
-        target = Path(path)
-        generation = int(meta.get("generation", 0))
-        ops, log_bytes = read_journal(target, generation)
-        for op in ops:  # the writes saved incrementally after the snapshot
-            if op.op == "delete":
-                new.delete(op.ids)
-            else:
-                new.add(op.ids, [t or "" for t in op.texts or []], op.metadata)
-        new._saved = SavedFiles.after_read(target, generation, log_bytes)
+        except (KeyError, TypeError) as exc:
+            raise CorruptIndexError(path, f"inconsistent settings: {exc}") from exc
+        if loaded.postings is not None:
+            try:
+                new._restore(*loaded.postings)
+                new._catch_up(loaded)
+                whole = len(new) == loaded.count
+            except (KeyError, IndexError, ValueError, TypeError):
+                whole = False
+            if not whole:  # a cache that does not add up: rebuild from the documents
+                new = cls(k1=new.k1, b=new.b, tokenizer=tokenizer, store_texts=new.store_texts)
+                loaded = load_documents(path, cache=False)
+        if loaded.postings is None:
+            new._catch_up(loaded)
+        new._saved = loaded.saved
         return new
+
+    def _catch_up(self, loaded: Loaded) -> None:
+        """Apply the documents deleted and written after the postings were cached."""
+        if loaded.deleted:
+            self.delete(loaded.deleted)
+        for start in range(0, len(loaded.written), 4096):
+            self.add(*parse_items(loaded.written[start : start + 4096]))
 
     def _restore(self, meta: dict[str, Any], arrays: dict[str, Any]) -> None:
         index = self._index
         self._vocab = {term: i for i, term in enumerate(meta["vocab"])}
         n_slots = len(meta["ids"])
-        if len(arrays["doc_len"]) != n_slots or len(meta["texts"]) != n_slots:
-            raise ValueError("slot arrays disagree in length")
-        index.grow_terms(len(self._vocab))
-        index._reserve(n_slots)
-        index.n_slots = n_slots
-        index.doc_len[:n_slots] = arrays["doc_len"]
-        index.alive[:n_slots] = arrays["alive"]
-        if "terms" in arrays:
-            terms = arrays["terms"].astype(np.int64)
-            docs = arrays["docs"].astype(np.int64)
-            if terms.size and (terms.max() >= len(self._vocab) or docs.max() >= n_slots):
-                raise ValueError("posting refers to an unknown term or slot")
-            segment = Segment.from_postings(0, n_slots, terms, docs, arrays["tfs"], index.n_terms)
-            index.segments = [segment]
-            index.df[: index.n_terms] = np.diff(segment.term_ptr)
-        index.n_alive = int(index.alive[:n_slots].sum())
-        index.total_len = float(index.doc_len[:n_slots][index.alive[:n_slots]].sum())
+        if len(meta["texts"]) != n_slots:
+            raise ValueError("slot lists disagree in length")
+        index.restore(arrays, n_slots, len(self._vocab))
         self._ids = list(meta["ids"])
         self._texts = list(meta["texts"])
         self._metadata = [validate_metadata(m) for m in meta["metadata"]]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -138,6 +138,41 @@ class InvertedIndex:
         self._norm = None
         self._cache = {}
         self._cached_postings = 0
+
+    def arrays(self) -> dict[str, npt.NDArray[Any]]:
+        """The index as arrays (after ``merge_all`` or ``compact``: one segment or none)."""
+        out: dict[str, npt.NDArray[Any]] = {
+            "doc_len": self.doc_len[: self.n_slots],
+            "alive": self.alive[: self.n_slots],
+        }
+        if self.segments:
+            segment = self.segments[0]
+            out.update(terms=segment.expanded_terms(), docs=segment.docs, tfs=segment.tfs)
+        return out
+
+    def restore(self, arrays: dict[str, npt.NDArray[Any]], n_slots: int, n_terms: int) -> None:
+        """Take the state ``arrays`` gave (into an empty index).
+
+        Raises:
+            ValueError: the arrays disagree with each other or with the counts.
+        """
+        if len(arrays["doc_len"]) != n_slots or len(arrays["alive"]) != n_slots:
+            raise ValueError("slot arrays disagree in length")
+        self.grow_terms(n_terms)
+        self._reserve(n_slots)
+        self.n_slots = n_slots
+        self.doc_len[:n_slots] = arrays["doc_len"]
+        self.alive[:n_slots] = arrays["alive"]
+        if "terms" in arrays:
+            terms = arrays["terms"].astype(np.int64)
+            docs = arrays["docs"].astype(np.int64)
+            if terms.size and (terms.max() >= n_terms or docs.max() >= n_slots):
+                raise ValueError("posting refers to an unknown term or slot")
+            segment = Segment.from_postings(0, n_slots, terms, docs, arrays["tfs"], self.n_terms)
+            self.segments = [segment]
+            self.df[: self.n_terms] = np.diff(segment.term_ptr)
+        self.n_alive = int(self.alive[:n_slots].sum())
+        self.total_len = float(self.doc_len[:n_slots][self.alive[:n_slots]].sum())
 
     # -- writes -------------------------------------------------------------------------------
 

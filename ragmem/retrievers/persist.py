@@ -1,126 +1,155 @@
-"""A crash-safe, pickle-free snapshot file: JSON header + raw numpy arrays + checksum.
+"""Where a saved BM25 index lives: its documents in SQLite, its postings in a cache beside.
 
-Layout: ``MAGIC | u64 header length | header JSON | array bytes | sha256 of all before``.
-Writes go to a temporary file in the same directory, are fsynced, then renamed over
-the target (and the directory fsynced), so a crash leaves either the old or the new
-file, never a mix. Loading verifies the checksum and every array's dtype and size,
-and raises ``CorruptIndexError`` naming the file otherwise.
+``BM25Retriever.save(PATH)`` writes the documents (ids, texts, metadata) to the SQLite
+database ``PATH`` in one transaction: only the writes made since the last save when
+``PATH`` is the file this index was last saved to or loaded from and nobody else wrote
+it since, else the whole index. Saves from several processes queue on SQLite's write
+lock, and each lands whole. The postings (vocabulary, term and document arrays) are a
+cache derived from the documents, ``PATH.postings``, tagged with the database generation
+it reflects: rewritten when many documents changed since, loaded when current, brought
+up to date (the changed documents analysed again) when older, rebuilt when damaged.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
-import os
-import struct
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
+from ragmem._storage.cache_file import refuse_old_format, write_cache
+from ragmem._storage.database import Database, Item
+from ragmem.errors import StorageError
 
-from ragmem.errors import CorruptIndexError, StorageError
+if TYPE_CHECKING:
+    import os
 
-__all__ = ["fsync_dir", "read_snapshot", "write_snapshot"]
+    import numpy as np
 
-_MAGIC = b"RAGMEM-SNAPSHOT\x01"
-_ALLOWED_DTYPES = frozenset({"<i4", "<i8", "<f4", "<f8", "|b1", "<f2", "|i1", "|u1"})
-_DIGEST = 32
+    from ragmem.types import Metadata
 
+__all__ = [
+    "Change",
+    "Loaded",
+    "Saved",
+    "load_documents",
+    "parse_items",
+    "save_documents",
+    "write_postings",
+]
 
-def write_snapshot(
-    path: str | os.PathLike[str], meta: dict[str, Any], arrays: dict[str, npt.NDArray[Any]]
-) -> None:
-    """Atomically replace ``path`` with a snapshot of ``meta`` (JSON) and ``arrays``."""
-    target = Path(path)
-    entries = []
-    offset = 0
-    blobs = []
-    for name, array in arrays.items():
-        data = np.ascontiguousarray(array)
-        dtype = data.dtype.newbyteorder("<") if data.dtype.byteorder == ">" else data.dtype
-        data = data.astype(dtype, copy=False)
-        if data.dtype.str not in _ALLOWED_DTYPES:
-            raise TypeError(f"array {name!r} has unsupported dtype {data.dtype}")
-        raw = data.tobytes()
-        entries.append(
-            {"name": name, "dtype": data.dtype.str, "shape": list(data.shape), "offset": offset}
-        )
-        blobs.append(raw)
-        offset += len(raw)
-    header = json.dumps({"meta": meta, "arrays": entries}, ensure_ascii=False).encode()
-    digest = hashlib.sha256()
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            for part in (_MAGIC, struct.pack("<Q", len(header)), header, *blobs):
-                f.write(part)
-                digest.update(part)
-            f.write(digest.digest())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise StorageError(f"cannot write {target}: {exc}") from exc
-    fsync_dir(target.parent)
+KIND = "ragmem-bm25"
+_FORMAT = "ragmem-bm25-postings/1"
+
+Change = tuple[str, list[Item]]
+"""One write since the last save: ``("add", items)`` or ``("delete", [(id, ...)])``."""
 
 
-def fsync_dir(directory: Path) -> None:
-    # makes the rename itself durable; not possible on every platform (Windows)
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+@dataclass
+class Saved:
+    """The database this index was last saved to or loaded from, as it was then."""
+
+    path: Path  # absolute
+    uid: str
+    generation: int
+    uncached: int  # documents written since the postings cache
 
 
-def read_snapshot(
+@dataclass
+class Loaded:
+    """A saved index: its configuration, the cached postings (if usable), and documents."""
+
+    config: dict[str, Any]
+    saved: Saved
+    postings: tuple[dict[str, Any], dict[str, np.ndarray]] | None
+    deleted: list[str]  # after the postings' generation (everything when no postings)
+    written: list[Item]
+    count: int  # documents in the database
+
+
+def _postings_path(path: Path) -> Path:
+    return path.with_name(path.name + ".postings")
+
+
+def _check_format(path: Path) -> None:
+    todo = "delete it and save the index again (the RAG pipeline rebuilds it by itself)"
+    refuse_old_format(path, "a BM25 index", todo)
+
+
+def save_documents(
     path: str | os.PathLike[str],
-) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]]:
-    """Load and verify a snapshot written by ``write_snapshot``.
+    saved: Saved | None,
+    changes: list[Change],
+    everything: Any,
+    config: dict[str, Any],
+) -> Saved:
+    """Write the documents to ``path`` in one transaction; returns what was saved.
+
+    Args:
+        path: the database (created when missing).
+        saved: the last save or load of this index.
+        changes: the writes since then, applied when ``saved`` is ``path`` as it was.
+        everything: a callable giving every document as items (for a whole save).
+        config: the index's settings.
 
     Raises:
-        StorageError: the file cannot be read.
-        CorruptIndexError: the file is truncated, altered, or not a snapshot.
+        StorageError: the database cannot be written (what it held before is intact).
     """
-    source = Path(path)
+    target = Path(path).absolute()
+    _check_format(target)
+    db = Database(target, kind=KIND, config=config, lock_timeout=30.0)
     try:
-        data = source.read_bytes()
-    except OSError as exc:
-        raise StorageError(f"cannot read {source}: {exc}") from exc
-    head = len(_MAGIC) + 8
-    if len(data) < head + _DIGEST or not data.startswith(_MAGIC):
-        raise CorruptIndexError(source, "not a ragmem snapshot, or truncated")
-    body, stored = data[:-_DIGEST], data[-_DIGEST:]
-    if hashlib.sha256(body).digest() != stored:
-        raise CorruptIndexError(source, "checksum mismatch (truncated or modified)")
-    (header_len,) = struct.unpack("<Q", body[len(_MAGIC) : head])
+        with db.write() as conn:
+            same = saved is not None and saved.path == target and saved.uid == db.uid
+            if same and saved is not None and saved.generation == db.generation:
+                for kind, items in changes:
+                    if kind == "add":
+                        db.upsert(conn, items, keep_place=False)
+                    else:
+                        db.delete(conn, [item[0] for item in items])
+                uncached = saved.uncached + sum(len(items) for _, items in changes)
+            else:
+                db.replace_all(conn, everything(), config)
+                uncached = -1  # no cache of this database's contents yet
+        return Saved(target, db.uid, db.generation, uncached)
+    finally:
+        db.close()
+
+
+def write_postings(saved: Saved, fields: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """Write the postings cache of ``saved``'s generation."""
+    fields = {**fields, "format": _FORMAT, "uid": saved.uid, "generation": saved.generation}
+    write_cache(_postings_path(saved.path), fields, arrays)
+    saved.uncached = 0
+
+
+def load_documents(path: str | os.PathLike[str], *, cache: bool = True) -> Loaded:
+    """Read a saved index: the postings cache if usable, and the documents it lacks.
+
+    Raises:
+        ConfigurationError: the file is a BM25 index of the old format.
+        CorruptIndexError: the file is empty, damaged or not a BM25 index.
+        StorageError: the file is missing or cannot be read.
+    """
+    target = Path(path).absolute()
+    _check_format(target)
+    if not target.exists():
+        raise StorageError(f"no BM25 index at {target}")
+    db = Database(target, kind=KIND, config={}, read_only=True)
     try:
-        header = json.loads(body[head : head + header_len])
-        meta = header["meta"]
-        payload = memoryview(body)[head + header_len :]
-        arrays = {}
-        for entry in header["arrays"]:
-            dtype = np.dtype(entry["dtype"])
-            if dtype.str not in _ALLOWED_DTYPES:
-                raise ValueError(f"dtype {dtype} not allowed")
-            shape = tuple(int(n) for n in entry["shape"])
-            count = int(np.prod(shape))
-            start = int(entry["offset"])
-            end = start + count * dtype.itemsize
-            if start < 0 or end > len(payload):
-                raise ValueError(f"array {entry['name']!r} runs past the end of the file")
-            arrays[entry["name"]] = (
-                np.frombuffer(payload[start:end], dtype=dtype).reshape(shape).copy()
-            )
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CorruptIndexError(source, f"bad header: {exc}") from exc
-    return meta, arrays
+        with db.read() as conn:
+            cache_path = _postings_path(target) if cache else None
+            postings, deleted, written = db.cached(conn, cache_path, _FORMAT)
+            saved = Saved(target, db.uid, db.generation, len(written) + len(deleted))
+            return Loaded(db.config, saved, postings, deleted, written, db.count(conn))
+    finally:
+        db.close()
+
+
+def parse_items(items: list[Item]) -> tuple[list[str], list[str], list[Metadata]]:
+    """Ids, texts and metadata of stored items."""
+    return (
+        [i[0] for i in items],
+        [i[1] or "" for i in items],
+        [json.loads(i[2]) for i in items],
+    )

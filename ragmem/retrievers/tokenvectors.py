@@ -17,13 +17,14 @@ MaxSim scores are computed straight from the codes: ``q . (scale * codes)`` is
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from ragmem._storage.cache_file import read_cache_strict, refuse_old_format, write_cache
 from ragmem.errors import ConfigurationError, CorruptIndexError, InvalidInputError, NotFoundError
-from ragmem.retrievers.persist import read_snapshot, write_snapshot
 from ragmem.stores.base import check_ids
 
 if TYPE_CHECKING:
@@ -201,7 +202,12 @@ class TokenVectorStore:
     # -- persistence --------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write live vectors to one file atomically (deleted documents' space is dropped)."""
+        """Write live vectors to one checksummed file, atomically and durably (write
+        beside, fsync, rename); deleted documents' space is dropped.
+
+        Raises:
+            StorageError: the file cannot be written (the previous one is intact).
+        """
         with self._lock:
             ids = list(self._spans)
             spans = [self._spans[i] for i in ids]
@@ -223,7 +229,7 @@ class TokenVectorStore:
                 "encoding": self.encoding,
                 "ids": ids,
             }
-            write_snapshot(path, meta, arrays)
+            write_cache(Path(path), meta, arrays, durable=True)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TokenVectorStore:
@@ -231,8 +237,10 @@ class TokenVectorStore:
 
         Raises:
             CorruptIndexError: the file is damaged or holds something else.
+            ConfigurationError: the file was written by ragmem 0.x (delete it and save again).
         """
-        meta, arrays = read_snapshot(path)
+        refuse_old_format(Path(path), "token vectors", "delete it and compute them again")
+        meta, arrays = read_cache_strict(Path(path))
         if meta.get("format") != _FORMAT:
             raise CorruptIndexError(path, f"not a token-vector file ({meta.get('format')!r})")
         try:

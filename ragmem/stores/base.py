@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,8 +30,8 @@ METRICS: tuple[str, ...] = ("cosine", "dot", "l2")
 
 def check_ids(ids: Sequence[str], *, unique: bool = True) -> list[str]:
     """Validate ids: non-empty strings, and (for writes) no duplicates in one call."""
-    if isinstance(ids, str):
-        raise InvalidInputError("ids must be a sequence of strings, not a single string")
+    if isinstance(ids, str) or not isinstance(ids, Iterable):
+        raise InvalidInputError(f"ids must be a sequence of strings, got {type(ids).__name__}")
     out = list(ids)
     for i, id_ in enumerate(out):
         if not isinstance(id_, str) or not id_:
@@ -64,8 +65,10 @@ def check_vectors(vectors: object, dimensions: int, *, rows: int | None = None) 
         raise InvalidVectorError(f"got {array.shape[0]} vectors for {rows} ids")
     # one query (the hot case): a finite sum of squares proves every value finite,
     # in one BLAS call; an infinite one may still be an overflow, so look closer
-    if len(array) == 1 and math.isfinite(np.dot(array[0], array[0])):
-        return np.ascontiguousarray(array)
+    if len(array) == 1:
+        with np.errstate(over="ignore", invalid="ignore"):  # huge values: checked below
+            if math.isfinite(np.dot(array[0], array[0])):
+                return np.ascontiguousarray(array)
     if not np.isfinite(array).all():
         bad = int(np.flatnonzero(~np.isfinite(array).all(axis=1))[0])
         raise InvalidVectorError(f"vector {bad} has NaN or infinite values")

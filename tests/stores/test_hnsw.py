@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 pytest.importorskip("faiss")
 
+from ragmem import LocalVectorStore
+from ragmem._storage.cache_file import read_cache, write_cache
 from ragmem.errors import ConfigurationError
 from ragmem.stores.local.flat import prepare_queries, top_k
 from ragmem.stores.local.hnsw import HnswIndex
@@ -253,3 +255,25 @@ def test_any_update_sequence_returns_live_rows_with_exact_scores(ops, k, use_mas
     assert len(set(rows.tolist())) == len(rows)
     assert candidates[rows].all()
     np.testing.assert_allclose(scores, (store[rows] @ query[0]), rtol=1e-5, atol=1e-5)
+
+
+def test_a_whole_graph_file_with_malformed_contents_is_rebuilt(tmp_path, data):
+    vectors, _ = data
+    index = HnswIndex(DIM, "cosine", ef_construction=32)
+    index.add(np.arange(300), vectors[:300])
+    path = tmp_path / "graph.cache"
+    index.save(path, generation=1, rows=300)
+    fields, arrays = read_cache(path, {})
+    for graph in (np.frombuffer(b"IHNf" + bytes(64), np.uint8), arrays["graph"][:100]):
+        # checksums are right: only faiss can tell that the graph is not one
+        write_cache(path, fields, {**arrays, "graph": graph})
+        fresh = HnswIndex(DIM, "cosine")
+        assert not fresh.load(path, generation=1, rows=300)
+        assert len(fresh) == 0
+    store_dir = tmp_path / "store"
+    with LocalVectorStore(DIM, path=store_dir, index="hnsw") as store:
+        store.upsert([f"v{i}" for i in range(300)], vectors[:300])
+    fields, arrays = read_cache(store_dir / "graph.cache", {})
+    write_cache(store_dir / "graph.cache", fields, {**arrays, "graph": arrays["graph"][:100]})
+    with LocalVectorStore(DIM, path=store_dir, index="hnsw") as store:
+        assert store.search(vectors[7], k=1)[0][0].id == "v7"

@@ -159,9 +159,9 @@ def test_graph_file_is_loaded_and_rebuilt_only_when_needed(tmp_path, caplog):
     store.compact()
     queries = clustered(20, 4)
     before = [[h.id for h in hits] for hits in store.search(queries, k=10)]
-    store.upsert(["late"], clustered(1, 5))  # in the log only, replayed into the loaded graph
-    store.close()
-    (graph_file,) = path.glob("index-*.derived")
+    store.upsert(["late"], clustered(1, 5))  # in the database only, added to the loaded graph
+    store._files.close()  # the process dies: no caches are saved on the way out
+    graph_file = path / "graph.cache"
 
     caplog.clear()
     store = LocalVectorStore(DIM, path=path, **GRAPH)

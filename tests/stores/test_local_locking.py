@@ -109,3 +109,38 @@ def test_many_reader_threads_and_one_writer(tmp_path):
     assert errors == []
     with LocalVectorStore(8, path=tmp_path) as reopened:
         assert reopened.count() == 200 + 40 - len({i // 2 for i in range(0, 40, 3)})
+
+
+# Writes and saves its caches over and over, saying how many rows it has written.
+CHURNER = """
+import sys
+import numpy as np
+from ragmem import LocalVectorStore
+store = LocalVectorStore(4, path=sys.argv[1], compact_after=1)
+for i in range(40):
+    store.upsert([f"r{i}"], np.full((1, 4), i + 1, np.float32))
+    if i % 3 == 0:
+        store.delete([f"r{i}"])
+    store.compact()
+    print(i, flush=True)
+store.close()
+"""
+
+
+def test_read_only_opens_while_the_writer_saves_caches_always_succeed(tmp_path):
+    path = tmp_path / "store"
+    LocalVectorStore(4, path=path).close()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHURNER, str(path)], stdout=subprocess.PIPE, env=env
+    )
+    assert child.stdout is not None
+    seen = 0
+    for line in child.stdout:  # one read-only open per write, while the next one runs
+        written = int(line) + 1
+        with LocalVectorStore(4, path=path, read_only=True) as reader:
+            count = reader.count()
+        assert written - (written + 2) // 3 <= count <= written
+        seen += 1
+    assert child.wait() == 0
+    assert seen == 40

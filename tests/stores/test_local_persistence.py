@@ -1,7 +1,10 @@
-"""LocalVectorStore on disk: reopening, compaction, read-only opens, corruption and torn logs."""
+"""LocalVectorStore on disk: reopening, caches, read-only opens, corruption and old formats."""
 
 import json
+import shutil
+import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +18,8 @@ from ragmem import (
     StoreLockedError,
 )
 from ragmem.testing.stores import unit_vectors
+
+DATA = Path(__file__).parent / "data"
 
 
 def _fill(store, n=30, seed=0):
@@ -77,16 +82,18 @@ def test_compaction_keeps_relative_order_of_ties(tmp_path):
         assert [h.id for h in store.search(same[0], k=10)[0]] == [*order, "d0"]
 
 
-def test_compaction_replaces_files(tmp_path):
+def test_compaction_writes_the_table_cache(tmp_path):
     with LocalVectorStore(4, path=tmp_path) as store:
         _fill(store)
-        first = sorted(p.name for p in tmp_path.iterdir())
+        assert not (tmp_path / "table.cache").exists()  # written on compact or close
         store.compact()
-        second = sorted(p.name for p in tmp_path.iterdir())
-    assert first != second
-    assert len(second) == len(first) == 5  # manifest, vectors, records, log, LOCK
-    loaded = np.load(tmp_path / next(n for n in second if n.endswith(".npy")), allow_pickle=False)
-    assert loaded.shape == (30, 4)
+        assert (tmp_path / "table.cache").exists()
+        store.upsert(["late"], unit_vectors(1, dim=4))
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"store.sqlite", "table.cache"} <= names
+    assert not any(".tmp-" in n for n in names)
+    with LocalVectorStore(4, path=tmp_path) as store:
+        assert store.count() == 31
 
 
 def test_configuration_must_match(tmp_path):
@@ -152,25 +159,28 @@ def test_second_writer_in_the_same_process_is_refused(tmp_path):
 def test_leftovers_of_an_interrupted_compaction_are_ignored(tmp_path):
     with LocalVectorStore(4, path=tmp_path) as store:
         _fill(store, n=5)
-    (tmp_path / "vectors-0000000099.npy").write_bytes(b"half")
-    (tmp_path / "MANIFEST.json.tmp").write_text("{")
+    (tmp_path / "table.cache.tmp-99").write_bytes(b"half")
     with LocalVectorStore(4, path=tmp_path) as store:
         assert store.count() == 5
-    assert not (tmp_path / "vectors-0000000099.npy").exists()
+    assert not (tmp_path / "table.cache.tmp-99").exists()
 
 
 # -- corruption ---------------------------------------------------------------------------------
 
 
-def _store_with_every_file(path):
-    """A closed store whose snapshot and log both hold data."""
-    with LocalVectorStore(4, path=path) as store:
+def _store_with_every_file(path, *, index="flat"):
+    """A closed store whose caches hold data and whose database holds writes made since."""
+    with LocalVectorStore(4, path=path, index=index) as store:
         _fill(store, n=4)
         store.compact()
-        store.upsert(["a", "b"], unit_vectors(2, dim=4, seed=3), metadata=[{"k": 1}, {}])
-        store.delete(["id-2"])
-        store.upsert(["c"], unit_vectors(1, dim=4, seed=4), texts=["last"])
-    return {p.name.split("-")[0].split(".")[0]: p for p in path.iterdir() if p.name != "LOCK"}
+    # killed before close: these writes are in the database only
+    store = LocalVectorStore(4, path=path, index=index)
+    store.upsert(["a", "b"], unit_vectors(2, dim=4, seed=3), metadata=[{"k": 1}, {}])
+    store.delete(["id-2"])
+    store.upsert(["c"], unit_vectors(1, dim=4, seed=4), texts=["last"])
+    expected = _snapshot(store, unit_vectors(3, dim=4, seed=5))
+    store._files.close()  # releases the lock without saving the caches, as a crash would
+    return expected
 
 
 def _expect_corrupt(path, file):
@@ -180,85 +190,103 @@ def _expect_corrupt(path, file):
     assert file.name in str(info.value)
 
 
-@pytest.mark.parametrize("kind", ["MANIFEST", "vectors", "records", "wal"])
-def test_every_flipped_byte_is_detected(tmp_path, kind):
-    file = _store_with_every_file(tmp_path)[kind]
-    original = file.read_bytes()
-    step = max(1, len(original) // 150)
-    for pos in range(0, len(original), step):
-        damaged = bytearray(original)
-        damaged[pos] ^= 0xFF
-        file.write_bytes(bytes(damaged))
-        _expect_corrupt(tmp_path, file)
-    file.write_bytes(original)
+def _expect_whole(path, expected, index="flat"):
+    with LocalVectorStore(4, path=path, index=index) as store:
+        assert _snapshot(store, unit_vectors(3, dim=4, seed=5)) == expected
+
+
+def test_caches_are_brought_up_to_date_from_the_database(tmp_path):
+    expected = _store_with_every_file(tmp_path)
+    _expect_whole(tmp_path, expected)
+    _expect_whole(tmp_path, expected)  # now from the caches written on close
+
+
+@pytest.mark.parametrize("index", ["flat", "hnsw"])
+def test_every_flipped_byte_of_a_cache_only_costs_a_rebuild(tmp_path, index):
+    expected = _store_with_every_file(tmp_path, index=index)
+    _expect_whole(tmp_path, expected, index)
+    for name in ["table.cache", "graph.cache"] if index == "hnsw" else ["table.cache"]:
+        file = tmp_path / name
+        original = file.read_bytes()
+        step = max(1, len(original) // 60)
+        for pos in range(0, len(original), step):
+            damaged = bytearray(original)
+            damaged[pos] ^= 0xFF
+            file.write_bytes(bytes(damaged))
+            store = LocalVectorStore(4, path=tmp_path, index=index, read_only=True)
+            assert _snapshot(store, unit_vectors(3, dim=4, seed=5)) == expected
+            store.close()
+        for size in (0, 1, len(original) // 2, len(original) - 1):
+            file.write_bytes(original[:size])
+            _expect_whole(tmp_path, expected, index)
+
+
+def test_a_database_that_is_empty_or_not_sqlite_is_corrupt(tmp_path):
+    _store_with_every_file(tmp_path)
+    database = tmp_path / "store.sqlite"
+    original = database.read_bytes()
+    for damaged in (b"", original[:10], b"x" * len(original)):
+        database.write_bytes(damaged)
+        _expect_corrupt(tmp_path, database)
+        with pytest.raises(CorruptIndexError):
+            LocalVectorStore(4, path=tmp_path, read_only=True)
+
+
+def test_a_truncated_database_is_corrupt(tmp_path):
     with LocalVectorStore(4, path=tmp_path) as store:
-        assert store.count() == 6
+        store.upsert([f"{i}" for i in range(3000)], unit_vectors(3000, dim=4))
+    database = tmp_path / "store.sqlite"
+    database.write_bytes(database.read_bytes()[: database.stat().st_size // 2])
+    _expect_corrupt(tmp_path, database)
 
 
-@pytest.mark.parametrize("kind", ["MANIFEST", "vectors", "records"])
-def test_truncated_snapshot_files_are_detected(tmp_path, kind):
-    file = _store_with_every_file(tmp_path)[kind]
-    original = file.read_bytes()
-    for size in (0, 1, len(original) // 2, len(original) - 1):
-        file.write_bytes(original[:size])
-        _expect_corrupt(tmp_path, file)
-
-
-@pytest.mark.parametrize("kind", ["MANIFEST", "vectors", "records", "wal"])
-def test_missing_files_are_named(tmp_path, kind):
-    file = _store_with_every_file(tmp_path)[kind]
-    file.unlink()
-    _expect_corrupt(tmp_path, file)
+def test_a_missing_database_beside_its_caches_is_corrupt(tmp_path):
+    _store_with_every_file(tmp_path)
+    (tmp_path / "store.sqlite").unlink()
+    _expect_corrupt(tmp_path, tmp_path / "store.sqlite")
 
 
 def test_interrupted_creation_starts_afresh(tmp_path):
-    LocalVectorStore(4, path=tmp_path).close()
-    # as if killed while writing the first manifest
-    (tmp_path / "MANIFEST.json").rename(tmp_path / "MANIFEST.json.tmp")
+    # as if killed while the new database was written beside its final name
+    (tmp_path / "store.sqlite.new-123").write_bytes(b"SQLite format 3\x00 half")
     with LocalVectorStore(4, path=tmp_path) as store:
         assert store.count() == 0
         store.upsert(["a"], unit_vectors(1, dim=4))
     with LocalVectorStore(4, path=tmp_path) as store:
         assert store.count() == 1
+    assert sorted(p.name for p in tmp_path.iterdir() if "sqlite" not in p.name) == ["table.cache"]
 
 
-def test_torn_final_log_record_is_dropped(tmp_path):
-    log = _store_with_every_file(tmp_path)["wal"]
-    original = log.read_bytes()
-    with LocalVectorStore(4, path=tmp_path) as store:
-        full = store.count()
-    # the last record ("c") cut anywhere: a crash mid-append, never acknowledged
-    last_record = original.rindex(b"RGWR")
-    for size in (last_record + 1, last_record + 15, last_record + 16, len(original) - 1):
-        log.write_bytes(original[:size])
-        with LocalVectorStore(4, path=tmp_path) as store:
-            assert store.count() == full - 1
-            with pytest.raises(NotFoundError):
-                store.get(["c"])
-            assert store.get(["a"])[0].metadata == {"k": 1}
-            store.upsert(["d"], unit_vectors(1, dim=4))  # appends after the good prefix
-        with LocalVectorStore(4, path=tmp_path) as store:
-            assert store.count() == full
-    # zeros a filesystem allocated but never wrote also count as a torn tail
-    log.write_bytes(original + bytes(40))
-    with LocalVectorStore(4, path=tmp_path) as store:
-        assert store.count() == full
+def test_pickled_arrays_are_never_loaded(tmp_path):
+    expected = _store_with_every_file(tmp_path)
+    _expect_whole(tmp_path, expected)
+    cache = tmp_path / "table.cache"
+    data = cache.read_bytes()
+    head = 8 + 12
+    (length,) = struct.unpack_from("<Q", data, 8)
+    header = json.loads(data[head : head + length])
+    header["sections"]["vectors"]["dtype"] = "|O"
+    raw = json.dumps(header).encode()
+    cache.write_bytes(
+        data[:8] + struct.pack("<QI", len(raw), zlib.crc32(raw)) + raw + data[head + length :]
+    )
+    _expect_whole(tmp_path, expected)
 
 
-def test_log_truncated_into_its_header_is_corrupt(tmp_path):
-    log = _store_with_every_file(tmp_path)["wal"]
-    log.write_bytes(log.read_bytes()[:10])
-    _expect_corrupt(tmp_path, log)
+def test_a_store_of_the_old_format_is_refused_with_what_to_do(tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(DATA / "store-0.x", old)
+    before = sorted(p.name for p in old.iterdir())
+    for read_only in (False, True):
+        with pytest.raises(ConfigurationError, match=r"MANIFEST\.json.*ragmem index"):
+            LocalVectorStore(4, path=old, read_only=read_only)
+    assert sorted(p.name for p in old.iterdir()) == before  # nothing was touched
 
 
-def test_pickled_vectors_are_never_loaded(tmp_path):
-    files = _store_with_every_file(tmp_path)
-    vectors, manifest_path = files["vectors"], files["MANIFEST"]
-    np.save(vectors, np.array([{"evil": 1}], dtype=object), allow_pickle=True)
-    manifest = json.loads(manifest_path.read_text())
-    data = vectors.read_bytes()
-    manifest["vectors"].update(size=len(data), crc32=zlib.crc32(data))
-    manifest.pop("checksum")
-    manifest["checksum"] = zlib.crc32(json.dumps(manifest, sort_keys=True).encode())
-    manifest_path.write_text(json.dumps(manifest))
-    _expect_corrupt(tmp_path, vectors)
+def test_a_store_rebuilt_from_the_database_takes_writes_in_place(tmp_path):
+    store = LocalVectorStore(4, path=tmp_path)
+    store.upsert(["only"], unit_vectors(1, dim=4))
+    store._files.close()  # a crash before any cache was saved: the table comes from SQLite
+    with LocalVectorStore(4, path=tmp_path) as reopened:
+        reopened.upsert(["only"], unit_vectors(1, dim=4, seed=9))  # replaces its row in place
+        assert reopened.count() == 1

@@ -11,7 +11,6 @@ index can take FlatIndex's place (see ``indexes``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -51,24 +50,19 @@ _SAMPLE_PIECES = 8
 _MAX_CANDIDATES = 1 << 20
 _TIES_PER_RESULT = 64
 _NEG_INF = np.float32(-np.inf)
-_TINY = np.finfo(np.float32).tiny
 
 
 def prepare_queries(queries: Vectors, metric: Metric) -> Vectors:
     """Queries as the kernel expects them (unit length for cosine)."""
     if metric != "cosine":
         return queries
-    # Bit for bit what np.linalg.norm(axis=1) gives, in fewer numpy calls: a single
-    # query on an HNSW graph is fast enough for their overhead to show.
-    if len(queries) == 1:
-        row = queries[0]
-        # sqrt in float64 then rounded to float32 is the correctly rounded float32 sqrt
-        norm = np.float32(math.sqrt(float(np.add.reduce(row * row))))
-        single: Vectors = queries / max(norm, _TINY)
-        return single
-    norms = np.sqrt(np.add.reduce(queries * queries, axis=1, keepdims=True))
-    np.maximum(norms, _TINY, out=norms)
-    unit: Vectors = (queries / norms).astype(np.float32, copy=False)
+    # In float64, so that vectors whose squared norm underflows or overflows float32
+    # still get unit length (a zero vector stays zero); one path for one query and many,
+    # so a query scores the same alone or in a batch.
+    wide = queries.astype(np.float64)
+    norms = np.sqrt(np.einsum("ij,ij->i", wide, wide))[:, None]
+    norms[norms == 0] = 1.0
+    unit: Vectors = (wide / norms).astype(np.float32)
     return unit
 
 
@@ -114,12 +108,17 @@ class FlatIndex:
         """Deleted rows were dropped: row ``kept[i]`` is now row ``i``."""
         self.reset()
 
-    def save(self, directory: Path, generation: int) -> None:
-        """Write derived files for snapshot ``generation`` (flat search has none)."""
+    def save(self, directory: Path, version: str) -> None:
+        """Write derived files for the table of ``version`` (flat search has none)."""
 
-    def load(self, directory: Path, generation: int) -> None:
-        """The snapshot of ``generation`` was loaded: adopt its derived files or rebuild."""
+    def load(self, directory: Path, version: str) -> bool:
+        """The table of ``version`` was loaded: adopt its derived files or rebuild.
+
+        Returns:
+            False when a derived file had to be rebuilt (it is then worth saving).
+        """
         self.reset()
+        return True
 
     def search(self, queries: Vectors, k: int, mask: Mask | None) -> list[Ranked]:
         """Best ``k`` rows for each query among ``mask`` (None: every live row).
@@ -181,7 +180,9 @@ class FlatIndex:
             # a vector-matrix product runs BLAS gemv, measurably faster than a 1-row gemm
             scores: Scores = (queries[0] @ matrix)[None, :]
         else:
-            scores = queries @ matrix
+            # computed as rows x queries: each score is then summed the same way
+            # whatever column it lands in, so equal vectors tie exactly after compaction
+            scores = np.ascontiguousarray((matrix.T @ queries.T).T)
         if self.metric == "l2":
             q_norms = np.einsum("ij,ij->i", queries, queries)
             scores *= 2.0

@@ -18,6 +18,7 @@ pages under the graph's arrays (``hugepages``) speeds up graphs larger than the 
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -25,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from ragmem._storage.cache_file import read_cache, write_cache
 from ragmem.errors import ConfigurationError, MissingDependencyError
 from ragmem.stores.local import hugepages
-from ragmem.stores.local.derived import read_derived, write_derived
 from ragmem.stores.local.layout import bfs_order
 
 try:
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
     from ragmem.types import Metric, Vectors
 
 __all__ = ["HnswIndex"]
+
+logger = logging.getLogger("ragmem.stores.local")
 
 Mask = npt.NDArray[np.bool_]
 Rows = npt.NDArray[np.int64]
@@ -404,7 +407,7 @@ class HnswIndex:
 
     # -- persistence --------------------------------------------------------------------------
 
-    def save(self, path: Path, *, generation: int, rows: int) -> None:
+    def save(self, path: Path, *, generation: int | str, rows: int) -> None:
         """Write the graph to ``path`` as a derived file covering store state ``generation``.
 
         Args:
@@ -418,22 +421,31 @@ class HnswIndex:
             "node_row": self._node_row[: self._nodes],
             "node_alive": self._node_alive[: self._nodes],
         }
-        write_derived(path, fields, arrays)
+        write_cache(path, fields, arrays)
 
-    def load(self, path: Path, *, generation: int, rows: int) -> bool:
+    def load(self, path: Path, *, generation: int | str, rows: int) -> bool:
         """Replace this index with the graph saved at ``path`` if it covers ``generation``.
 
         Returns:
             ``True`` when loaded; ``False`` when the file is missing, stale or corrupt
             (this index is then unchanged and the caller rebuilds it from its rows).
         """
-        found = read_derived(path, self._fields(generation, rows))
+        found = read_cache(path, self._fields(generation, rows))
         if found is None:
             return False
         _, arrays = found
-        graph = faiss.deserialize_index(arrays["graph"])
+        try:
+            graph = faiss.deserialize_index(arrays["graph"])
+        except RuntimeError as exc:  # a whole file that faiss cannot parse: rebuild
+            logger.warning("HNSW graph %s is malformed (%s); rebuilding", path, exc)
+            return False
         node_row, node_alive = arrays["node_row"], arrays["node_alive"]
-        if graph.ntotal != len(node_row) or len(node_alive) != len(node_row):
+        if (
+            not isinstance(graph, faiss.IndexHNSWFlat)
+            or graph.d != self.dimensions
+            or graph.ntotal != len(node_row)
+            or len(node_alive) != len(node_row)
+        ):
             return False
         row_node = np.full(rows, -1, np.int64)
         live = np.flatnonzero(node_alive)
@@ -451,7 +463,7 @@ class HnswIndex:
         self._identity = self._tombstones == 0 and np.array_equal(node_row, np.arange(self._nodes))
         return True
 
-    def _fields(self, generation: int, rows: int) -> dict[str, Any]:
+    def _fields(self, generation: int | str, rows: int) -> dict[str, Any]:
         return {
             "format": _FORMAT,
             "dimensions": self.dimensions,

@@ -53,9 +53,9 @@ Mask = npt.NDArray[np.bool_]
 Rows = npt.NDArray[np.int64]
 
 
-def graph_path(directory: Path, generation: int) -> Path:
-    """Where the derived HNSW graph of snapshot ``generation`` lives."""
-    return directory / f"index-{generation:010d}.derived"
+def graph_path(directory: Path) -> Path:
+    """Where the derived HNSW graph of a store lives."""
+    return directory / "graph.cache"
 
 
 def make_index(
@@ -171,20 +171,19 @@ class HnswSearch(FlatIndex):
         if self.active and not self.graph.renumber(kept):
             self.reset()
 
-    def save(self, directory: Path, generation: int) -> None:
+    def save(self, directory: Path, version: str) -> None:
         if self.active:
-            self.graph.save(
-                graph_path(directory, generation), generation=generation, rows=self.table.n
-            )
+            self.graph.save(graph_path(directory), generation=version, rows=self.table.n)
 
-    def load(self, directory: Path, generation: int) -> None:
-        """Adopt the saved graph of ``generation`` if it is whole and current, else rebuild."""
+    def load(self, directory: Path, version: str) -> bool:
+        """Adopt the saved graph of ``version`` if it is whole and current, else rebuild."""
         wanted = self.table.live >= self.min_rows
-        path = graph_path(directory, generation)
-        if wanted and self.graph.load(path, generation=generation, rows=self.table.n):
+        path = graph_path(directory)
+        if wanted and self.graph.load(path, generation=version, rows=self.table.n):
             self.active = True
-            return
+            return True
         self.reset()
+        return not self.active
 
     def _maybe_compact(self) -> None:
         if self.graph.needs_compaction():

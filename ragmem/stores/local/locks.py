@@ -1,21 +1,15 @@
-"""Locks for the built-in store: a readers-writer lock for threads, a file lock for processes."""
+"""A readers-writer lock for the threads sharing a store (processes lock through SQLite)."""
 
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 import threading
-import time
 from typing import TYPE_CHECKING
-
-from ragmem.errors import StoreLockedError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
-__all__ = ["ProcessLock", "ReadWriteLock"]
+__all__ = ["ReadWriteLock"]
 
 
 class ReadWriteLock:
@@ -66,65 +60,6 @@ class ReadWriteLock:
             with self._cond:
                 self._writer = False
                 self._cond.notify_all()
-
-
-if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-    import msvcrt
-
-    def _try_lock(fd: int) -> bool:
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-
-    def _unlock(fd: int) -> None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-
-else:
-    import fcntl
-
-    def _try_lock(fd: int) -> bool:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    def _unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-
-
-class ProcessLock:
-    """An exclusive lock on ``path`` held while a store is open for writing.
-
-    The operating system drops the lock when the holder exits, even on SIGKILL, so
-    a crashed writer never leaves a stale lock behind. Each open file holds its own
-    lock, so a second writer in the same process is refused too.
-    """
-
-    def __init__(self, path: Path, *, timeout: float = 0.0) -> None:
-        self.path = path
-        self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + timeout
-        delay = 0.005
-        while not _try_lock(self._fd):
-            if time.monotonic() >= deadline:
-                os.close(self._fd)
-                self._fd = None
-                raise StoreLockedError(path.parent)
-            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-            delay = min(delay * 2, 0.1)
-
-    def release(self) -> None:
-        """Release the lock (idempotent)."""
-        if self._fd is not None:
-            try:
-                _unlock(self._fd)
-            finally:
-                os.close(self._fd)
-                self._fd = None
 
 
 class _ReadSide:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import weakref
 from pathlib import Path
@@ -14,42 +15,37 @@ import numpy.typing as npt
 from ragmem.columns import MetadataColumns
 from ragmem.errors import ConfigurationError, CorruptIndexError, NotFoundError, StorageError
 from ragmem.stores.base import VectorStore
-from ragmem.stores.local import snapshot as snap
+from ragmem.stores.local import disk
 from ragmem.stores.local.flat import FlatIndex, Ranked, prepare_queries
 from ragmem.stores.local.hits import EMPTY, copy_metadata, make_hits, stored_metadata
 from ragmem.stores.local.indexes import IndexKind, make_index
-from ragmem.stores.local.locks import ProcessLock, ReadWriteLock
+from ragmem.stores.local.locks import ReadWriteLock
 from ragmem.stores.local.masks import MaskCache
 from ragmem.stores.local.quantized import CodeDtype
 from ragmem.stores.local.table import VectorTable
-from ragmem.stores.local.wal import WriteAheadLog, create_log, read_log
 from ragmem.types import Hit, Metadata, Metric, Record, Vectors
 
 if TYPE_CHECKING:
+    from ragmem._storage.database import Database, Item
     from ragmem.filters import Filter
 
 __all__ = ["LocalVectorStore"]
 
 Mask = npt.NDArray[np.bool_]
-_LOCK_FILE = "LOCK"
-# In memory, tombstones are dropped once they outnumber live rows (and this floor).
+# Tombstones are dropped once they outnumber live rows (and this floor).
 _VACUUM_FLOOR = 1024
 
 
 class _Files:
-    """Open file handles, released by ``close`` or when the store is garbage collected."""
+    """The open database, closed by ``close`` or when the store is garbage collected."""
 
     def __init__(self) -> None:
-        self.log: WriteAheadLog | None = None
-        self.lock: ProcessLock | None = None
+        self.db: Database | None = None
 
     def close(self) -> None:
-        if self.log is not None:
-            self.log.close()
-            self.log = None
-        if self.lock is not None:
-            self.lock.release()
-            self.lock = None
+        if self.db is not None:
+            self.db.close()
+            self.db = None
 
 
 class LocalVectorStore(VectorStore):
@@ -57,9 +53,10 @@ class LocalVectorStore(VectorStore):
 
     Rows are kept in insertion order (a replaced id keeps its row), which is how
     ties in score are broken. With ``path`` the store lives in that directory: every
-    ``upsert`` and ``delete`` is appended to a write-ahead log and fsync'd before it
-    returns, and the log is folded into a checksummed snapshot from time to time, so
-    acknowledged writes survive a crash at any instant. One process at a time may
+    ``upsert`` and ``delete`` is one SQLite transaction, committed (fsync'd) before it
+    returns, so acknowledged writes survive a crash at any instant. The in-memory table
+    (and the HNSW graph) are caches of the database, saved on ``close`` and
+    ``compact`` and brought up to date from it on open. One process at a time may
     open a directory for writing; any number may open it ``read_only`` (they see the
     state as of opening). Safe to share between threads (many readers, one writer).
 
@@ -70,9 +67,10 @@ class LocalVectorStore(VectorStore):
         read_only: open an existing store without taking the write lock; writes raise.
         lock_timeout: seconds to wait for another process's write lock before raising
             StoreLockedError (0 fails at once, ``math.inf`` waits for ever).
-        compact_after: write-ahead log size in bytes past which a write first folds the
-            log into a new snapshot (only when the log is also at least half the
-            snapshot's size, so compaction cost stays proportional to the writes).
+        compact_after: bytes written since the caches were last saved past which a
+            write first saves them again (only when that is also at least half the
+            table's size, so the cost stays proportional to the writes); it bounds
+            the catch-up work of an open after a crash.
         index: ``"flat"`` (exact, default), ``"hnsw"`` (an HNSW graph, extra
             ``ragmem[ann]``; exact search where that is cheaper, e.g. for selective
             filters) or ``"auto"`` (flat below 20,000 rows, HNSW above). The graph is
@@ -155,7 +153,8 @@ class LocalVectorStore(VectorStore):
         self._columns = MetadataColumns()
         self._masks = MaskCache()
         self._closed = False
-        self._manifest: snap.Manifest | None = None
+        self._cached: int | None = None  # generation of the saved caches
+        self._unsaved_bytes = 0  # written since the caches were saved
         self._files = _Files()
         weakref.finalize(self, self._files.close)
         if self.path is not None:
@@ -176,110 +175,61 @@ class LocalVectorStore(VectorStore):
     # -- opening and closing ------------------------------------------------------------------
 
     def _open(self, directory: Path, lock_timeout: float) -> None:
-        if self.read_only:
-            self._open_read_only(directory)
-            return
-        if not directory.exists():
-            directory.mkdir(parents=True)
-            snap.fsync_dir(directory.parent)  # the new directory's entry must be durable too
-        self._files.lock = ProcessLock(directory / _LOCK_FILE, timeout=lock_timeout)
+        db = disk.open_database(
+            directory,
+            dimensions=self.dimensions,
+            metric=self.metric,
+            read_only=self.read_only,
+            lock_timeout=lock_timeout,
+        )
+        self._files.db = db
         try:
-            manifest = snap.read_manifest(directory)
-            if manifest is None:
-                manifest = self._create(directory)
-            self._check_config(manifest)
-            snap.remove_stale_files(directory, manifest)
-            valid_bytes = self._load(directory, manifest)
-            self._files.log = WriteAheadLog(directory / manifest.wal, valid_bytes)
+            with db.read() as conn:
+                loaded = disk.load_rows(directory, db, conn, self.dimensions)
+                self._load(directory, db, loaded)
+                if len(self._slot_of) != db.count(conn):
+                    # a cache that does not add up is stale whatever its tag says
+                    self._reset_memory()
+                    loaded = disk.load_rows(directory, db, conn, self.dimensions, cache=False)
+                    self._load(directory, db, loaded)
+        except ValueError as exc:
+            self._files.close()
+            raise CorruptIndexError(db.path, f"inconsistent rows ({exc})") from exc
         except BaseException:
             self._files.close()
             raise
-        self._manifest = manifest
 
-    def _open_read_only(self, directory: Path) -> None:
-        # A writer may compact (and delete the files a manifest named) while we read;
-        # a newer manifest then explains the missing file, so read again.
-        for _attempt in range(5):
-            manifest = snap.read_manifest(directory)
-            if manifest is None:
-                raise NotFoundError([str(directory)], what="store")
-            self._check_config(manifest)
-            try:
-                self._load(directory, manifest)
-            except CorruptIndexError:
-                if snap.read_manifest(directory) == manifest:
-                    raise
-                self._reset_memory()
-                continue
-            self._manifest = manifest
-            return
-        raise StorageError(f"{directory} kept changing while it was being read")
-
-    def _create(self, directory: Path) -> snap.Manifest:
-        others = [
-            e.name
-            for e in os.scandir(directory)
-            if e.name != _LOCK_FILE and not snap.is_own_file(e.name)
-        ]
-        if others:
-            raise ConfigurationError(
-                f"{directory} holds no ragmem store and is not empty ({sorted(others)[:5]})"
-            )
-        generation = 1
-        # Only a crash while creating the store leaves files without a manifest, and
-        # then they are generation 1 with an empty log. Anything else means the
-        # manifest of a store with data was lost: refuse rather than start empty.
-        log = directory / f"wal-{generation:010d}.log"
-        for entry in os.scandir(directory):
-            stray = (
-                snap.is_own_file(entry.name)
-                and entry.name != snap.MANIFEST + ".tmp"
-                and f"{generation:010d}" not in entry.name
-            )
-            if stray or (entry.path == str(log) and entry.stat().st_size > snap.LOG_HEADER_SIZE):
-                raise CorruptIndexError(directory / snap.MANIFEST, "file is missing")
-        vectors, records = snap.write_snapshot(
-            directory, generation, np.empty((self.dimensions, 0), np.float32), [], [], []
-        )
-        manifest = snap.Manifest(generation, self.dimensions, self.metric, 0, vectors, records)
-        create_log(directory / manifest.wal, generation)
-        snap.write_manifest(directory, manifest)
-        return manifest
-
-    def _check_config(self, manifest: snap.Manifest) -> None:
-        if manifest.dimensions != self.dimensions or manifest.metric != self.metric:
-            raise ConfigurationError(
-                f"store at {self.path} has dimensions={manifest.dimensions}, "
-                f"metric={manifest.metric!r}; opened with dimensions={self.dimensions}, "
-                f"metric={self.metric!r}"
-            )
-
-    def _load(self, directory: Path, manifest: snap.Manifest) -> int:
-        """Load snapshot and log into memory; returns the length of the log's valid prefix."""
-        self._table.reserve(manifest.rows)
-        loaded = snap.read_snapshot(directory, manifest, self._table.matrix)
-        if len(set(loaded.ids)) != len(loaded.ids):
-            raise CorruptIndexError(directory / manifest.records.name, "duplicate ids")
-        self._table.loaded(manifest.rows)
-        # before the log replays, so the replay updates a graph loaded for the snapshot
-        self._index.load(directory, manifest.generation)
-        self._ids = list(loaded.ids)
+    def _load(self, directory: Path, db: Database, loaded: disk.Loaded) -> None:
+        """Adopt the rows read at open, then apply the changes made since they were cached."""
+        self._table.adopt(loaded.matrix)
+        self._ids = loaded.ids
         self._texts = loaded.texts
         self._metadata = [stored_metadata(m) for m in loaded.metadata]
-        self._slot_of = {id_: row for row, id_ in enumerate(loaded.ids)}
-        for row, meta in enumerate(self._metadata):
-            if meta:
-                self._columns.set(row, meta)
-        ops, valid_bytes = read_log(directory / manifest.wal, manifest.generation, self.dimensions)
-        for op in ops:
-            if op.op == "upsert":
-                assert op.vectors is not None
-                assert op.texts is not None
-                assert op.metadata is not None
-                self._apply_upsert(op.ids, op.vectors, op.texts, op.metadata)
-            else:
-                self._apply_delete(op.ids)
-        return valid_bytes
+        self._slot_of = {id_: row for row, id_ in enumerate(loaded.ids) if id_ is not None}
+        dead = [row for row, id_ in enumerate(loaded.ids) if id_ is None]
+        if len(self._slot_of) + len(dead) != len(loaded.ids):
+            raise ValueError("duplicate ids")
+        self._table.kill(np.array(dead, np.int64))
+        self._columns = MetadataColumns.of_rows(self._metadata)
+        # before the changes apply, so they update a graph loaded for the cached table
+        fresh = self._index.load(directory, f"{db.uid}/{loaded.generation}")
+        self._cached = loaded.generation if fresh and loaded.generation == db.generation else None
+        if loaded.deleted:
+            self._apply_delete(loaded.deleted)
+        if loaded.written:
+            self._apply_items(loaded.written)
+        if loaded.deleted or loaded.written:
+            self._cached = None
+
+    def _apply_items(self, items: list[Item]) -> None:
+        blob = b"".join(i[3] or b"" for i in items)
+        vectors = np.frombuffer(blob, np.float32).reshape(len(items), self.dimensions)
+        self._apply_upsert(
+            [i[0] for i in items],
+            vectors,
+            [i[1] for i in items],
+            [json.loads(i[2]) for i in items],
+        )
 
     def _reset_memory(self) -> None:
         self._table = VectorTable(self.dimensions)
@@ -290,26 +240,50 @@ class LocalVectorStore(VectorStore):
         self._masks.clear()
 
     def close(self) -> None:
-        """Release the log and the write lock; the store is unusable afterwards."""
+        """Save the caches if writes made them stale, then release the database."""
         with self._rw.write():
-            self._closed = True
-            self._files.close()
+            if self._closed:
+                return
+            try:
+                db = self._files.db
+                if db is not None and not (
+                    self.read_only or db.lost or self._cached == db.generation
+                ):
+                    self._save_caches()
+            finally:
+                self._closed = True
+                self._files.close()
 
     def __enter__(self) -> LocalVectorStore:
         return self
 
     def compact(self) -> None:
-        """Fold the write-ahead log into a new snapshot now and drop deleted rows.
+        """Drop deleted rows and save the caches now.
 
-        Writes do this on their own as the log grows; call it before copying the
-        directory, or after deleting much of the store to give the space back.
+        Writes do this on their own as they accumulate; call it before copying the
+        directory, or after deleting much of the store to give the memory back.
         """
         with self._rw.write():
             self._check_writable()
-            if self._files.log is not None:
-                self._compact()
-            else:
-                self._vacuum()
+            self._vacuum()
+            if self._files.db is not None:
+                self._save_caches()
+
+    def _save_caches(self) -> None:
+        """Write the table and graph caches of the current generation.
+
+        Tombstones are kept, so a reopened store has the same rows as this one and
+        scores every query bit for bit the same.
+        """
+        db, directory = self._files.db, self.path
+        assert db is not None
+        assert directory is not None
+        generation = db.generation
+        disk.write_table(directory, db, self._table.view(), self._ids, self._texts, self._metadata)
+        self._index.save(directory, f"{db.uid}/{generation}")
+        db.prune(generation)
+        self._cached = generation
+        self._unsaved_bytes = 0
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -327,12 +301,16 @@ class LocalVectorStore(VectorStore):
     ) -> None:
         if self.metric == "cosine":
             vectors = prepare_queries(vectors, "cosine")
+        items = disk.stored_items(ids, vectors, texts, metadata)
         with self._rw.write():
             self._check_writable()
-            log = self._log_for_write()
-            if log is not None:
-                log.append_upsert(ids, vectors, texts, metadata)
+            db = self._files.db
+            if db is not None:
+                with db.write() as conn:
+                    db.upsert(conn, items)
+                self._unsaved_bytes += sum(len(i[2]) + len(i[3] or b"") for i in items)
             self._apply_upsert(ids, vectors, texts, metadata)
+            self._maybe_save_caches()
 
     def _delete(self, ids: list[str] | None, where: Filter | None) -> int:
         with self._rw.write():
@@ -346,20 +324,22 @@ class LocalVectorStore(VectorStore):
             if not targets:
                 return 0
             clean = [t for t in targets if t is not None]
-            log = self._log_for_write()
-            if log is not None:
-                log.append_delete(clean)
-            return self._apply_delete(clean)
+            db = self._files.db
+            if db is not None:
+                with db.write() as conn:
+                    db.delete(conn, clean)
+                self._unsaved_bytes += sum(map(len, clean))
+            deleted = self._apply_delete(clean)
+            self._maybe_save_caches()
+            return deleted
 
-    def _log_for_write(self) -> WriteAheadLog | None:
-        """The log to append to, compacting first when it has grown large."""
-        log, manifest = self._files.log, self._manifest
-        if log is None or manifest is None:
-            return None
-        snapshot_bytes = manifest.vectors.size + manifest.records.size
-        if log.size >= self._compact_after and 2 * log.size >= snapshot_bytes:
-            self._compact()
-        return self._files.log
+    def _maybe_save_caches(self) -> None:
+        """Save the caches once the writes since they were saved have grown large."""
+        if self._files.db is None:
+            return
+        table_bytes = self._table.n * self.dimensions * 4
+        if self._unsaved_bytes >= self._compact_after and 2 * self._unsaved_bytes >= table_bytes:
+            self._save_caches()
 
     def _apply_upsert(
         self, ids: list[str], vectors: Vectors, texts: list[str | None], metadata: list[Metadata]
@@ -400,9 +380,7 @@ class LocalVectorStore(VectorStore):
         killed = np.array(rows, np.int64)
         self._table.kill(killed)
         self._index.removed(killed)
-        if self._files.log is None and self._table.n - self._table.live > max(
-            _VACUUM_FLOOR, self._table.live
-        ):
+        if self._table.n - self._table.live > max(_VACUUM_FLOOR, self._table.live):
             self._vacuum()
         return len(rows)
 
@@ -419,29 +397,6 @@ class LocalVectorStore(VectorStore):
         self._slot_of = {id_: row for row, id_ in enumerate(self._ids) if id_ is not None}
         self._columns = MetadataColumns.of_rows(self._metadata)
         self._index.renumbered(renumbered)
-
-    def _compact(self) -> None:
-        directory, manifest = self.path, self._manifest
-        assert directory is not None
-        assert manifest is not None
-        self._vacuum()
-        generation = manifest.generation + 1
-        ids = [i for i in self._ids if i is not None]
-        vectors, records = snap.write_snapshot(
-            directory, generation, self._table.view(), ids, self._texts, self._metadata
-        )
-        self._index.save(directory, generation)
-        new = snap.Manifest(
-            generation, self.dimensions, self.metric, self._table.n, vectors, records
-        )
-        create_log(directory / new.wal, generation)
-        snap.write_manifest(directory, new)  # the commit point
-        old_log = self._files.log
-        self._files.log = WriteAheadLog(directory / new.wal, (directory / new.wal).stat().st_size)
-        if old_log is not None:
-            old_log.close()
-        self._manifest = new
-        snap.remove_stale_files(directory, new)
 
     # -- reads --------------------------------------------------------------------------------
 

@@ -94,8 +94,12 @@ class VectorTable:
         self.n = end
         self.live += m
 
-    def loaded(self, rows: int) -> None:
-        """Adopt ``rows`` vectors already copied into ``matrix[:, :rows]`` as live rows."""
+    def adopt(self, matrix: Vectors) -> None:
+        """Take a ``(dimensions, n)`` C-contiguous matrix (no copy) as the live rows."""
+        rows = matrix.shape[1]
+        self.matrix = matrix
+        self.sq_norms = np.empty(rows, np.float32)
+        self.alive = np.empty(rows, np.bool_)
         self.n = self.live = rows
         for start in range(0, rows, 65536):
             end = min(rows, start + 65536)
