@@ -163,7 +163,7 @@ def _quantize_per_token(model: Any) -> int:
     graph = model.graph
     weights = {init.name: init for init in graph.initializer if len(init.dims) == 2}
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
-    constants = {
+    constants: dict[str, Any] = {
         "ragmem_q_one": np.array(1.0, np.float32),
         "ragmem_q_tiny": np.array(np.finfo(np.float32).tiny, np.float32),
         "ragmem_q_step": np.array(1.0 / 127.0, np.float32),
@@ -195,7 +195,9 @@ def _quantize_per_token(model: Any) -> int:
                 helper.make_node("Mul", [p + "_range", "ragmem_q_step"], [p + "_scale"]),
                 helper.make_node("Div", [x, p + "_scale"], [p + "_scaled"]),
                 helper.make_node(
-                    "QuantizeLinear", [p + "_scaled", "ragmem_q_one", "ragmem_q_zero"], [p + "_codes"]
+                    "QuantizeLinear",
+                    [p + "_scaled", "ragmem_q_one", "ragmem_q_zero"],
+                    [p + "_codes"],
                 ),
             ]
             quantized[x] = (p + "_codes", p + "_scale")

@@ -383,7 +383,9 @@ def test_embed_with_tokens_runs_the_model_once(minilm, monkeypatch):
     dense, tokens = minilm.embed(texts), minilm.embed_tokens(texts)
     passes = []
     forward = minilm._forward
-    monkeypatch.setattr(minilm, "_forward", lambda ids, mask: passes.append(1) or forward(ids, mask))
+    monkeypatch.setattr(
+        minilm, "_forward", lambda ids, mask: passes.append(1) or forward(ids, mask)
+    )
     both_dense, both_tokens = minilm.embed_with_tokens(texts)
     shared = len(passes)
     minilm.embed(texts)
@@ -393,7 +395,8 @@ def test_embed_with_tokens_runs_the_model_once(minilm, monkeypatch):
     for got, want in zip(both_tokens, tokens, strict=True):
         np.testing.assert_allclose(got, want, atol=1e-6)
     empty_dense, empty_tokens = minilm.embed_with_tokens([])
-    assert empty_dense.shape == (0, 384) and empty_tokens == []
+    assert empty_dense.shape == (0, 384)
+    assert empty_tokens == []
     with pytest.raises(InvalidInputError):
         minilm.embed_with_tokens(["ok", ""])
 
@@ -410,5 +413,6 @@ def test_first_use_prints_one_line_of_its_own(tmp_path):
     assert [run.returncode for run in runs] == [0, 0], runs[0].stderr
     first = runs[0].stderr.strip().splitlines()
     assert len(first) == 1, runs[0].stderr
-    assert first[0].startswith("ragmem: ") and "once" in first[0]
+    assert first[0].startswith("ragmem: ")
+    assert "once" in first[0]
     assert runs[1].stderr == ""
