@@ -9,7 +9,6 @@ e5, gte, ...) loads through ``model_path=`` and ``tokenizer_path=``. Install wit
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -21,9 +20,10 @@ import numpy as np
 from ragmem.embedders._model_files import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_MODEL_ID,
+    custom_model_id,
     default_model_path,
     default_tokenizer_path,
-    file_digest,
+    option_suffix,
     verify_default_model,
 )
 from ragmem.embedders._onnx_int8 import int8_model
@@ -164,7 +164,7 @@ class LocalEmbedder(Embedder, TokenEmbedder):
             for what, path in (("model_path", model_file), ("tokenizer_path", tokenizer_file)):
                 if not path.is_file():
                     raise ConfigurationError(f"{what} {str(path)!r} is not a file")
-            model_id = name or _custom_model_id(model_file, tokenizer_file)
+            model_id = name or custom_model_id(model_file, tokenizer_file)
             digest = None
 
         self.pooling: Pooling = pooling
@@ -203,7 +203,7 @@ class LocalEmbedder(Embedder, TokenEmbedder):
         self._input_names = {i.name for i in self._session.get_inputs()}
         self._output_name = _hidden_output(self._session, model_file)
         self.dimensions = self._probe_dimensions()
-        self.name = model_id + _option_suffix(
+        self.name = model_id + option_suffix(
             pooling=pooling,
             normalize=normalize,
             max_tokens=self.max_tokens,
@@ -454,33 +454,3 @@ def _hidden_output(session: Any, path: Path) -> str:
     if missing:
         raise ConfigurationError(f"{str(path)!r}: model lacks inputs {sorted(missing)}")
     return str(name)
-
-
-def _custom_model_id(model: Path, tokenizer: Path) -> str:
-    digest = hashlib.sha256(f"{file_digest(model)}:{file_digest(tokenizer)}".encode())
-    return f"{model.parent.name or model.stem}-{digest.hexdigest()[:16]}"
-
-
-def _option_suffix(
-    *,
-    pooling: str,
-    normalize: bool,
-    max_tokens: int,
-    default_max: int,
-    precision: str,
-    query_prefix: str,
-    document_prefix: str,
-) -> str:
-    """Options that change the vectors, appended to the name so caches keep them apart."""
-    parts = [f"precision={precision}"] if precision else []
-    if pooling != "mean":
-        parts.append(f"pooling={pooling}")
-    if not normalize:
-        parts.append("normalize=False")
-    if max_tokens != default_max:
-        parts.append(f"max_tokens={max_tokens}")
-    if query_prefix:
-        parts.append(f"query_prefix={query_prefix!r}")
-    if document_prefix:
-        parts.append(f"document_prefix={document_prefix!r}")
-    return f"[{','.join(parts)}]" if parts else ""
