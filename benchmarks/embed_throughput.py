@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import logging
 import os
 import statistics
 import subprocess
@@ -65,6 +66,8 @@ def worker(texts_file: str, vectors_file: str, threads: int, batch_size: int) ->
     """Embed the texts each time a line arrives on stdin; print wall and CPU seconds."""
     from ragmem.embedders.local import LocalEmbedder
 
+    # most passages exceed the 256-token window: the per-call truncation notice is noise here
+    logging.getLogger("ragmem.embedders.local").setLevel(logging.ERROR)
     texts = json.loads(Path(texts_file).read_text(encoding="utf-8"))
     embedder = LocalEmbedder(threads=threads, batch_size=batch_size)
     embedder.embed(texts[:8])  # warm-up: first-run allocations
