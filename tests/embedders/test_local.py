@@ -343,3 +343,76 @@ def test_cache_in_front_of_the_local_model(tmp_path, minilm):
         assert (again.hits, again.misses) == (2, 0)
     np.testing.assert_array_equal(first, second)
     np.testing.assert_allclose(first, minilm.embed(texts), atol=1e-6)
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_vectors_do_not_depend_on_batch_mates(precision):
+    embedder = LocalEmbedder(precision=precision, batch_size=32, threads=1)
+    text = "Vitamin D deficiency is associated with a higher risk of fractures."
+    mates = [
+        "BRCA1 " * 120,  # one token repeated: extreme activations in the shared pass
+        "Short.",
+        "Numbers 1 2 3 4 5 6 7 8 9 10 and symbols %$#@!",
+        text.upper(),
+        "A paragraph of ordinary length about protein folding and chaperones. " * 3,
+    ]
+    alone = embedder.embed([text])
+    batched = embedder.embed([*mates, text, *mates])
+    assert len(embedder._batches_by_length(np.array([40] * 11))) == 1  # one shared pass
+    np.testing.assert_allclose(batched[len(mates)], alone[0], atol=1e-5)
+    tokens_alone = embedder.embed_tokens([text])[0]
+    tokens_batched = embedder.embed_tokens([*mates, text])[len(mates)]
+    np.testing.assert_allclose(tokens_batched, tokens_alone, atol=1e-5)
+
+
+def test_batches_group_by_length_within_the_token_budget():
+    embedder = LocalEmbedder(batch_size=4, threads=2)
+    lengths = np.array([5, 256, 7, 256, 6, 100, 9, 8, 256, 256, 256, 256, 256, 256, 256, 256])
+    batches = embedder._batches_by_length(lengths)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
+    for rows in batches:
+        assert len(rows) <= 4
+        assert len(rows) * lengths[rows].max() <= local._TOKENS_PER_PASS
+        assert list(lengths[rows]) == sorted(lengths[rows], reverse=True)
+    # two texts, two workers: one pass each, so neither thread idles
+    assert [len(rows) for rows in embedder._batches_by_length(np.array([9, 3]))] == [1, 1]
+
+
+def test_embed_with_tokens_runs_the_model_once(minilm, monkeypatch):
+    texts = ["dense and token vectors", "from one forward pass", "a third text, longer than both"]
+    dense, tokens = minilm.embed(texts), minilm.embed_tokens(texts)
+    passes = []
+    forward = minilm._forward
+    monkeypatch.setattr(
+        minilm, "_forward", lambda ids, mask: passes.append(1) or forward(ids, mask)
+    )
+    both_dense, both_tokens = minilm.embed_with_tokens(texts)
+    shared = len(passes)
+    minilm.embed(texts)
+    assert shared == len(passes) - shared  # as many passes as embed() alone takes
+    np.testing.assert_allclose(both_dense, dense, atol=1e-6)
+    assert len(both_tokens) == len(tokens)
+    for got, want in zip(both_tokens, tokens, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+    empty_dense, empty_tokens = minilm.embed_with_tokens([])
+    assert empty_dense.shape == (0, 384)
+    assert empty_tokens == []
+    with pytest.raises(InvalidInputError):
+        minilm.embed_with_tokens(["ok", ""])
+
+
+def test_first_use_prints_one_line_of_its_own(tmp_path):
+    script = "from ragmem.embedders.local import LocalEmbedder; LocalEmbedder().embed(['first'])"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "RAGMEM_CACHE_DIR": str(tmp_path)}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+        )
+        for _ in range(2)
+    ]
+    assert [run.returncode for run in runs] == [0, 0], runs[0].stderr
+    first = runs[0].stderr.strip().splitlines()
+    assert len(first) == 1, runs[0].stderr
+    assert first[0].startswith("ragmem: ")
+    assert "once" in first[0]
+    assert runs[1].stderr == ""
