@@ -179,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_index, _add_search, _add_ask, _add_eval, _add_demo):
         add(commands)
+    from ragmem.server.cli import add_serve
+
+    add_serve(commands)
     return parser
 
 
