@@ -67,10 +67,6 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class Gate:
     """ASGI middleware: admission control, body limit and request metrics.
 
@@ -111,30 +107,39 @@ class Gate:
         started = time.perf_counter()
         status = 500
         received = 0
-        response_started = False
+        too_large = replied = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise _TooLarge
+                    # the app may catch an exception raised here (as a parse error), so
+                    # the body is cut short instead and its answer replaced by a 413
+                    too_large = True
+                    return {"type": "http.disconnect"}
             return message
 
         async def counting_send(message: Message) -> None:
-            nonlocal status, response_started
+            nonlocal status, replied
+            if too_large:
+                if not replied:
+                    status, replied = 413, True
+                    await _reply(send, 413, f"the request body exceeds {self.max_body_bytes} bytes")
+                return
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                response_started = True
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, counting_send)
-        except _TooLarge:
-            if not response_started:
-                status = 413
-                await _reply(send, 413, f"the request body exceeds {self.max_body_bytes} bytes")
+            try:
+                await self.app(scope, limited_receive, counting_send)
+            except Exception:
+                if not too_large:  # a cut-short body may end the app with ClientDisconnect
+                    raise
+            if too_large and not replied:
+                await counting_send({"type": "http.response.start", "status": 413})
         finally:
             self.in_flight -= 1
             self.metrics.in_flight.set(self.in_flight)
