@@ -74,8 +74,8 @@ def status_of(exc: BaseException) -> tuple[int, str, str | None]:
 
 def _answer(exc: BaseException) -> JSONResponse:
     status, kind, code = status_of(exc)
-    if status >= 500 and status not in (502, 503, 504):
-        log.exception("unhandled error", exc_info=exc)
+    if status == 500 and not isinstance(exc, ApiError):
+        log.error("unhandled error", exc_info=exc)
         message = "internal server error"
     else:
         message = " ".join(str(exc).split()) or type(exc).__name__
