@@ -76,7 +76,9 @@ class Service:
             raise ApiError(404, f"unknown collection: {name!r}", kind="not_found_error")
         if write:
             self.check_write(tenant)
-        return await self.work(self.state.get, name)
+        # an open collection is returned at once; opening one reads files, in a worker
+        found = self.state.opened(name)
+        return found if found is not None else await self.work(self.state.get, name)
 
     @staticmethod
     def check_write(tenant: Tenant) -> None:

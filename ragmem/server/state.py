@@ -101,6 +101,10 @@ class State:
             if p.is_dir() and valid_name(p.name) and (p / _CONFIG).exists()
         )
 
+    def opened(self, name: str) -> Collection | None:
+        """Collection ``name`` if it is already open (no file is touched)."""
+        return self._open.get(name)
+
     def get(self, name: str) -> Collection:
         """The open collection ``name``.
 
