@@ -87,19 +87,25 @@ class Service:
             raise ApiError(403, "this API key may only read", kind="permission_error")
 
 
-def current_service(request: Request) -> Service:
-    """FastAPI dependency: the service of the app handling ``request``."""
+def _service_of(request: Request) -> Service:
     service: Service = request.app.state.service
     return service
 
 
-def current_tenant(request: Request) -> Tenant:
+# The dependencies are coroutines so FastAPI runs them on the event loop: a plain
+# function would cost each request a round trip through the thread pool.
+async def current_service(request: Request) -> Service:
+    """FastAPI dependency: the service of the app handling ``request``."""
+    return _service_of(request)
+
+
+async def current_tenant(request: Request) -> Tenant:
     """FastAPI dependency: the tenant of the request's ``Authorization: Bearer`` key.
 
     Without a keys file every request is the ``default`` tenant. The presented key is
     never logged or repeated in the answer.
     """
-    keys = current_service(request).settings.keys
+    keys = _service_of(request).settings.keys
     if keys is None:
         return ANONYMOUS
     header = request.headers.get("authorization", "")
