@@ -48,7 +48,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # for stores.chroma_se
 from ragmem import Document, RAGPipeline
 from ragmem.pipeline.defaults import build_retriever
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "beir" / "scifact"
+# ../shared/data beside the repository (or beside the folder of worktrees it sits in)
+_ROOT = Path(__file__).resolve().parents[1]
+DATA = next(
+    (
+        p / "shared/data/beir/scifact"
+        for p in (_ROOT.parent, _ROOT.parent.parent)
+        if (p / "shared/data/beir/scifact").exists()
+    ),
+    _ROOT.parent / "shared/data/beir/scifact",
+)
 K = 10
 
 
