@@ -184,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     for add in (_add_index, _add_search, _add_ask, _add_eval, _add_demo, _add_mcp):
         add(commands)
+    from ragmem.server.cli import add_serve
+
+    add_serve(commands)
     return parser
 
 

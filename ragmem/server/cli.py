@@ -1,0 +1,122 @@
+"""``ragmem serve``: its command-line options, and starting uvicorn with them."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ragmem.errors import ConfigurationError, MissingDependencyError
+
+if TYPE_CHECKING:
+    from ragmem.server.state import Settings
+
+__all__ = ["add_serve", "is_loopback", "settings_from_args"]
+
+
+def add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the ``serve`` command on the ``ragmem`` parser."""
+    serve = commands.add_parser("serve", help="serve collections and memory over HTTP")
+    serve.add_argument("--store", default=".", metavar="DIR", help="folder of collections")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--keys", metavar="FILE", help="API keys file (TOML or JSON)")
+    serve.add_argument(
+        "--insecure", action="store_true", help="allow a non-loopback bind without --keys"
+    )
+    serve.add_argument("--embedder", default="local", help="embedder for new collections")
+    serve.add_argument(
+        "--embedder-options", metavar="JSON", help="embedder options, e.g. '{\"dimensions\": 256}'"
+    )
+    serve.add_argument(
+        "--llm-model",
+        default=os.environ.get("RAGMEM_MODEL"),
+        help="chat model of an OpenAI-compatible server; without one, answers quote sources",
+    )
+    serve.add_argument(
+        "--llm-base-url",
+        default=os.environ.get("RAGMEM_BASE_URL"),
+        help="OpenAI-compatible endpoint of the chat model",
+    )
+    serve.add_argument("--workers", type=int, default=8, help="requests worked on at once")
+    serve.add_argument("--queue", type=int, default=64, help="requests waiting before 503")
+    serve.add_argument("--max-body-mb", type=float, default=32.0, help="largest request body")
+    serve.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
+    serve.add_argument("--log-level", default="info", help="uvicorn log level")
+    serve.set_defaults(handler=run_serve)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address or ``localhost``."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """The server settings the parsed options describe.
+
+    Raises:
+        ConfigurationError: a non-loopback bind without keys and without ``--insecure``,
+            or an unreadable keys file or option.
+    """
+    from ragmem.server.auth import load_keys
+    from ragmem.server.state import Settings
+
+    keys = load_keys(args.keys) if args.keys else None
+    if keys is None and not is_loopback(args.host) and not args.insecure:
+        raise ConfigurationError(
+            f"refusing to serve {args.host} without --keys: anyone who can reach it could "
+            "read and write everything; give --keys FILE, or --insecure to do it anyway"
+        )
+    options: dict[str, Any] = {}
+    if args.embedder_options:
+        try:
+            options = json.loads(args.embedder_options)
+        except json.JSONDecodeError as exc:
+            raise ConfigurationError(f"--embedder-options is not JSON: {exc.msg}") from exc
+    if args.llm_base_url and not args.llm_model:
+        raise ConfigurationError("--llm-base-url needs --llm-model (the model name to ask)")
+    llm = None
+    if args.llm_model:
+        from ragmem.registry import load_backend
+
+        llm = load_backend("llms", "openai")(args.llm_model, base_url=args.llm_base_url)
+    return Settings(
+        store=Path(args.store),
+        keys=keys,
+        embedder=args.embedder,
+        embedder_options=options,
+        llm=llm,
+        workers=args.workers,
+        queue=args.queue,
+        max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+        timeout=args.timeout,
+    )
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Serve until SIGINT or SIGTERM; in-flight requests finish before exit."""
+    try:
+        import uvicorn
+
+        from ragmem.server.app import create_app
+    except ImportError as exc:
+        raise MissingDependencyError(package=exc.name or "fastapi", extra="server") from exc
+    settings = settings_from_args(args)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=max(5, int(settings.timeout)),
+    )
+    return 0

@@ -1,0 +1,122 @@
+"""The running service: state, worker threads, and the request dependencies routes share."""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from fastapi import Request
+
+from ragmem.server.auth import ANONYMOUS, Tenant
+from ragmem.server.errors import ApiError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ragmem.server.gate import Metrics
+    from ragmem.server.jobs import Jobs
+    from ragmem.server.state import Collection, Settings, State
+
+__all__ = ["Service", "current_service", "current_tenant"]
+
+T = TypeVar("T")
+
+
+class Service:
+    """What every route needs: the state, the worker pool, the metrics and the jobs.
+
+    Blocking work (embedding, search, index writes) runs in at most ``settings.workers``
+    threads, so the event loop keeps accepting, streaming and answering probes.
+    """
+
+    def __init__(self, settings: Settings, state: State, metrics: Metrics, jobs: Jobs) -> None:
+        self.settings = settings
+        self.state = state
+        self.metrics = metrics
+        self.jobs = jobs
+        self.limiter = anyio.CapacityLimiter(settings.workers)
+        self.ready = False
+        self._waiting = 0
+
+    async def work(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn`` in a worker thread; past ``settings.timeout`` answer 504.
+
+        A request that times out stops waiting, but its thread runs to the end: a write
+        is either whole or absent, and an unanswered one was never acknowledged.
+        """
+        self._waiting += 1
+        self.metrics.queue_depth.set(self._waiting - self.limiter.borrowed_tokens)
+        try:
+            with anyio.fail_after(self.settings.timeout):
+                return await anyio.to_thread.run_sync(
+                    functools.partial(fn, *args, **kwargs),
+                    limiter=self.limiter,
+                    abandon_on_cancel=True,
+                )
+        except TimeoutError:
+            raise ApiError(
+                504,
+                f"the request took longer than {self.settings.timeout:g} s",
+                kind="server_error",
+                code="timeout",
+            ) from None
+        finally:
+            self._waiting -= 1
+            self.metrics.queue_depth.set(max(0, self._waiting - self.limiter.borrowed_tokens))
+
+    async def collection(self, tenant: Tenant, name: str, *, write: bool = False) -> Collection:
+        """Collection ``name`` if ``tenant`` may use it (and write to it, when ``write``).
+
+        A collection the tenant may not read is answered exactly like a missing one,
+        so its existence cannot be inferred.
+        """
+        if not tenant.may_use(name):
+            raise ApiError(404, f"unknown collection: {name!r}", kind="not_found_error")
+        if write:
+            self.check_write(tenant)
+        # an open collection is returned at once; opening one reads files, in a worker
+        found = self.state.opened(name)
+        return found if found is not None else await self.work(self.state.get, name)
+
+    @staticmethod
+    def check_write(tenant: Tenant) -> None:
+        """Refuse a write from a read-only key."""
+        if not tenant.can_write:
+            raise ApiError(403, "this API key may only read", kind="permission_error")
+
+
+def _service_of(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+# The dependencies are coroutines so FastAPI runs them on the event loop: a plain
+# function would cost each request a round trip through the thread pool.
+async def current_service(request: Request) -> Service:
+    """FastAPI dependency: the service of the app handling ``request``."""
+    return _service_of(request)
+
+
+async def current_tenant(request: Request) -> Tenant:
+    """FastAPI dependency: the tenant of the request's ``Authorization: Bearer`` key.
+
+    Without a keys file every request is the ``default`` tenant. The presented key is
+    never logged or repeated in the answer.
+    """
+    keys = _service_of(request).settings.keys
+    if keys is None:
+        return ANONYMOUS
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    tenant = keys.authenticate(token.strip()) if scheme.lower() == "bearer" else None
+    if tenant is None:
+        raise ApiError(
+            401,
+            "missing or unknown API key (send Authorization: Bearer KEY)",
+            kind="authentication_error",
+            code="invalid_api_key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return tenant
