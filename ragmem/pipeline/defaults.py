@@ -21,6 +21,7 @@ __all__ = [
     "Chunker",
     "build_reranker",
     "build_retriever",
+    "chunker_for",
     "default_chunker",
     "default_tokenizer",
     "new_keyword_index",
@@ -51,6 +52,22 @@ class Chunker(Protocol):
         ...
 
 
+def _chunk_settings(embedder: Embedder) -> dict[str, Any]:
+    tokenizer_path = getattr(embedder, "tokenizer_path", None)
+    window = getattr(embedder, "max_tokens", None)
+    if tokenizer_path is not None and isinstance(window, int):
+        from ragmem.tokens import HuggingFaceTokenizer
+
+        size = min(CHUNK_TOKENS, window - 2)  # the window includes [CLS] and [SEP]
+        return {
+            "size": size,
+            "overlap": min(CHUNK_OVERLAP_TOKENS, size // 4),
+            "unit": "tokens",
+            "tokenizer": HuggingFaceTokenizer(tokenizer_path),
+        }
+    return {"size": CHUNK_CHARS, "overlap": CHUNK_CHARS // 10, "unit": "chars"}
+
+
 def default_chunker(embedder: Embedder) -> Chunker:
     """The chunker a pipeline uses when none is given.
 
@@ -62,19 +79,28 @@ def default_chunker(embedder: Embedder) -> Chunker:
     """
     from ragmem.chunking import RecursiveChunker
 
-    tokenizer_path = getattr(embedder, "tokenizer_path", None)
-    window = getattr(embedder, "max_tokens", None)
-    if tokenizer_path is not None and isinstance(window, int):
-        from ragmem.tokens import HuggingFaceTokenizer
+    return RecursiveChunker(**_chunk_settings(embedder))
 
-        size = min(CHUNK_TOKENS, window - 2)  # the window includes [CLS] and [SEP]
-        return RecursiveChunker(
-            size=size,
-            overlap=min(CHUNK_OVERLAP_TOKENS, size // 4),
-            unit="tokens",
-            tokenizer=HuggingFaceTokenizer(tokenizer_path),
-        )
-    return RecursiveChunker(size=CHUNK_CHARS, overlap=CHUNK_CHARS // 10, unit="chars")
+
+def chunker_for(suffix: str, embedder: Embedder, fallback: Chunker) -> Chunker:
+    """The default chunker for a file type, of the same size as ``default_chunker``'s.
+
+    Markdown is cut at headings (``MarkdownChunker``, headings in metadata), source code
+    at definitions (``CodeChunker``, symbols in metadata); everything else uses
+    ``fallback``.
+    """
+    from ragmem.ingest import CODE_SUFFIXES, MARKDOWN_SUFFIXES
+
+    suffix = suffix.lower()
+    if suffix in MARKDOWN_SUFFIXES:
+        from ragmem.chunking import MarkdownChunker
+
+        return MarkdownChunker(**_chunk_settings(embedder))
+    if suffix in CODE_SUFFIXES:
+        from ragmem.chunking import CodeChunker
+
+        return CodeChunker(**_chunk_settings(embedder), language=CODE_SUFFIXES[suffix])
+    return fallback
 
 
 def default_tokenizer(model: str | None = None) -> Tokenizer:

@@ -1,6 +1,6 @@
 """Text analysis for lexical retrieval: unicode word splitting, stopwords, Snowball stemming.
 
-A tokenizer is any callable ``text -> list[str]``. The default, ``TextAnalyzer``, also
+An analyzer is any callable ``text -> list[str]``. The default, ``TextAnalyzer``, also
 exposes its two stages (``words`` and ``term``) so the BM25 index can cache the
 analysis of each distinct word instead of re-stemming every occurrence.
 """
@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ragmem.errors import ConfigurationError, MissingDependencyError
 
-__all__ = ["ENGLISH_STOPWORDS", "TextAnalyzer", "Tokenizer"]
+__all__ = ["ENGLISH_STOPWORDS", "Analyzer", "TextAnalyzer"]
 
 # Lucene's EnglishAnalyzer default stop set (33 words): the same list as Lucene-based
 # BM25 baselines, so scores are comparable with published numbers.
@@ -26,8 +26,11 @@ ENGLISH_STOPWORDS: frozenset[str] = frozenset(_LUCENE_ENGLISH.split())
 
 
 @runtime_checkable
-class Tokenizer(Protocol):
-    """Turns a text into the terms a lexical index counts."""
+class Analyzer(Protocol):
+    """Turns a text into the terms a lexical index counts (stems, not model tokens).
+
+    Named apart from ``ragmem.tokens.Tokenizer``, which counts a model's tokens.
+    """
 
     def __call__(self, text: str) -> list[str]: ...
 

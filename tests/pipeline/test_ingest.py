@@ -41,7 +41,7 @@ def test_json_and_jsonl_records(tmp_path):
     assert (solo.id, solo.text, solo.metadata) == (
         "one.json:0",
         "solo",
-        {"year": 2024, "source": "one.json"},
+        {"year": 2024, "tags": ["x"], "source": "one.json"},
     )
     many = load_file(tmp_path / "many.json", doc_id="m")
     assert [(d.id, d.text) for d in many] == [("m:a", "first"), ("m:1", "second")]
