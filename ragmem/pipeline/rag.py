@@ -211,6 +211,8 @@ class RAGPipeline(Asking):
     def _pin_embedder(self) -> None:
         """Record the embedder once something is committed (see ``ragmem.pipeline.config``)."""
         if self._config is None and self.path is not None and not self.read_only:
+            if not self.manifest.entries and self.store.count() == 0:
+                return  # a run that stored nothing pins nothing
             write_config(self.path, self._embedder_entry)
             self._config = read_config(self.path)
 
