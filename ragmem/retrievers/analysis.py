@@ -14,15 +14,29 @@ from typing import Any, Protocol, runtime_checkable
 
 from ragmem.errors import ConfigurationError, MissingDependencyError
 
-__all__ = ["ENGLISH_STOPWORDS", "Analyzer", "TextAnalyzer"]
+__all__ = ["ENGLISH_STOPWORDS", "LUCENE_STOPWORDS", "Analyzer", "TextAnalyzer"]
 
-# Lucene's EnglishAnalyzer default stop set (33 words): the same list as Lucene-based
-# BM25 baselines, so scores are comparable with published numbers.
+# Lucene's EnglishAnalyzer default stop set (33 words), as in Lucene-based BM25 baselines.
 _LUCENE_ENGLISH = (
     "a an and are as at be but by for if in into is it no not of on or such that the "
     "their then there these they this to was will with"
 )
-ENGLISH_STOPWORDS: frozenset[str] = frozenset(_LUCENE_ENGLISH.split())
+LUCENE_STOPWORDS: frozenset[str] = frozenset(_LUCENE_ENGLISH.split())
+"""Lucene's English stop set: ``stopwords="lucene"``."""
+
+# Lucene's set plus pronouns, auxiliaries, question words and the pieces \w+ leaves of
+# contractions ("don't" -> "don", "t"). Users ask questions: without these, BM25 ranks a
+# page that shares "how do I" above the one that answers. Words that carry meaning in
+# claims and queries (more, most, few, before, after, up, down, against) are kept.
+_QUESTION_WORDS = (
+    "i me my myself we us our ours ourselves you your yours yourself yourselves he him his "
+    "himself she her hers herself its itself them theirs themselves what which who whom "
+    "whose when where why how am were been being have has had having do does did doing "
+    "would should could can may might must shall from about so than too very just also "
+    "s t don d ll m re ve"
+)
+ENGLISH_STOPWORDS: frozenset[str] = LUCENE_STOPWORDS | frozenset(_QUESTION_WORDS.split())
+"""The default English stop set: ``stopwords="english"``."""
 
 
 @runtime_checkable
@@ -56,14 +70,16 @@ class TextAnalyzer:
     Args:
         language: Snowball stemmer language (PyStemmer), e.g. ``"english"``, ``"german"``.
         stem: whether to stem (needs the ``bm25`` extra: PyStemmer).
-        stopwords: ``"english"`` (Lucene's list), ``None`` for none, or your own collection
-            of case-folded words.
+        stopwords: ``"english"`` (Lucene's list plus pronouns, auxiliaries and question
+            words, so "how do I restore a backup" searches for "restore backup"),
+            ``"lucene"`` (Lucene's 33 words only), ``None`` for none, or your own
+            collection of case-folded words. An index keeps the list it was built with.
         min_length: shortest word kept (in characters).
         pattern: regular expression for one word.
 
     Example:
-        >>> TextAnalyzer()("The runners were running in Zürich")
-        ['runner', 'were', 'run', 'zürich']
+        >>> TextAnalyzer()("How do I stop the runners running in Zürich?")
+        ['stop', 'runner', 'run', 'zürich']
     """
 
     def __init__(
@@ -76,12 +92,13 @@ class TextAnalyzer:
         pattern: str = r"\w+",
     ) -> None:
         if isinstance(stopwords, str):
-            if stopwords != "english":
+            builtin = {"english": ENGLISH_STOPWORDS, "lucene": LUCENE_STOPWORDS}
+            if stopwords not in builtin:
                 raise ConfigurationError(
-                    f"built-in stopwords exist for 'english' only, got {stopwords!r}; "
+                    f"built-in stopwords are 'english' and 'lucene', got {stopwords!r}; "
                     "pass a collection of words instead"
                 )
-            stops: frozenset[str] = ENGLISH_STOPWORDS
+            stops: frozenset[str] = builtin[stopwords]
         else:
             stops = frozenset(stopwords or ())
         if min_length < 1:

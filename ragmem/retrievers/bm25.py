@@ -66,6 +66,8 @@ class BM25Retriever(Retriever):
         []
     """
 
+    score_floor = 0.0  # a document sharing no term with the query scores 0
+
     def __init__(
         self,
         *,
