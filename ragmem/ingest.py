@@ -142,7 +142,7 @@ def list_files(
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             candidates += [Path(dirpath, f) for f in filenames if not f.startswith(".")]
     else:
-        raise InvalidInputError(f"no such file or directory: {root}")
+        raise InvalidInputError(f"path: no such file or directory: {root}")
     inside = root.resolve()
     files, skipped = [], []
     for path in sorted(candidates):
