@@ -24,7 +24,7 @@ MISTAKES = [
     ("store path is a file", lambda r, t: RAGPipeline(a_file(t), embedder="hashing"), "path"),
     ("Document without id", lambda r, t: Document(text="x"), "id"),
     ("None metadata", lambda r, t: Document(id="a", text="x", metadata=None), "metadata"),
-    ("history item lacks content", lambda r, t: r.query("q", history=[{"role": "user"}]), "history"),
+    ("no content", lambda r, t: r.query("q", history=[{"role": "user"}]), "history"),
     ("history as a string", lambda r, t: r.query("q", history="hi"), "history"),
     ("k=0 in search", lambda r, t: r.search("q", k=0), "k"),
     ("k=0 in query", lambda r, t: r.query("q", k=0), "k"),
