@@ -100,11 +100,17 @@ class AnswerStream:
     """
 
     def __init__(
-        self, question: str, context: Context, hits: list[Hit], pieces: Iterator[str]
+        self,
+        question: str,
+        context: Context,
+        hits: list[Hit],
+        pieces: Iterator[str],
+        explain: dict[str, Any] | None = None,
     ) -> None:
         self.question = question
         self.context = context
         self.hits = hits
+        self.explain = explain or {}
         self._pieces = pieces
         self._received: list[str] = []
         self._done = False
@@ -133,4 +139,5 @@ class AnswerStream:
             context=self.context,
             hits=self.hits,
             citations=cited_sources(text, self.context.sources),
+            explain=self.explain,
         )

@@ -189,7 +189,9 @@ class Asking:
         hits = self._search(search_query, k, where, min_score, {})
         context = self.build_context(question, hits, history=messages)
         pieces = self.llm.stream(self._messages(question, context, messages))
-        return AnswerStream(question, context, hits, iter(pieces))
+        return AnswerStream(
+            question, context, hits, iter(pieces), explain={"search_query": search_query}
+        )
 
     def _assemble(
         self, question: str, hits: list[Hit], history: list[Message], timings: dict[str, float]
