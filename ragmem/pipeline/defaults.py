@@ -37,6 +37,9 @@ HYBRID: dict[str, Any] = {"fusion": "minmax", "weights": [0.55, 0.45], "depth": 
 RERANK: dict[str, Any] = {"depth": 50, "weight": 0.3, "normalization": "zscore", "encoding": "int4"}
 RERANKER_NAMES = ("late-interaction", "cohere")
 
+# BM25 stopwords of the pipeline's keyword index (see TextAnalyzer)
+STOPWORDS = "english-full"
+
 CHUNK_TOKENS = 256
 CHUNK_OVERLAP_TOKENS = 32
 CHUNK_CHARS = 1000
@@ -131,17 +134,19 @@ def default_tokenizer(model: str | None = None) -> Tokenizer:
 
 
 def new_keyword_index() -> BM25Retriever:
-    """An empty BM25 index; it stems (Snowball) when ``ragmem[bm25]`` is installed."""
+    """An empty BM25 index; it stems (Snowball) when ``ragmem[bm25]`` is installed and
+    drops English stopwords including question words (``"english-full"``)."""
     from ragmem.retrievers.analysis import TextAnalyzer
     from ragmem.retrievers.bm25 import BM25Retriever
 
+    # questions are what a pipeline is asked: "how do I ..." must not decide the ranking
     try:
-        analyzer = TextAnalyzer()
+        analyzer = TextAnalyzer(stopwords=STOPWORDS)
     except ImportError:
         # stemming is a refinement; the analyzer settings are saved with the index,
         # so an index keeps the analyzer it was built with
         log.info("PyStemmer is not installed (ragmem[bm25]); BM25 indexes words unstemmed")
-        analyzer = TextAnalyzer(stem=False)
+        analyzer = TextAnalyzer(stem=False, stopwords=STOPWORDS)
     return BM25Retriever(tokenizer=analyzer)
 
 

@@ -14,15 +14,15 @@ from typing import Any, Protocol, runtime_checkable
 
 from ragmem.errors import ConfigurationError, MissingDependencyError
 
-__all__ = ["ENGLISH_STOPWORDS", "LUCENE_STOPWORDS", "Analyzer", "TextAnalyzer"]
+__all__ = ["ENGLISH_FULL_STOPWORDS", "ENGLISH_STOPWORDS", "Analyzer", "TextAnalyzer"]
 
 # Lucene's EnglishAnalyzer default stop set (33 words), as in Lucene-based BM25 baselines.
 _LUCENE_ENGLISH = (
     "a an and are as at be but by for if in into is it no not of on or such that the "
     "their then there these they this to was will with"
 )
-LUCENE_STOPWORDS: frozenset[str] = frozenset(_LUCENE_ENGLISH.split())
-"""Lucene's English stop set: ``stopwords="lucene"``."""
+ENGLISH_STOPWORDS: frozenset[str] = frozenset(_LUCENE_ENGLISH.split())
+"""Lucene's English stop set: ``stopwords="english"``."""
 
 # Lucene's set plus pronouns, auxiliaries, question words and the pieces \w+ leaves of
 # contractions ("don't" -> "don", "t"). Users ask questions: without these, BM25 ranks a
@@ -35,8 +35,8 @@ _QUESTION_WORDS = (
     "would should could can may might must shall from about so than too very just also "
     "s t don d ll m re ve"
 )
-ENGLISH_STOPWORDS: frozenset[str] = LUCENE_STOPWORDS | frozenset(_QUESTION_WORDS.split())
-"""The default English stop set: ``stopwords="english"``."""
+ENGLISH_FULL_STOPWORDS: frozenset[str] = ENGLISH_STOPWORDS | frozenset(_QUESTION_WORDS.split())
+"""Lucene's set plus question words: ``stopwords="english-full"``, RAGPipeline's default."""
 
 
 @runtime_checkable
@@ -70,16 +70,18 @@ class TextAnalyzer:
     Args:
         language: Snowball stemmer language (PyStemmer), e.g. ``"english"``, ``"german"``.
         stem: whether to stem (needs the ``bm25`` extra: PyStemmer).
-        stopwords: ``"english"`` (Lucene's list plus pronouns, auxiliaries and question
-            words, so "how do I restore a backup" searches for "restore backup"),
-            ``"lucene"`` (Lucene's 33 words only), ``None`` for none, or your own
-            collection of case-folded words. An index keeps the list it was built with.
+        stopwords: ``"english"`` (Lucene's 33 words), ``"english-full"`` (Lucene's plus
+            pronouns, auxiliaries and question words, so "how do I restore a backup"
+            searches for "restore backup"; what ``RAGPipeline`` uses), ``None`` for none,
+            or your own collection of case-folded words. An index keeps its list.
         min_length: shortest word kept (in characters).
         pattern: regular expression for one word.
 
     Example:
-        >>> TextAnalyzer()("How do I stop the runners running in Zürich?")
-        ['stop', 'runner', 'run', 'zürich']
+        >>> TextAnalyzer()("The runners were running in Zürich")
+        ['runner', 'were', 'run', 'zürich']
+        >>> TextAnalyzer(stopwords="english-full")("How do I stop the runners?")
+        ['stop', 'runner']
     """
 
     def __init__(
@@ -92,10 +94,10 @@ class TextAnalyzer:
         pattern: str = r"\w+",
     ) -> None:
         if isinstance(stopwords, str):
-            builtin = {"english": ENGLISH_STOPWORDS, "lucene": LUCENE_STOPWORDS}
+            builtin = {"english": ENGLISH_STOPWORDS, "english-full": ENGLISH_FULL_STOPWORDS}
             if stopwords not in builtin:
                 raise ConfigurationError(
-                    f"built-in stopwords are 'english' and 'lucene', got {stopwords!r}; "
+                    f"built-in stopwords are 'english' and 'english-full', got {stopwords!r}; "
                     "pass a collection of words instead"
                 )
             stops: frozenset[str] = builtin[stopwords]
