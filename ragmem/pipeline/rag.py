@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -134,10 +133,6 @@ class RAGPipeline(Asking):
                 raise ConfigurationError(f"path {self.path} is a file; an index is a folder")
             self.path.mkdir(parents=True, exist_ok=True)
         self._config = read_config(self.path)
-        if self._config is None and self.path is not None and store is None:
-            # no config: nothing was ever committed here, so leftovers of a first run
-            # that failed (an empty store, perhaps of another width) are discarded
-            _discard_uncommitted(self.path)
         self.embedder = self._open_embedder(embedder, embedder_options or {})
         self.store = store if store is not None else self._open_store()
         if self.store.dimensions != self.embedder.dimensions:
@@ -225,9 +220,18 @@ class RAGPipeline(Asking):
 
         if self.path is None:
             return LocalVectorStore(self.embedder.dimensions)
-        return LocalVectorStore(
-            self.embedder.dimensions, path=self.path / "vectors", read_only=self.read_only
-        )
+        try:
+            return LocalVectorStore(
+                self.embedder.dimensions, path=self.path / "vectors", read_only=self.read_only
+            )
+        except ConfigurationError as exc:
+            if self._config is not None:
+                raise
+            # no config: the store was left by a run that committed nothing
+            raise ConfigurationError(
+                f"{self.path / 'vectors'} was started with another embedder by a run that "
+                f"committed nothing; delete that folder to index with {self.embedder.name}"
+            ) from exc
 
     def _open_keyword(self, path: Path | None) -> BM25Retriever:
         from ragmem.retrievers.bm25 import BM25Retriever
@@ -399,15 +403,6 @@ def _check_metadata(metadata: Metadata | None) -> Metadata:
         return validate_metadata(metadata)
     except InvalidInputError as exc:
         raise InvalidInputError(f"metadata: {exc}") from None
-
-
-def _discard_uncommitted(folder: Path) -> None:
-    for leftover in ("vectors", _KEYWORD, "manifest.json"):
-        target = folder / leftover
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
 
 
 def _text_document(text: str) -> Document:

@@ -247,3 +247,24 @@ def test_default_chunks_fit_the_local_models_window():
     assert all(local_tokenizer().count(h.text) <= 254 for h in hits)
     for hit in hits:
         assert long[hit.metadata["start"] : hit.metadata["end"]] == hit.text
+
+
+def test_a_first_run_that_stores_nothing_pins_nothing(tmp_path):
+    class Failing(HashingEmbedder):
+        def _embed_batch(self, texts, purpose):
+            raise RuntimeError("the server is down")
+
+    with RAGPipeline(tmp_path, embedder=Failing(dimensions=32)) as rag, pytest.raises(RuntimeError):
+        rag.ingest(DOCS)
+    assert not (tmp_path / "ragmem.json").exists()
+    # another embedder of the same width may take the folder over
+    with RAGPipeline(tmp_path, embedder=HashingEmbedder(dimensions=32, seed=1)) as rag:
+        rag.ingest(DOCS)
+    with RAGPipeline(tmp_path, read_only=True) as rag:
+        assert rag.embedder.name == "hashing-32-1"
+    # a different width is named, with what to delete
+    other = tmp_path / "other"
+    with RAGPipeline(other, embedder=Failing(dimensions=32)) as rag, pytest.raises(RuntimeError):
+        rag.ingest(DOCS)
+    with pytest.raises(ConfigurationError, match="delete that folder"):
+        RAGPipeline(other, embedder=HashingEmbedder(dimensions=16))
