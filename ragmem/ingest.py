@@ -7,7 +7,8 @@ C/C++, C#, Ruby, PHP, Kotlin, Swift, shell), configuration as text (``.yaml``, `
 field; any other JSON is indexed as text), ``.jsonl`` (one object per line), and ``.pdf``
 with the ``ragmem[pdf]`` extra. Files are read as UTF-8; a file that cannot be read or
 parsed is reported, never half-ingested; a bad record of a JSON file is reported with its
-line (or position) and skipped.
+line (or position) and skipped. A text longer than ``PART_CHARS`` is split at line ends
+into parts (``doc_id:partN``, with ``part_start`` in metadata), each chunked on its own.
 
 Folders are walked without following symlinks that lead outside them (unless asked),
 and only regular files are read: a FIFO named ``notes.txt`` is reported, not opened.
@@ -64,6 +65,8 @@ SUPPORTED_SUFFIXES = tuple(
 )
 # problems listed per file before the rest are only counted
 _LISTED_PROBLEMS = 3
+PART_CHARS = 1 << 20
+"""A text file longer than this (in characters) is indexed as parts of at most this size."""
 
 
 class UnreadableFileError(InvalidInputError):
@@ -220,7 +223,28 @@ def load_file(
     metadata: dict[str, Any] = {"source": doc_id}
     if suffix in CODE_SUFFIXES:
         metadata.update(path=doc_id, language=CODE_SUFFIXES[suffix])
-    return [Document(id=doc_id, text=text, metadata=metadata)]
+    if len(text) <= PART_CHARS:
+        return [Document(id=doc_id, text=text, metadata=metadata)]
+    # a large file becomes parts, so chunking (and a tokenizer's offsets) never holds
+    # more than one part; ``part_start`` maps a chunk's offsets back into the file
+    return [
+        Document(id=f"{doc_id}:part{n}", text=part, metadata={**metadata, "part_start": start})
+        for n, (start, part) in enumerate(_parts(text, PART_CHARS))
+    ]
+
+
+def _parts(text: str, size: int) -> list[tuple[int, str]]:
+    """``text`` cut into pieces of at most ``size`` characters, at a line end when possible."""
+    parts = []
+    start = 0
+    while start < len(text):
+        end = min(start + size, len(text))
+        if end < len(text):
+            newline = text.rfind("\n", start + size // 2, end)
+            end = newline + 1 if newline >= 0 else end
+        parts.append((start, text[start:end]))
+        start = end
+    return parts
 
 
 def _summarise(issues: list[str]) -> str:
