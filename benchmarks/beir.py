@@ -45,6 +45,7 @@ from ragmem.eval.beir import load_beir
 from ragmem.eval.configs import _bm25, _dense, token_store
 from ragmem.eval.metrics import ndcg
 from ragmem.registry import get_embedder
+from ragmem.retrievers.bm25 import BM25Retriever
 from ragmem.retrievers.fusion import fuse, normalize
 
 DEFAULT_DATA = Path(
@@ -75,6 +76,8 @@ def fused(lists, qids: list[str], fusion: str, w: float, depth: int, limit: int)
             ["bm25", "dense"],
             fusion=fusion,
             weights=[1 - w, w],
+            # as HybridRetriever does: BM25 is min-max normalised down to its floor of 0
+            floors=[BM25Retriever.score_floor, None],
         )[:limit]
         for q in qids
     }

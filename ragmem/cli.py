@@ -1,7 +1,8 @@
-"""The ``ragmem`` command: index folders, search, ask with citations, evaluate, and a demo.
+"""The ``ragmem`` command: index folders, search, ask with citations, delete, evaluate, a demo.
 
 Every failure ragmem knows about ends as one line on stderr and a non-zero exit code:
-1 for errors, 2 for bad usage, 130 when interrupted.
+1 for errors, 2 for bad usage, 130 when interrupted. A command is a function that adds
+its subparser; ``COMMANDS`` lists them in help order (append to it to add one).
 """
 
 from __future__ import annotations
@@ -13,33 +14,78 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ragmem._cli_parts import (
+    answer_json,
+    csv_ints,
+    hit_json,
+    hit_location,
+    meta,
+    no_context,
+    one_line,
+    positive,
+    print_dropped,
+    print_sources,
+    snippet,
+)
 from ragmem.errors import ConfigurationError, InvalidFilterError, InvalidInputError, RagmemError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import TypeAlias
 
-    from ragmem.context import Source
     from ragmem.llms.base import LLM
     from ragmem.pipeline import RAGPipeline
-    from ragmem.types import Hit
 
 __all__ = ["build_parser", "main"]
 
 Handler = Callable[[argparse.Namespace], int]
+if TYPE_CHECKING:
+    Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
-def _add_index(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_index(commands: Subparsers) -> None:
     index = commands.add_parser("index", help="index a folder or file (incrementally)")
     index.add_argument("path", help="folder or file to index")
     _store_option(index)
-    index.add_argument("--embedder", help="embedder name for a new index (default: local model)")
+    index.add_argument(
+        "--embedder",
+        help="embedder for a new index: local (default), openai (any OpenAI-compatible "
+        "server: Ollama, vLLM, TEI), cohere or hashing",
+    )
+    index.add_argument("--model", help="embedding model name (with --embedder openai or cohere)")
+    index.add_argument(
+        "--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1"
+    )
+    index.add_argument("--dimensions", type=positive, help="vector width (or Matryoshka cut)")
+    index.add_argument(
+        "--meta",
+        type=meta,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="metadata for every chunk of this run (repeatable), e.g. --meta tenant=acme",
+    )
+    index.add_argument(
+        "--follow-symlinks", action="store_true", help="follow symlinks leading outside PATH"
+    )
     index.add_argument("--text-field", default="text", help="field of JSON records holding text")
     index.add_argument("--quiet", action="store_true", help="no progress bar")
     index.add_argument("--json", action="store_true", help="print the report as JSON")
     index.set_defaults(handler=_cmd_index)
 
 
-def _add_search(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_delete(commands: Subparsers) -> None:
+    delete = commands.add_parser("delete", help="remove indexed files or documents")
+    delete.add_argument("paths", nargs="*", metavar="PATH", help="files (or folders) to remove")
+    delete.add_argument(
+        "--doc-id", action="append", default=[], metavar="ID", help="a document id (repeatable)"
+    )
+    _store_option(delete)
+    delete.add_argument("--json", action="store_true", help="print the report as JSON")
+    delete.set_defaults(handler=_cmd_delete)
+
+
+def _add_search(commands: Subparsers) -> None:
     search = commands.add_parser("search", help="print the best matching chunks")
     search.add_argument("query")
     _store_option(search)
@@ -48,35 +94,23 @@ def _add_search(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     search.set_defaults(handler=_cmd_search)
 
 
-def _add_ask(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_ask(commands: Subparsers) -> None:
     ask = commands.add_parser("ask", help="answer a question with citations")
     ask.add_argument("question")
     _store_option(ask)
     _retrieval_options(ask)
     _llm_options(ask)
-    ask.add_argument("--budget", type=int, default=3000, help="context budget in tokens")
+    ask.add_argument("--budget", type=positive, default=3000, help="context budget in tokens")
     ask.add_argument("--json", action="store_true", help="print the answer and sources as JSON")
     ask.set_defaults(handler=_cmd_ask)
 
 
-def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_demo(commands: Subparsers) -> None:
     demo = commands.add_parser("demo", help="index ragmem's own docs and answer questions about it")
     demo.add_argument("questions", nargs="*", help="questions to ask (default: a few built in)")
-    demo.add_argument("--k", type=int, default=3, help="sources per question")
+    demo.add_argument("--k", type=positive, default=3, help="sources per question")
     _llm_options(demo)
     demo.set_defaults(handler=_cmd_demo)
-
-
-def _csv_ints(text: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
-        ) from exc
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return values
 
 
 def _default_cache_dir() -> str:
@@ -136,7 +170,7 @@ def _eval_locomo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_eval(commands: Subparsers) -> None:
     from ragmem.eval.beir import CONFIGURATIONS
 
     group = commands.add_parser("eval", help="evaluate retrieval on benchmark datasets")
@@ -149,7 +183,7 @@ def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help=f"comma-separated, from: {', '.join(CONFIGURATIONS)} (default bm25)",
     )
     beir.add_argument("--split", default="test", help="qrels split (default test)")
-    beir.add_argument("--k", type=_csv_ints, default=[10, 100], help="cutoffs (default 10,100)")
+    beir.add_argument("--k", type=csv_ints, default=[10, 100], help="cutoffs (default 10,100)")
     beir.add_argument("--embedder", default="local", help="registered embedder (default local)")
     beir.add_argument(
         "--cache-dir",
@@ -161,7 +195,7 @@ def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     beir.set_defaults(handler=_eval_beir)
     locomo = benchmarks.add_parser("locomo", help="LoCoMo long-conversation memory recall")
     locomo.add_argument("path", help="locomo10.json (or .json.gz)")
-    locomo.add_argument("--k", type=_csv_ints, default=[5, 10], help="cutoffs (default 5,10)")
+    locomo.add_argument("--k", type=csv_ints, default=[5, 10], help="cutoffs (default 5,10)")
     locomo.add_argument(
         "--conversations",
         default=None,
@@ -174,19 +208,41 @@ def _add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     add_arguments(benchmarks.add_parser("longmemeval", help="LongMemEval memory recall"))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every command registered."""
-    parser = argparse.ArgumentParser(
-        prog="ragmem", description="Retrieval-augmented generation over your files, offline."
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from ragmem.mcp_server.command import add_command as _add_mcp
-
-    for add in (_add_index, _add_search, _add_ask, _add_eval, _add_demo, _add_mcp):
-        add(commands)
+def _add_serve(commands: Subparsers) -> None:
     from ragmem.server.cli import add_serve
 
     add_serve(commands)
+
+
+def _add_mcp(commands: Subparsers) -> None:
+    from ragmem.mcp_server.command import add_command
+
+    add_command(commands)
+
+
+COMMANDS: list[Callable[[Subparsers], None]] = [
+    _add_index,
+    _add_search,
+    _add_ask,
+    _add_delete,
+    _add_eval,
+    _add_demo,
+    _add_serve,
+    _add_mcp,
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every command in ``COMMANDS`` registered."""
+    from ragmem import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="ragmem", description="Retrieval-augmented generation over your files, offline."
+    )
+    parser.add_argument("--version", action="version", version=f"ragmem {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in COMMANDS:
+        add(commands)
     return parser
 
 
@@ -200,7 +256,7 @@ def _store_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _retrieval_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--k", type=int, default=5, help="number of results (default 5)")
+    parser.add_argument("--k", type=positive, default=5, help="number of results (default 5)")
     parser.add_argument("--where", metavar="JSON", help="metadata filter, e.g. '{\"year\": 2024}'")
     parser.add_argument(
         "--retriever", default="hybrid", help="hybrid (default), rrf, dense or bm25"
@@ -238,21 +294,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("ragmem: interrupted", file=sys.stderr)
         return 130
     except (RagmemError, OSError) as exc:
-        print(f"ragmem: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"ragmem: error: {one_line(exc)}", file=sys.stderr)
         return 1
     except Exception as exc:
         if os.environ.get("RAGMEM_DEBUG"):
             raise
         print(
-            f"ragmem: internal error: {type(exc).__name__}: {_one_line(exc)} "
+            f"ragmem: internal error: {type(exc).__name__}: {one_line(exc)} "
             "(set RAGMEM_DEBUG=1 for a traceback)",
             file=sys.stderr,
         )
         return 1
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _parse_where(text: str | None) -> Any:
@@ -283,9 +335,14 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
     if not Path(args.path).exists():  # before an empty index is created for nothing
         raise InvalidInputError(f"no such file or directory: {args.path}")
-    with RAGPipeline(args.store, embedder=args.embedder) as rag:
+    embedder, options = _embedder_options(args)
+    with RAGPipeline(args.store, embedder=embedder, embedder_options=options) as rag:
         report = rag.ingest_folder(
-            args.path, text_field=args.text_field, progress=not args.quiet and sys.stderr.isatty()
+            args.path,
+            text_field=args.text_field,
+            metadata=dict(args.meta) or None,
+            follow_symlinks=args.follow_symlinks,
+            progress=not args.quiet and sys.stderr.isatty(),
         )
     if args.json:
         print(report.model_dump_json(indent=2))
@@ -298,35 +355,64 @@ def _cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _embedder_options(args: argparse.Namespace) -> tuple[str | None, dict[str, Any]]:
+    """The embedder name and options from ``--embedder``, ``--model``, ``--base-url``...
+
+    API keys are never options: the adapters read them from the environment.
+    """
+    options: dict[str, Any] = {}
+    if args.model is not None:
+        options["model"] = args.model
+    if args.base_url is not None:
+        options["base_url"] = args.base_url
+    if args.dimensions is not None:
+        options["dimensions"] = args.dimensions
+    if options and args.embedder is None:
+        raise ConfigurationError(
+            "--model, --base-url and --dimensions need --embedder (e.g. --embedder openai)"
+        )
+    return args.embedder, options
+
+
+def _cmd_delete(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    if bool(args.paths) == bool(args.doc_id):
+        raise InvalidInputError("delete takes PATH arguments or --doc-id, not both or neither")
+    with _open(args.store) as rag:
+        if args.doc_id:
+            report = rag.delete(args.doc_id)
+        else:
+            labels = [Path(p).as_posix() for p in args.paths]
+            report = rag.delete(
+                where={
+                    "$or": [{"source": label} for label in labels]
+                    + [{"source": {"$prefix": label.rstrip("/") + "/"}} for label in labels]
+                }
+            )
+    if args.json:
+        print(report.model_dump_json(indent=2))
+    elif not report.removed:
+        print("nothing to delete: no indexed file or document matches")
+    else:
+        for label in report.removed:
+            print(f"deleted: {label}")
+        print(f"{len(report.removed)} removed, {report.chunks_deleted} chunks deleted")
+    return 0
+
+
 def _cmd_search(args: argparse.Namespace) -> int:
     with _open(args.store, read_only=True, retriever=args.retriever, reranker=args.rerank) as rag:
         hits = rag.search(args.query, k=args.k, where=_parse_where(args.where))
     if args.json:
-        print(json.dumps([_hit_json(h) for h in hits], indent=2, ensure_ascii=False))
+        print(json.dumps([hit_json(h) for h in hits], indent=2, ensure_ascii=False))
         return 0
     if not hits:
         print("no results")
     for rank, hit in enumerate(hits, start=1):
-        print(f"{rank:>2}. {hit.score:.4f}  {_where(hit)}")
-        print(f"    {_snippet(hit.text or '')}")
+        print(f"{rank:>2}. {hit.score:.4f}  {hit_location(hit)}")
+        print(f"    {snippet(hit.text or '')}")
     return 0
-
-
-def _hit_json(hit: Hit) -> dict[str, Any]:
-    return {"id": hit.id, "score": hit.score, "text": hit.text, "metadata": hit.metadata}
-
-
-def _where(hit: Hit) -> str:
-    meta = hit.metadata
-    source = meta.get("source", meta.get("doc_id", hit.id))
-    if "start" in meta and "end" in meta:
-        return f"{source} [{meta['start']}:{meta['end']}]"
-    return str(source)
-
-
-def _snippet(text: str, width: int = 160) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 3] + "..."
 
 
 def _make_llm(model: str | None, base_url: str | None) -> LLM | None:
@@ -353,40 +439,22 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         if llm is None or args.json:
             answer = rag.query(args.question, where=where)
             if args.json:
-                print(json.dumps(_answer_json(answer), indent=2, ensure_ascii=False))
+                print(json.dumps(answer_json(answer), indent=2, ensure_ascii=False))
                 return 0
             print("No LLM configured (--model): this is the context that would be sent.\n")
-            print(answer.context.text or "(no matching sources)")
+            print(answer.context.text or no_context(answer.hits, args.budget))
+            print_dropped(answer.context.dropped, args.budget)
             return 0
         stream = rag.stream(args.question, where=where)
         for piece in stream:
             sys.stdout.write(piece)
             sys.stdout.flush()
         print()
-        _print_sources(
+        print_sources(
             stream.answer.citations or stream.sources, cited=bool(stream.answer.citations)
         )
+        print_dropped(stream.context.dropped, args.budget)
     return 0
-
-
-def _answer_json(answer: Any) -> dict[str, Any]:
-    def source(s: Source) -> dict[str, Any]:
-        return s.model_dump(exclude={"metadata"}) | {"source": s.metadata.get("source")}
-
-    return {
-        "question": answer.question,
-        "answer": answer.text,
-        "citations": [source(s) for s in answer.citations],
-        "sources": [source(s) for s in answer.sources],
-        "context": answer.context.text,
-    }
-
-
-def _print_sources(sources: Sequence[Source], *, cited: bool) -> None:
-    print("\nSources cited:" if cited else "\nSources sent:")
-    for s in sources:
-        span = "" if s.start is None else f" [{s.start}:{s.end}]"
-        print(f"  [{s.number}] {s.metadata.get('source', s.doc_id)}{span}  score {s.score:.4f}")
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -1,16 +1,26 @@
 """Loading files into Documents, and the manifest that makes folder ingestion incremental.
 
 Supported: ``.txt``, ``.md``/``.markdown``, ``.rst``, ``.html``/``.htm`` (converted to
-text), ``.json`` (an object or a list of objects with a text field), ``.jsonl`` (one
-object per line), and ``.pdf`` with the ``ragmem[pdf]`` extra. Files are read as UTF-8;
-a file that cannot be read or parsed is reported, never half-ingested.
+text), source code (``CODE_SUFFIXES``: Python, JavaScript, TypeScript, Go, Rust, Java,
+C/C++, C#, Ruby, PHP, Kotlin, Swift, shell), configuration as text (``.yaml``, ``.yml``,
+``.toml``, ``.ini``, ``.cfg``), ``.json`` (an object or a list of objects with a text
+field; any other JSON is indexed as text), ``.jsonl`` (one object per line), and ``.pdf``
+with the ``ragmem[pdf]`` extra. Files are read as UTF-8; a file that cannot be read or
+parsed is reported, never half-ingested; a bad record of a JSON file is reported with its
+line (or position) and skipped. A text longer than ``PART_CHARS`` is split at line ends
+into parts (``doc_id:partN``, with ``part_start`` in metadata), each chunked on its own.
+
+Folders are walked without following symlinks that lead outside them (unless asked),
+and only regular files are read: a FIFO named ``notes.txt`` is reported, not opened.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import stat
 import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
@@ -22,6 +32,9 @@ from ragmem.errors import CorruptIndexError, InvalidInputError, MissingDependenc
 from ragmem.types import Document
 
 __all__ = [
+    "CODE_SUFFIXES",
+    "CONFIG_SUFFIXES",
+    "MARKDOWN_SUFFIXES",
     "SUPPORTED_SUFFIXES",
     "FileProblem",
     "IngestReport",
@@ -32,21 +45,42 @@ __all__ = [
     "load_file",
 ]
 
-SUPPORTED_SUFFIXES = (
-    ".htm",
-    ".html",
-    ".json",
-    ".jsonl",
-    ".markdown",
-    ".md",
-    ".pdf",
-    ".rst",
-    ".txt",
+# suffix -> language name for CodeChunker
+CODE_SUFFIXES: dict[str, str] = {
+    ".py": "python", ".pyi": "python", ".js": "javascript", ".mjs": "javascript",
+    ".jsx": "javascript", ".ts": "typescript", ".tsx": "typescript", ".go": "go",
+    ".rs": "rust", ".java": "java", ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp",
+    ".hpp": "cpp", ".cs": "csharp", ".rb": "ruby", ".php": "php", ".kt": "kotlin",
+    ".swift": "swift", ".sh": "shell",
+}  # fmt: skip
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+CONFIG_SUFFIXES = (".yaml", ".yml", ".toml", ".ini", ".cfg")
+SUPPORTED_SUFFIXES = tuple(
+    sorted(
+        {".htm", ".html", ".json", ".jsonl", ".pdf", ".rst", ".txt"}
+        | set(MARKDOWN_SUFFIXES)
+        | set(CONFIG_SUFFIXES)
+        | set(CODE_SUFFIXES)
+    )
 )
+# problems listed per file before the rest are only counted
+_LISTED_PROBLEMS = 3
+PART_CHARS = 1 << 20
+"""A text file longer than this (in characters) is indexed as parts of at most this size."""
 
 
 class UnreadableFileError(InvalidInputError):
-    """A file could not be decoded or parsed; the message says why."""
+    """A file could not be decoded or parsed; the message says which and why.
+
+    Attributes:
+        path: the file.
+        reason: why, without the path (as reports list it under the file).
+    """
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
 
 
 class FileProblem(BaseModel):
@@ -88,40 +122,76 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def list_files(root: Path) -> tuple[list[Path], list[FileProblem]]:
+def list_files(
+    root: Path, *, follow_symlinks: bool = False
+) -> tuple[list[Path], list[FileProblem]]:
     """Files under ``root`` (or ``root`` itself) that can be loaded, sorted; and those skipped.
 
-    Hidden files and directories (a name starting with ``.``) are not visited.
+    Hidden files and directories (a name starting with ``.``) are not visited. A
+    symlink is followed only when it leads inside ``root``, or with ``follow_symlinks``;
+    anything but a regular file (FIFO, socket, device, broken link) is skipped.
     """
     if root.is_file():
         candidates = [root]
     elif root.is_dir():
         candidates = []
-        for dirpath, dirnames, filenames in os.walk(root):
+        seen_dirs: set[Path] = set()
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=follow_symlinks):
+            real = Path(dirpath).resolve()
+            if real in seen_dirs:  # a symlink cycle
+                dirnames[:] = []
+                continue
+            seen_dirs.add(real)
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             candidates += [Path(dirpath, f) for f in filenames if not f.startswith(".")]
     else:
-        raise InvalidInputError(f"no such file or directory: {root}")
+        raise InvalidInputError(f"path: no such file or directory: {root}")
+    inside = root.resolve()
     files, skipped = [], []
     for path in sorted(candidates):
-        if path.suffix.lower() in SUPPORTED_SUFFIXES:
+        problem = _unreadable_kind(path, inside, follow_symlinks)
+        if problem is not None:
+            skipped.append(FileProblem(path=str(path), reason=problem))
+        elif path.suffix.lower() in SUPPORTED_SUFFIXES:
             files.append(path)
         else:
             skipped.append(FileProblem(path=str(path), reason=f"unsupported type {path.suffix!r}"))
     return files, skipped
 
 
+def _unreadable_kind(path: Path, root: Path, follow_symlinks: bool) -> str | None:
+    """Why ``path`` is not read as a file, or None when it is."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return "broken symlink" if path.is_symlink() else "cannot stat the file"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a FIFO, socket or device)"
+    if not follow_symlinks and root.is_dir():
+        target = path.resolve()
+        if target != root and root not in target.parents:
+            return "symlink to a file outside the indexed folder (follow with --follow-symlinks)"
+    return None
+
+
 def load_file(
-    path: Path, *, doc_id: str, text_field: str = "text", id_field: str = "id"
+    path: Path,
+    *,
+    doc_id: str,
+    text_field: str = "text",
+    id_field: str = "id",
+    problems: list[FileProblem] | None = None,
 ) -> list[Document]:
     """The documents in one file; ``doc_id`` names the file (records get ``doc_id:N``).
 
-    Every document's metadata holds ``source`` (= ``doc_id``); JSON records also keep
-    their other scalar fields.
+    Every document's metadata holds ``source`` (= ``doc_id``); source code also holds
+    ``path`` and ``language`` (for ``CodeChunker``); JSON records keep their other
+    scalar and list-of-scalar fields. Records that cannot be used (invalid JSON on a
+    line, no text field) are skipped and described, once for the file, in ``problems``
+    (when given; otherwise the first one raises).
 
     Raises:
-        UnreadableFileError: the file is not UTF-8, or not the JSON it claims to be, or
-            a record has no text field.
+        UnreadableFileError: the file is not UTF-8, or not the JSON it claims to be.
         MissingDependencyError: a PDF was given without ``ragmem[pdf]`` installed.
     """
     suffix = path.suffix.lower()
@@ -131,54 +201,138 @@ def load_file(
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
-            raise UnreadableFileError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+            raise UnreadableFileError(path, f"not UTF-8 text ({exc.reason})") from exc
         except OSError as exc:
-            raise UnreadableFileError(f"{path}: {exc.strerror or exc}") from exc
+            raise UnreadableFileError(path, str(exc.strerror or exc)) from exc
     if suffix in (".json", ".jsonl"):
-        return _json_documents(path, text, doc_id, text_field, id_field, lines=suffix == ".jsonl")
+        issues: list[str] = []
+        documents = _json_documents(
+            path, text, doc_id, text_field, id_field, lines=suffix == ".jsonl", issues=issues
+        )
+        if issues:
+            if problems is None or not documents:
+                # nothing usable at all: the file is unreadable (and keeps its old chunks)
+                raise UnreadableFileError(path, "; ".join(issues[:_LISTED_PROBLEMS]))
+            problems.append(FileProblem(path=doc_id, reason=_summarise(issues)))
+        if documents is not None:
+            return documents
     if suffix in (".html", ".htm"):
         text = html_to_text(text)
     if not text.strip():
         return []
-    return [Document(id=doc_id, text=text, metadata={"source": doc_id})]
+    metadata: dict[str, Any] = {"source": doc_id}
+    if suffix in CODE_SUFFIXES:
+        metadata.update(path=doc_id, language=CODE_SUFFIXES[suffix])
+    if len(text) <= PART_CHARS:
+        return [Document(id=doc_id, text=text, metadata=metadata)]
+    # a large file becomes parts, so chunking (and a tokenizer's offsets) never holds
+    # more than one part; ``part_start`` maps a chunk's offsets back into the file
+    return [
+        Document(id=f"{doc_id}:part{n}", text=part, metadata={**metadata, "part_start": start})
+        for n, (start, part) in enumerate(_parts(text, PART_CHARS))
+    ]
+
+
+def _parts(text: str, size: int) -> list[tuple[int, str]]:
+    """``text`` cut into pieces of at most ``size`` characters, at a line end when possible."""
+    parts = []
+    start = 0
+    while start < len(text):
+        end = min(start + size, len(text))
+        if end < len(text):
+            newline = text.rfind("\n", start + size // 2, end)
+            end = newline + 1 if newline >= 0 else end
+        parts.append((start, text[start:end]))
+        start = end
+    return parts
+
+
+def _summarise(issues: list[str]) -> str:
+    listed = "; ".join(issues[:_LISTED_PROBLEMS])
+    more = len(issues) - _LISTED_PROBLEMS
+    count = f"{len(issues)} record{'s' if len(issues) > 1 else ''} skipped: "
+    return count + listed + (f"; and {more} more" if more > 0 else "")
+
+
+def _json_records(text: str, *, lines: bool, issues: list[str]) -> list[tuple[str, Any]] | None:
+    """(where, record) pairs; None for a .json file that is not JSON at all."""
+    if not lines:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UnreadableFileError("", f"invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+        items = data if isinstance(data, list) else [data]
+        return [(f"record {n}", item) for n, item in enumerate(items)]
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append((f"line {number}", json.loads(line)))
+        except json.JSONDecodeError as exc:
+            issues.append(f"line {number}: invalid JSON ({exc.msg})")
+    return records
 
 
 def _json_documents(
-    path: Path, text: str, doc_id: str, text_field: str, id_field: str, *, lines: bool
-) -> list[Document]:
-    records: list[Any] = []
+    path: Path,
+    text: str,
+    doc_id: str,
+    text_field: str,
+    id_field: str,
+    *,
+    lines: bool,
+    issues: list[str],
+) -> list[Document] | None:
+    """Documents of a JSON or JSONL file; None for JSON holding no records (index as text)."""
     try:
-        if lines:
-            records = [json.loads(line) for line in text.splitlines() if line.strip()]
-        else:
-            data = json.loads(text)
-            records = data if isinstance(data, list) else [data]
-    except json.JSONDecodeError as exc:
-        raise UnreadableFileError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+        records = _json_records(text, lines=lines, issues=issues)
+    except UnreadableFileError as exc:
+        raise UnreadableFileError(path, exc.reason) from exc.__cause__
+    assert records is not None
+    usable = [
+        r for r in records if isinstance(r[1], dict) and isinstance(r[1].get(text_field), str)
+    ]
+    if not lines and not usable:
+        return None  # configuration or data without a text field: its text is the document
     documents = []
     seen: set[str] = set()
-    for n, record in enumerate(records):
+    for n, (where, record) in enumerate(records):
         if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
-            raise UnreadableFileError(f"{path}: record {n} has no string field {text_field!r}")
+            issues.append(f"{where}: no string field {text_field!r}")
+            continue
         if not record[text_field].strip():
             continue
         key = record.get(id_field)
         record_id = f"{doc_id}:{key if isinstance(key, (str, int)) and key != '' else n}"
+        if record_id in seen:
+            issues.append(f"{where}: record id {record_id!r} appears twice")
+            continue
+        seen.add(record_id)
         metadata: dict[str, Any] = {
             k: v
             for k, v in record.items()
-            if k != text_field and k and not k.startswith("$") and _is_scalar(v)
+            if k != text_field and k and not k.startswith("$") and _is_value(v)
         }
         metadata["source"] = doc_id
-        if record_id in seen:
-            raise UnreadableFileError(f"{path}: record id {record_id!r} appears twice")
-        seen.add(record_id)
         documents.append(Document(id=record_id, text=record[text_field], metadata=metadata))
     return documents
 
 
 def _is_scalar(value: object) -> bool:
-    return isinstance(value, (str, int, float, bool)) and value == value  # NaN is not stored
+    # NaN is not stored; ints beyond 64 bits are not either (stores keep them as numbers)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return -(2**63) <= value < 2**64
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, (str, bool))
+
+
+def _is_value(value: object) -> bool:
+    """A metadata value a record may keep: a scalar, or a list of scalars (``tags``)."""
+    if isinstance(value, list):
+        return all(_is_scalar(v) for v in value)
+    return _is_scalar(value)
 
 
 def _read_pdf(path: Path) -> str:
@@ -190,7 +344,7 @@ def _read_pdf(path: Path) -> str:
         reader = pypdf.PdfReader(str(path))
         return "\n\n".join(page.extract_text() or "" for page in reader.pages)
     except Exception as exc:  # pypdf raises many unrelated types on damaged files
-        raise UnreadableFileError(f"{path}: cannot read PDF ({exc})") from exc
+        raise UnreadableFileError(path, f"cannot read PDF ({exc})") from exc
 
 
 class _TextExtractor(HTMLParser):
@@ -251,11 +405,13 @@ class Manifest:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
         self.entries: dict[str, dict[str, Any]] = {}
+        # chunk ids of deleted sources not yet confirmed gone from the store and BM25
+        self.deleting: list[str] = []
         if path is not None and path.exists():
-            self.entries = self._read(path)
+            self.entries, self.deleting = self._read(path)
 
     @staticmethod
-    def _read(path: Path) -> dict[str, dict[str, Any]]:
+    def _read(path: Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -263,9 +419,10 @@ class Manifest:
         if not isinstance(data, dict) or data.get("version") != Manifest.VERSION:
             raise CorruptIndexError(path, "not a ragmem manifest of a known version")
         entries = data.get("entries")
-        if not isinstance(entries, dict):
+        deleting = data.get("deleting", [])
+        if not isinstance(entries, dict) or not isinstance(deleting, list):
             raise CorruptIndexError(path, "manifest has no entries")
-        return entries
+        return entries, deleting
 
     def chunk_ids(self) -> list[str]:
         """Every chunk id the manifest knows, in ingestion order."""
@@ -275,7 +432,10 @@ class Manifest:
         """Write the manifest atomically (no-op for an in-memory manifest)."""
         if self.path is None:
             return
-        payload = json.dumps({"version": self.VERSION, "entries": self.entries}, sort_keys=True)
+        state: dict[str, Any] = {"version": self.VERSION, "entries": self.entries}
+        if self.deleting:
+            state["deleting"] = self.deleting
+        payload = json.dumps(state, sort_keys=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".manifest-", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:

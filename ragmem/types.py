@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ragmem.errors import InvalidInputError
 
@@ -58,6 +58,14 @@ class Document(BaseModel):
     id: str
     text: str
     metadata: Metadata = Field(default_factory=dict)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:  # users build Documents: keep errors in ragmem's tree
+            error = exc.errors()[0]
+            field = ".".join(str(p) for p in error["loc"]) or "Document"
+            raise InvalidInputError(f"Document {field}: {error['msg']}") from None
 
 
 class Chunk(BaseModel):

@@ -77,7 +77,11 @@ class Lifecycle:
             for item in self._ledger.select(f"status != 'deleted' AND {clause}", params):
                 too_old = older_than is not None and item.timestamp < now - older_than
                 selected = tree is not None and matches(tree, item.metadata)
-                chosen = (selected and too_old) if (tree and older_than) else (selected or too_old)
+                chosen = (
+                    (selected and too_old)
+                    if (tree is not None and older_than)
+                    else (selected or too_old)
+                )
                 chosen = chosen or everything
                 expired_now = expired and item.expires_at is not None and item.expires_at <= now
                 if chosen or expired_now:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -34,6 +34,10 @@ class Answer(BaseModel):
         context: the assembled context (rendered text and numbered sources).
         hits: the retrieved hits the context was built from, best first.
         citations: the sources the answer cites, in order of first citation.
+        explain: how the answer was found; ``search_query`` is the text retrieval used
+            (the question, or its standalone rewrite for a follow-up).
+        timings: seconds spent per stage: ``rewrite``, ``retrieve``, ``rerank``,
+            ``assemble``, ``generate`` (those that ran).
     """
 
     question: str
@@ -41,6 +45,8 @@ class Answer(BaseModel):
     context: Context
     hits: list[Hit] = Field(default_factory=list)
     citations: list[Source] = Field(default_factory=list)
+    explain: dict[str, Any] = Field(default_factory=dict)
+    timings: dict[str, float] = Field(default_factory=dict)
 
     @property
     def sources(self) -> list[Source]:
@@ -94,11 +100,17 @@ class AnswerStream:
     """
 
     def __init__(
-        self, question: str, context: Context, hits: list[Hit], pieces: Iterator[str]
+        self,
+        question: str,
+        context: Context,
+        hits: list[Hit],
+        pieces: Iterator[str],
+        explain: dict[str, Any] | None = None,
     ) -> None:
         self.question = question
         self.context = context
         self.hits = hits
+        self.explain = explain or {}
         self._pieces = pieces
         self._received: list[str] = []
         self._done = False
@@ -127,4 +139,5 @@ class AnswerStream:
             context=self.context,
             hits=self.hits,
             citations=cited_sources(text, self.context.sources),
+            explain=self.explain,
         )

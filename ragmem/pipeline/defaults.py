@@ -21,6 +21,7 @@ __all__ = [
     "Chunker",
     "build_reranker",
     "build_retriever",
+    "chunker_for",
     "default_chunker",
     "default_tokenizer",
     "new_keyword_index",
@@ -35,6 +36,9 @@ HYBRID: dict[str, Any] = {"fusion": "minmax", "weights": [0.55, 0.45], "depth": 
 # Late-interaction reranking as evaluated in ragmem.eval.configs (RERANK_DEFAULTS).
 RERANK: dict[str, Any] = {"depth": 50, "weight": 0.3, "normalization": "zscore", "encoding": "int4"}
 RERANKER_NAMES = ("late-interaction", "cohere")
+
+# BM25 stopwords of the pipeline's keyword index (see TextAnalyzer)
+STOPWORDS = "english-full"
 
 CHUNK_TOKENS = 256
 CHUNK_OVERLAP_TOKENS = 32
@@ -51,6 +55,22 @@ class Chunker(Protocol):
         ...
 
 
+def _chunk_settings(embedder: Embedder) -> dict[str, Any]:
+    tokenizer_path = getattr(embedder, "tokenizer_path", None)
+    window = getattr(embedder, "max_tokens", None)
+    if tokenizer_path is not None and isinstance(window, int):
+        from ragmem.tokens import HuggingFaceTokenizer
+
+        size = min(CHUNK_TOKENS, window - 2)  # the window includes [CLS] and [SEP]
+        return {
+            "size": size,
+            "overlap": min(CHUNK_OVERLAP_TOKENS, size // 4),
+            "unit": "tokens",
+            "tokenizer": HuggingFaceTokenizer(tokenizer_path),
+        }
+    return {"size": CHUNK_CHARS, "overlap": CHUNK_CHARS // 10, "unit": "chars"}
+
+
 def default_chunker(embedder: Embedder) -> Chunker:
     """The chunker a pipeline uses when none is given.
 
@@ -62,19 +82,28 @@ def default_chunker(embedder: Embedder) -> Chunker:
     """
     from ragmem.chunking import RecursiveChunker
 
-    tokenizer_path = getattr(embedder, "tokenizer_path", None)
-    window = getattr(embedder, "max_tokens", None)
-    if tokenizer_path is not None and isinstance(window, int):
-        from ragmem.tokens import HuggingFaceTokenizer
+    return RecursiveChunker(**_chunk_settings(embedder))
 
-        size = min(CHUNK_TOKENS, window - 2)  # the window includes [CLS] and [SEP]
-        return RecursiveChunker(
-            size=size,
-            overlap=min(CHUNK_OVERLAP_TOKENS, size // 4),
-            unit="tokens",
-            tokenizer=HuggingFaceTokenizer(tokenizer_path),
-        )
-    return RecursiveChunker(size=CHUNK_CHARS, overlap=CHUNK_CHARS // 10, unit="chars")
+
+def chunker_for(suffix: str, embedder: Embedder, fallback: Chunker) -> Chunker:
+    """The default chunker for a file type, of the same size as ``default_chunker``'s.
+
+    Markdown is cut at headings (``MarkdownChunker``, headings in metadata), source code
+    at definitions (``CodeChunker``, symbols in metadata); everything else uses
+    ``fallback``.
+    """
+    from ragmem.ingest import CODE_SUFFIXES, MARKDOWN_SUFFIXES
+
+    suffix = suffix.lower()
+    if suffix in MARKDOWN_SUFFIXES:
+        from ragmem.chunking import MarkdownChunker
+
+        return MarkdownChunker(**_chunk_settings(embedder))
+    if suffix in CODE_SUFFIXES:
+        from ragmem.chunking import CodeChunker
+
+        return CodeChunker(**_chunk_settings(embedder), language=CODE_SUFFIXES[suffix])
+    return fallback
 
 
 def default_tokenizer(model: str | None = None) -> Tokenizer:
@@ -105,17 +134,19 @@ def default_tokenizer(model: str | None = None) -> Tokenizer:
 
 
 def new_keyword_index() -> BM25Retriever:
-    """An empty BM25 index; it stems (Snowball) when ``ragmem[bm25]`` is installed."""
+    """An empty BM25 index; it stems (Snowball) when ``ragmem[bm25]`` is installed and
+    drops English stopwords including question words (``"english-full"``)."""
     from ragmem.retrievers.analysis import TextAnalyzer
     from ragmem.retrievers.bm25 import BM25Retriever
 
+    # questions are what a pipeline is asked: "how do I ..." must not decide the ranking
     try:
-        analyzer = TextAnalyzer()
+        analyzer = TextAnalyzer(stopwords=STOPWORDS)
     except ImportError:
         # stemming is a refinement; the analyzer settings are saved with the index,
         # so an index keeps the analyzer it was built with
         log.info("PyStemmer is not installed (ragmem[bm25]); BM25 indexes words unstemmed")
-        analyzer = TextAnalyzer(stem=False)
+        analyzer = TextAnalyzer(stem=False, stopwords=STOPWORDS)
     return BM25Retriever(tokenizer=analyzer)
 
 

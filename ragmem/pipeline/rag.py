@@ -8,18 +8,23 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragmem.context import Context, ContextBuilder
+from ragmem.context import ContextBuilder
 from ragmem.embedders.base import Embedder
-from ragmem.errors import ConfigurationError, CorruptIndexError, InvalidInputError
+from ragmem.errors import ConfigurationError, InvalidInputError
+from ragmem.filters import matches, parse_filter
 from ragmem.ingest import FileProblem, IngestReport, Manifest, load_file
 from ragmem.llms.base import LLM
 from ragmem.pipeline.answer import (
     SYSTEM_PROMPT,
-    Answer,
-    AnswerStream,
-    build_messages,
-    cited_sources,
-    user_prompt,
+)
+from ragmem.pipeline.ask import Asking, check_count
+from ragmem.pipeline.config import (
+    CONFIG_FILE,
+    check_embedder,
+    embedder_entry,
+    read_config,
+    saved_embedder,
+    write_config,
 )
 from ragmem.pipeline.defaults import (
     DEFAULT_EMBEDDER,
@@ -27,6 +32,7 @@ from ragmem.pipeline.defaults import (
     Chunker,
     build_reranker,
     build_retriever,
+    chunker_for,
     default_chunker,
     default_tokenizer,
     new_keyword_index,
@@ -35,26 +41,24 @@ from ragmem.pipeline.writer import IndexWriter, PendingSource, scan_folder
 from ragmem.registry import get_embedder, load_backend
 from ragmem.retrievers.base import Reranker, Retriever
 from ragmem.stores.base import VectorStore
-from ragmem.types import Document
+from ragmem.types import Document, validate_metadata
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from ragmem.filters import FilterLike
-    from ragmem.llms.base import Message
+    from ragmem.pipeline.progress import ProgressLike
     from ragmem.retrievers.bm25 import BM25Retriever
-    from ragmem.types import Hit
+    from ragmem.types import Metadata
 
 __all__ = ["RAGPipeline"]
 
 log = logging.getLogger("ragmem.pipeline")
 
-_CONFIG = "ragmem.json"
 _KEYWORD = "keyword.bm25"
-_CONFIG_VERSION = 1
 
 
-class RAGPipeline:
+class RAGPipeline(Asking):
     """Retrieval-augmented generation over your documents, offline by default.
 
     ``ingest`` / ``ingest_folder`` chunk, embed and index; ``query`` retrieves, reranks,
@@ -79,12 +83,15 @@ class RAGPipeline:
             that reorders the ``candidates`` retrieved before the best ``k`` are kept.
         llm: an ``LLM`` or a registered name; ``None`` returns the context without answering.
         context: the ``ContextBuilder``; by default 3,000 tokens with 512 kept for the answer.
-        k: sources to retrieve per question.
+        k: sources to retrieve per question (a positive integer).
         candidates: hits fetched for the reranker (at least ``k``); by default the depth the
             late-interaction default was cross-validated at (50), or ``k`` without a reranker.
         system_prompt: the instruction sent with every question.
         read_only: open an existing index for searching only, without taking its write
             lock (any number of readers may open it while one process indexes).
+        rewrite_followups: with an LLM and a chat history, search with the question
+            rewritten to stand alone ("and in 2023?" -> "revenue of Acme in 2023");
+            ``Answer.explain["search_query"]`` shows what was searched.
 
     Example:
         >>> from ragmem import Document, HashingEmbedder, RAGPipeline
@@ -112,15 +119,20 @@ class RAGPipeline:
         candidates: int | None = None,
         system_prompt: str = SYSTEM_PROMPT,
         read_only: bool = False,
+        rewrite_followups: bool = True,
     ) -> None:
-        if k < 1 or (candidates is not None and candidates < 1):
-            raise ConfigurationError("k and candidates must be positive")
+        check_count(k, "k", ConfigurationError)
+        if candidates is not None:
+            check_count(candidates, "candidates", ConfigurationError)
         self.path = None if path is None else Path(path)
         self.read_only = read_only
-        if read_only and (self.path is None or not (self.path / _CONFIG).exists()):
+        if read_only and (self.path is None or not (self.path / CONFIG_FILE).exists()):
             raise ConfigurationError(f"read_only needs an existing index; there is none at {path}")
         if self.path is not None:
+            if self.path.exists() and not self.path.is_dir():
+                raise ConfigurationError(f"path {self.path} is a file; an index is a folder")
             self.path.mkdir(parents=True, exist_ok=True)
+        self._config = read_config(self.path)
         self.embedder = self._open_embedder(embedder, embedder_options or {})
         self.store = store if store is not None else self._open_store()
         if self.store.dimensions != self.embedder.dimensions:
@@ -129,6 +141,8 @@ class RAGPipeline:
                 f"makes {self.embedder.dimensions}"
             )
         self.chunker = chunker if chunker is not None else default_chunker(self.embedder)
+        # per file type (Markdown, code) only when the chunker is ours to choose
+        self._typed_chunkers: dict[str, Chunker] | None = None if chunker is not None else {}
         self.manifest = Manifest(None if self.path is None else self.path / "manifest.json")
         keyword_path = None if self.path is None else self.path / _KEYWORD
         self.keyword = self._open_keyword(keyword_path) if keyword else None
@@ -139,7 +153,10 @@ class RAGPipeline:
             self.manifest,
             keyword=self.keyword,
             keyword_path=None if read_only else keyword_path,
+            on_commit=self._pin_embedder,
         )
+        if not read_only:
+            self.writer.finish_deletes()
         self.retriever = (
             build_retriever(
                 retriever, embedder=self.embedder, store=self.store, keyword=self.keyword
@@ -164,74 +181,57 @@ class RAGPipeline:
             candidates = RERANK["depth"] if self.reranker is not None else k
         self.candidates = max(candidates, k)
         self.system_prompt = system_prompt
+        self.rewrite_followups = rewrite_followups
 
     # -- construction -------------------------------------------------------------------------
 
     def _open_embedder(self, embedder: Embedder | str | None, options: dict[str, Any]) -> Embedder:
-        saved = self._read_config()
+        saved = self._config
+        name = embedder if isinstance(embedder, str) else None
         if embedder is None:
-            name = saved["embedder"]["name"] if saved else DEFAULT_EMBEDDER
-            options = options or (saved["embedder"]["options"] if saved else {})
-            embedder = name
-        built: Embedder = (
-            get_embedder(embedder, **options) if isinstance(embedder, str) else embedder
-        )
-        if saved:
-            want = saved["embedder"]
-            if (want["id"], want["dimensions"]) != (built.name, built.dimensions):
-                raise ConfigurationError(
-                    f"the index at {self.path} was built with embedder {want['id']!r} "
-                    f"({want['dimensions']} dimensions), not {built.name!r} "
-                    f"({built.dimensions}); open it with the same embedder"
-                )
-        elif self.path is not None:
-            self._write_config(
-                {
-                    "version": _CONFIG_VERSION,
-                    "embedder": {
-                        "name": embedder if isinstance(embedder, str) else None,
-                        "options": options if isinstance(embedder, str) else {},
-                        "id": built.name,
-                        "dimensions": built.dimensions,
-                    },
-                }
+            name, saved_options = (
+                saved_embedder(saved, self.path)
+                if saved is not None and self.path is not None
+                else (DEFAULT_EMBEDDER, {})
             )
+            options = options or saved_options
+        built: Embedder = (
+            get_embedder(name, **options) if name is not None else embedder  # type: ignore[assignment]
+        )
+        if saved is not None and self.path is not None:
+            check_embedder(saved, built, self.path)
+        self._embedder_entry = embedder_entry(built, name, options if name else {})
         return built
 
-    def _read_config(self) -> dict[str, Any] | None:
-        if self.path is None or not (self.path / _CONFIG).exists():
-            return None
-        file = self.path / _CONFIG
-        try:
-            config = json.loads(file.read_text(encoding="utf-8"))
-            if config["version"] != _CONFIG_VERSION:
-                raise ValueError(f"unknown version {config['version']!r}")
-            if not {"name", "id", "options", "dimensions"} <= set(config["embedder"]):
-                raise ValueError("the embedder entry is incomplete")
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise CorruptIndexError(file, f"unreadable pipeline config ({exc})") from exc
-        if config["embedder"]["name"] is None:
-            config["embedder"]["name"] = config["embedder"]["id"]
-        return dict(config)
+    def _pin_embedder(self) -> None:
+        """Record the embedder once something is committed (see ``ragmem.pipeline.config``)."""
+        if self._config is None and self.path is not None and not self.read_only:
+            if not self.manifest.entries and self.store.count() == 0:
+                return  # a run that stored nothing pins nothing
+            write_config(self.path, self._embedder_entry)
+            self._config = read_config(self.path)
 
     def _check_writable(self) -> None:
         if self.read_only:
-            raise ConfigurationError("this pipeline was opened read_only; it cannot ingest")
-
-    def _write_config(self, config: dict[str, Any]) -> None:
-        assert self.path is not None
-        tmp = self.path / f"{_CONFIG}.tmp"
-        tmp.write_text(json.dumps(config, indent=2), encoding="utf-8")
-        tmp.replace(self.path / _CONFIG)
+            raise ConfigurationError("this pipeline was opened read_only; it cannot change it")
 
     def _open_store(self) -> VectorStore:
         from ragmem.stores.local import LocalVectorStore
 
         if self.path is None:
             return LocalVectorStore(self.embedder.dimensions)
-        return LocalVectorStore(
-            self.embedder.dimensions, path=self.path / "vectors", read_only=self.read_only
-        )
+        try:
+            return LocalVectorStore(
+                self.embedder.dimensions, path=self.path / "vectors", read_only=self.read_only
+            )
+        except ConfigurationError as exc:
+            if self._config is not None:
+                raise
+            # no config: the store was left by a run that committed nothing
+            raise ConfigurationError(
+                f"{self.path / 'vectors'} was started with another embedder by a run that "
+                f"committed nothing; delete that folder to index with {self.embedder.name}"
+            ) from exc
 
     def _open_keyword(self, path: Path | None) -> BM25Retriever:
         from ragmem.retrievers.bm25 import BM25Retriever
@@ -257,19 +257,28 @@ class RAGPipeline:
     # -- ingestion ----------------------------------------------------------------------------
 
     def ingest(
-        self, documents: Iterable[Document | str], *, progress: bool = False
+        self,
+        documents: Iterable[Document | str],
+        *,
+        metadata: Metadata | None = None,
+        progress: ProgressLike = False,
     ) -> IngestReport:
         """Chunk, embed and index documents; a document whose text and metadata are
         unchanged since it was last ingested is skipped, a changed one replaced.
 
-        Plain strings become documents whose id is a hash of their text.
+        Plain strings become documents whose id is a hash of their text. ``metadata``
+        (a tenant, an ACL, ...) is added to every chunk; a document's own keys win.
+        ``progress``: ``True`` for a bar on stderr, or a callable (see ``Progress``).
         """
         self._check_writable()
+        extra = _check_metadata(metadata)
         pending = []
         report = IngestReport()
         seen: set[str] = set()
         for item in documents:
             doc = item if isinstance(item, Document) else _text_document(item)
+            if extra:
+                doc = doc.model_copy(update={"metadata": {**extra, **doc.metadata}})
             if doc.id in seen:
                 raise InvalidInputError(f"document id {doc.id!r} appears twice")
             seen.add(doc.id)
@@ -285,116 +294,96 @@ class RAGPipeline:
         path: str | Path,
         *,
         text_field: str = "text",
-        progress: bool = False,
+        metadata: Metadata | None = None,
+        follow_symlinks: bool = False,
+        progress: ProgressLike = False,
     ) -> IngestReport:
         """Index every supported file under ``path``, incrementally.
 
-        Unchanged files (same SHA-256) are skipped without embedding anything; a changed
-        file's new chunks are written in one store call before its old chunks are
-        deleted, so a search never sees the file missing; files that disappeared from
-        ``path`` lose their chunks. Unsupported and unreadable files are listed in the
-        report, and an unreadable file keeps its previously indexed chunks.
+        Each file type gets its chunker (``ragmem.ingest.chunker_for``): Markdown by
+        headings, source code by definitions, the rest by paragraphs. Unchanged files
+        (same SHA-256) are skipped without embedding anything; a changed file's new
+        chunks are written in one store call before its old chunks are deleted, so a
+        search never sees the file missing; files that disappeared from ``path`` lose
+        their chunks. ``metadata`` is added to every chunk of the run (and is part of
+        what makes a file "changed"). Unsupported, unreadable and special files (FIFOs,
+        devices, symlinks leading outside ``path`` unless ``follow_symlinks``) are
+        listed in the report, and an unreadable file keeps its previously indexed chunks.
         """
         self._check_writable()
+        extra = _check_metadata(metadata)
         report = IngestReport()
-        scan = scan_folder(Path(path), self.manifest, report)
+        root = Path(path)
+        scan = scan_folder(root, self.manifest, report, follow_symlinks=follow_symlinks)
+        salt = json.dumps(extra, sort_keys=True) if extra else ""
         pending = []
         for file in scan.changed:
             try:
-                documents = load_file(file.path, doc_id=file.label, text_field=text_field)
+                documents = load_file(
+                    file.path, doc_id=file.label, text_field=text_field, problems=report.failed
+                )
             except (InvalidInputError, ImportError) as exc:
                 report.failed.append(_problem(file.label, exc))
                 continue
-            pending.append(PendingSource(file.key, file.sha256, file.label, documents))
+            documents = [
+                d.model_copy(update={"metadata": {**extra, **d.metadata}}) for d in documents
+            ]
+            digest = file.sha256
+            if salt:
+                digest = hashlib.sha256((file.sha256 + salt).encode()).hexdigest()
+            chunker = self._chunker_for(file.path.suffix)
+            pending.append(PendingSource(file.key, digest, file.label, documents, chunker))
         self.writer.write(pending, report, progress=progress)
-        self.writer.remove(scan.removed, report)
+        self.writer.delete_sources(scan.removed, report)
         return report
 
-    # -- querying -----------------------------------------------------------------------------
+    def _chunker_for(self, suffix: str) -> Chunker | None:
+        if self._typed_chunkers is None:
+            return None
+        suffix = suffix.lower()
+        if suffix not in self._typed_chunkers:
+            self._typed_chunkers[suffix] = chunker_for(suffix, self.embedder, self.chunker)
+        return self._typed_chunkers[suffix]
 
-    def search(
-        self, query: str, *, k: int | None = None, where: FilterLike | None = None
-    ) -> list[Hit]:
-        """The best ``k`` chunks for ``query``, reranked when a reranker is set."""
-        k = k or self.k
-        hits = self.retriever.retrieve(query, max(k, self.candidates), where=where)
-        if self.reranker is not None:
-            hits = self.reranker.rerank(query, hits, k)
-        return hits[:k]
+    def delete(
+        self, doc_ids: str | Sequence[str] | None = None, *, where: FilterLike | None = None
+    ) -> IngestReport:
+        """Remove documents whole, from the store, the keyword index and the manifest.
 
-    def build_context(
-        self, question: str, hits: Sequence[Hit], *, history: Sequence[Message] = ()
-    ) -> Context:
-        """The context ``query`` would send for these hits."""
-        return self.context_builder.build(
-            hits,
-            system=self.system_prompt if self.llm else None,
-            history=history,
-            question=user_prompt(question, ""),
-        )
+        ``doc_ids`` names documents as ingested (``Document.id``, or a file's path as
+        indexed); ``where`` removes every document one of whose chunks matches the filter.
+        Give exactly one. Unknown ids are ignored. The delete is crash-safe: once
+        reopened, a document is either wholly present or wholly gone.
 
-    def query(
-        self,
-        question: str,
-        *,
-        k: int | None = None,
-        where: FilterLike | None = None,
-        history: Sequence[Message] = (),
-    ) -> Answer:
-        """Retrieve, assemble and (with an LLM) answer ``question`` with citations."""
-        hits = self.search(question, k=k, where=where)
-        context = self.build_context(question, hits, history=history)
-        if self.llm is None:
-            return Answer(question=question, text=None, context=context, hits=hits)
-        text = self.llm.complete(self._messages(question, context, history))
-        citations = cited_sources(text, context.sources)
-        return Answer(question=question, text=text, context=context, hits=hits, citations=citations)
-
-    async def query_async(
-        self,
-        question: str,
-        *,
-        k: int | None = None,
-        where: FilterLike | None = None,
-        history: Sequence[Message] = (),
-    ) -> Answer:
-        """Async twin of ``query``."""
-        k = k or self.k
-        hits = await self.retriever.retrieve_async(question, max(k, self.candidates), where=where)
-        if self.reranker is not None:
-            hits = await self.reranker.rerank_async(question, hits, k)
-        hits = hits[:k]
-        context = self.build_context(question, hits, history=history)
-        if self.llm is None:
-            return Answer(question=question, text=None, context=context, hits=hits)
-        text = await self.llm.complete_async(self._messages(question, context, history))
-        citations = cited_sources(text, context.sources)
-        return Answer(question=question, text=text, context=context, hits=hits, citations=citations)
-
-    def stream(
-        self,
-        question: str,
-        *,
-        k: int | None = None,
-        where: FilterLike | None = None,
-        history: Sequence[Message] = (),
-    ) -> AnswerStream:
-        """Like ``query``, but the answer arrives in pieces as the model writes it.
-
-        Raises:
-            ConfigurationError: the pipeline has no LLM.
+        Returns:
+            an ``IngestReport`` whose ``removed`` lists the documents deleted.
         """
-        if self.llm is None:
-            raise ConfigurationError("streaming needs an LLM; pass llm= to RAGPipeline")
-        hits = self.search(question, k=k, where=where)
-        context = self.build_context(question, hits, history=history)
-        pieces = self.llm.stream(self._messages(question, context, history))
-        return AnswerStream(question, context, hits, iter(pieces))
+        self._check_writable()
+        if (doc_ids is None) == (where is None):
+            raise InvalidInputError("delete takes exactly one of doc_ids= or where=")
+        report = IngestReport()
+        if doc_ids is not None:
+            wanted = {doc_ids} if isinstance(doc_ids, str) else set(doc_ids)
+            if not all(isinstance(d, str) and d for d in wanted):
+                raise InvalidInputError("doc_ids must be non-empty strings")
+            keys = [
+                key
+                for key, entry in self.manifest.entries.items()
+                if entry["label"] in wanted or key.removeprefix("doc:") in wanted
+            ]
+        else:
+            keys = self._keys_matching(where)
+        self.writer.delete_sources(keys, report)
+        return report
 
-    def _messages(
-        self, question: str, context: Context, history: Sequence[Message]
-    ) -> list[Message]:
-        return build_messages(question, context, system=self.system_prompt, history=history)
+    def _keys_matching(self, where: FilterLike | None) -> list[str]:
+        tree = parse_filter(where)
+        keys = []
+        for key, entry in self.manifest.entries.items():
+            records = self.store.get(entry["chunks"]) if entry["chunks"] else []
+            if any(matches(tree, r.metadata) for r in records):
+                keys.append(key)
+        return keys
 
     def close(self) -> None:
         """Release the store's files and locks (everything ingested is already saved)."""
@@ -407,6 +396,15 @@ class RAGPipeline:
         self.close()
 
 
+def _check_metadata(metadata: Metadata | None) -> Metadata:
+    if metadata is None:
+        return {}
+    try:
+        return validate_metadata(metadata)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"metadata: {exc}") from None
+
+
 def _text_document(text: str) -> Document:
     if not isinstance(text, str):
         raise InvalidInputError(f"documents must be Document or str, got {type(text).__name__}")
@@ -414,4 +412,4 @@ def _text_document(text: str) -> Document:
 
 
 def _problem(label: str, exc: Exception) -> FileProblem:
-    return FileProblem(path=label, reason=str(exc))
+    return FileProblem(path=label, reason=getattr(exc, "reason", None) or str(exc))

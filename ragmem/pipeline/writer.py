@@ -9,7 +9,6 @@ half-written file, and the next run finishes the job (writes are idempotent).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -17,9 +16,10 @@ import numpy as np
 
 from ragmem.errors import InvalidInputError
 from ragmem.ingest import FileProblem, IngestReport, Manifest, file_sha256, list_files
+from ragmem.pipeline.progress import ProgressLike, ProgressReporter
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable
     from pathlib import Path
 
     from ragmem.embedders.base import Embedder
@@ -43,6 +43,7 @@ class PendingSource:
     sha256: str
     label: str
     documents: list[Document]
+    chunker: Chunker | None = None  # None: the writer's
 
 
 @dataclass
@@ -70,18 +71,25 @@ class _Chunk:
     metadata: Metadata
 
 
-def scan_folder(root: Path, manifest: Manifest, report: IngestReport) -> ScanResult:
+def scan_folder(
+    root: Path, manifest: Manifest, report: IngestReport, *, follow_symlinks: bool = False
+) -> ScanResult:
     """Hash every supported file under ``root`` and compare with the manifest.
 
     Unchanged, skipped and unreadable files go straight into ``report``.
     """
-    files, skipped = list_files(root)
+    files, skipped = list_files(root, follow_symlinks=follow_symlinks)
     report.skipped.extend(skipped)
     result = ScanResult()
     seen: set[str] = set()
+    labels: dict[str, str] = {}
     for path in files:
         key = "file:" + path.resolve().as_posix()
         label = path.as_posix()
+        if key in labels:  # a symlink to a file already listed
+            report.skipped.append(FileProblem(path=label, reason=f"same file as {labels[key]}"))
+            continue
+        labels[key] = label
         seen.add(key)
         try:
             digest = file_sha256(path)
@@ -117,6 +125,7 @@ class IndexWriter:
         *,
         keyword: BM25Retriever | None = None,
         keyword_path: Path | None = None,
+        on_commit: Callable[[], None] | None = None,
     ) -> None:
         self.embedder = embedder
         self.store = store
@@ -124,17 +133,52 @@ class IndexWriter:
         self.manifest = manifest
         self.keyword = keyword
         self.keyword_path = keyword_path
+        self.on_commit = on_commit
 
     def commit(self) -> None:
-        """Persist the keyword index, then the manifest."""
+        """Persist the keyword index, then the manifest (after ``on_commit``, if set)."""
+        if self.on_commit is not None:
+            self.on_commit()
         if self.keyword is not None and self.keyword_path is not None:
             self.keyword.save(self.keyword_path)
         self.manifest.save()
 
+    def delete_sources(self, keys: list[str], report: IngestReport) -> None:
+        """Delete the given sources whole, crash-safely.
+
+        The manifest first records the sources as gone and their chunk ids as pending
+        deletion; then the chunks leave the store and the keyword index; then the
+        pending list is cleared. A crash in between is finished by ``finish_deletes``
+        when the index is next opened for writing.
+        """
+        if not keys:
+            return
+        for key in keys:
+            entry = self.manifest.entries.pop(key)
+            self.manifest.deleting.extend(entry["chunks"])
+            report.removed.append(entry["label"])
+            report.chunks_deleted += len(entry["chunks"])
+        self.manifest.save()
+        self.finish_deletes()
+
+    def finish_deletes(self) -> None:
+        """Remove the chunks a (possibly interrupted) delete left pending."""
+        if not self.manifest.deleting:
+            return
+        ids = self.manifest.deleting
+        for start in range(0, len(ids), 1024):
+            self._delete(ids[start : start + 1024])
+        self.manifest.deleting = []
+        self.commit()
+
     def write(
-        self, sources: list[PendingSource], report: IngestReport, *, progress: bool = False
+        self, sources: list[PendingSource], report: IngestReport, *, progress: ProgressLike = False
     ) -> None:
-        """Index the sources whose hash differs from the manifest's; skip the others."""
+        """Index the sources whose hash differs from the manifest's; skip the others.
+
+        Every source is chunked first, so the indexing stage (embedding and writing, the
+        slow part) reports progress in chunks against a known total.
+        """
         todo = []
         for source in sources:
             entry = self.manifest.entries.get(source.key)
@@ -142,32 +186,30 @@ class IndexWriter:
                 report.unchanged.append(source.label)
             else:
                 todo.append(source)
+        if not todo:
+            return
+        reporter = ProgressReporter(progress)
+        reporter.start("chunking", len(todo), "files")
+        prepared: list[tuple[PendingSource, list[_Chunk]]] = []
+        for n, source in enumerate(todo, start=1):
+            prepared.append((source, self._chunks(source)))
+            reporter.step(n, len(todo), "files")
+        total = sum(len(chunks) for _, chunks in prepared)
+        reporter.start("indexing", total, "chunks")
+        done = 0
         batch: list[tuple[PendingSource, list[_Chunk]]] = []
         pending_chunks = 0
         try:
-            for source in _progress(todo, enabled=progress):
-                chunks = self._chunks(source)
+            for source, chunks in prepared:
                 batch.append((source, chunks))
                 pending_chunks += len(chunks)
                 if pending_chunks >= _FLUSH_CHUNKS:
                     self._flush(batch, report)
+                    done += pending_chunks
+                    reporter.step(done, total, "chunks")
                     batch, pending_chunks = [], 0
             self._flush(batch, report)
-        finally:
-            if todo:
-                self.commit()
-
-    def remove(self, keys: list[str], report: IngestReport) -> None:
-        """Delete every chunk of the given sources."""
-        if not keys:
-            return
-        try:
-            for key in keys:
-                entry = self.manifest.entries[key]
-                self._delete(entry["chunks"])
-                del self.manifest.entries[key]
-                report.removed.append(entry["label"])
-                report.chunks_deleted += len(entry["chunks"])
+            reporter.step(total, total, "chunks")
         finally:
             self.commit()
 
@@ -175,12 +217,16 @@ class IndexWriter:
         if ids:
             self.store.delete(ids)
             if self.keyword is not None:
-                self.keyword.delete(ids)
+                # a retried delete may find some ids already gone from the keyword index
+                present = [i for i in ids if i in self.keyword]
+                if present:
+                    self.keyword.delete(present)
 
     def _chunks(self, source: PendingSource) -> list[_Chunk]:
         out = []
+        chunker = source.chunker or self.chunker
         for doc in source.documents:
-            for chunk in self.chunker.chunk(doc):
+            for chunk in chunker.chunk(doc):
                 if not chunk.text.strip():
                     continue  # nothing to embed or retrieve in blank space
                 metadata: Metadata = {
@@ -228,24 +274,3 @@ class IndexWriter:
             (report.updated if old else report.added).append(source.label)
             report.chunks_added += len(ids)
             report.chunks_deleted += len(stale)
-
-
-def _progress(items: list[PendingSource], *, enabled: bool) -> Iterator[PendingSource]:
-    if not enabled or not items:
-        yield from items
-        return
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        yield from _plain_progress(items)
-        return
-    yield from tqdm(items, desc="indexing", unit="file")
-
-
-def _plain_progress(items: list[PendingSource]) -> Iterator[PendingSource]:
-    # without tqdm: one line per tenth of the work, on stderr
-    step = max(1, len(items) // 10)
-    for i, item in enumerate(items, start=1):
-        yield item
-        if i % step == 0 or i == len(items):
-            os.write(2, f"indexing: {i}/{len(items)} files\n".encode())

@@ -9,7 +9,7 @@ from ragmem.retrievers.base import Reranker, Retriever
 from ragmem.retrievers.mmr import MMRRetriever, mmr
 
 if TYPE_CHECKING:  # what type checkers see; at run time these load on first use
-    from ragmem.retrievers.analysis import TextAnalyzer, Tokenizer
+    from ragmem.retrievers.analysis import Analyzer, TextAnalyzer
     from ragmem.retrievers.bm25 import BM25Retriever
     from ragmem.retrievers.dense import DenseRetriever
     from ragmem.retrievers.hybrid import HybridRetriever
@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # what type checkers see; at run time these load on first use
     from ragmem.retrievers.tokenvectors import TokenVectorStore
 
 __all__ = [
+    "Analyzer",
     "BM25Retriever",
     "DenseRetriever",
     "HybridRetriever",
@@ -27,7 +28,6 @@ __all__ = [
     "Retriever",
     "TextAnalyzer",
     "TokenVectorStore",
-    "Tokenizer",
     "mmr",
 ]
 
@@ -40,7 +40,7 @@ _LAZY = {
     "RerankRetriever": "ragmem.retrievers.rerank",
     "TextAnalyzer": "ragmem.retrievers.analysis",
     "TokenVectorStore": "ragmem.retrievers.tokenvectors",
-    "Tokenizer": "ragmem.retrievers.analysis",
+    "Analyzer": "ragmem.retrievers.analysis",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

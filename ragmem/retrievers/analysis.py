@@ -1,6 +1,6 @@
 """Text analysis for lexical retrieval: unicode word splitting, stopwords, Snowball stemming.
 
-A tokenizer is any callable ``text -> list[str]``. The default, ``TextAnalyzer``, also
+An analyzer is any callable ``text -> list[str]``. The default, ``TextAnalyzer``, also
 exposes its two stages (``words`` and ``term``) so the BM25 index can cache the
 analysis of each distinct word instead of re-stemming every occurrence.
 """
@@ -14,20 +14,37 @@ from typing import Any, Protocol, runtime_checkable
 
 from ragmem.errors import ConfigurationError, MissingDependencyError
 
-__all__ = ["ENGLISH_STOPWORDS", "TextAnalyzer", "Tokenizer"]
+__all__ = ["ENGLISH_FULL_STOPWORDS", "ENGLISH_STOPWORDS", "Analyzer", "TextAnalyzer"]
 
-# Lucene's EnglishAnalyzer default stop set (33 words): the same list as Lucene-based
-# BM25 baselines, so scores are comparable with published numbers.
+# Lucene's EnglishAnalyzer default stop set (33 words), as in Lucene-based BM25 baselines.
 _LUCENE_ENGLISH = (
     "a an and are as at be but by for if in into is it no not of on or such that the "
     "their then there these they this to was will with"
 )
 ENGLISH_STOPWORDS: frozenset[str] = frozenset(_LUCENE_ENGLISH.split())
+"""Lucene's English stop set: ``stopwords="english"``."""
+
+# Lucene's set plus pronouns, auxiliaries, question words and the pieces \w+ leaves of
+# contractions ("don't" -> "don", "t"). Users ask questions: without these, BM25 ranks a
+# page that shares "how do I" above the one that answers. Words that carry meaning in
+# claims and queries (more, most, few, before, after, up, down, against) are kept.
+_QUESTION_WORDS = (
+    "i me my myself we us our ours ourselves you your yours yourself yourselves he him his "
+    "himself she her hers herself its itself them theirs themselves what which who whom "
+    "whose when where why how am were been being have has had having do does did doing "
+    "would should could can may might must shall from about so than too very just also "
+    "s t don d ll m re ve"
+)
+ENGLISH_FULL_STOPWORDS: frozenset[str] = ENGLISH_STOPWORDS | frozenset(_QUESTION_WORDS.split())
+"""Lucene's set plus question words: ``stopwords="english-full"``, RAGPipeline's default."""
 
 
 @runtime_checkable
-class Tokenizer(Protocol):
-    """Turns a text into the terms a lexical index counts."""
+class Analyzer(Protocol):
+    """Turns a text into the terms a lexical index counts (stems, not model tokens).
+
+    Named apart from ``ragmem.tokens.Tokenizer``, which counts a model's tokens.
+    """
 
     def __call__(self, text: str) -> list[str]: ...
 
@@ -53,14 +70,18 @@ class TextAnalyzer:
     Args:
         language: Snowball stemmer language (PyStemmer), e.g. ``"english"``, ``"german"``.
         stem: whether to stem (needs the ``bm25`` extra: PyStemmer).
-        stopwords: ``"english"`` (Lucene's list), ``None`` for none, or your own collection
-            of case-folded words.
+        stopwords: ``"english"`` (Lucene's 33 words), ``"english-full"`` (Lucene's plus
+            pronouns, auxiliaries and question words, so "how do I restore a backup"
+            searches for "restore backup"; what ``RAGPipeline`` uses), ``None`` for none,
+            or your own collection of case-folded words. An index keeps its list.
         min_length: shortest word kept (in characters).
         pattern: regular expression for one word.
 
     Example:
         >>> TextAnalyzer()("The runners were running in Zürich")
         ['runner', 'were', 'run', 'zürich']
+        >>> TextAnalyzer(stopwords="english-full")("How do I stop the runners?")
+        ['stop', 'runner']
     """
 
     def __init__(
@@ -73,12 +94,13 @@ class TextAnalyzer:
         pattern: str = r"\w+",
     ) -> None:
         if isinstance(stopwords, str):
-            if stopwords != "english":
+            builtin = {"english": ENGLISH_STOPWORDS, "english-full": ENGLISH_FULL_STOPWORDS}
+            if stopwords not in builtin:
                 raise ConfigurationError(
-                    f"built-in stopwords exist for 'english' only, got {stopwords!r}; "
+                    f"built-in stopwords are 'english' and 'english-full', got {stopwords!r}; "
                     "pass a collection of words instead"
                 )
-            stops: frozenset[str] = ENGLISH_STOPWORDS
+            stops: frozenset[str] = builtin[stopwords]
         else:
             stops = frozenset(stopwords or ())
         if min_length < 1:

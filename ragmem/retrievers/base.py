@@ -29,7 +29,13 @@ class Retriever(ABC):
 
     Dense, BM25, hybrid and reranking retrievers all have this shape. The filter is
     applied before top-k.
+
+    Attributes:
+        score_floor: the score of a document that does not match at all, when the
+            scale has one (BM25: 0); fusion's min-max normalises down to it.
     """
+
+    score_floor: float | None = None
 
     def retrieve(self, query: str, k: int = 10, *, where: FilterLike | None = None) -> list[Hit]:
         """The best ``k`` hits for ``query``, best first."""

@@ -17,7 +17,7 @@ from ragmem.errors import (
     NotFoundError,
 )
 from ragmem.filters import Filter, FilterLike, parse_filter
-from ragmem.retrievers.analysis import TextAnalyzer, Tokenizer
+from ragmem.retrievers.analysis import Analyzer, TextAnalyzer
 from ragmem.retrievers.base import Retriever, _check_query
 from ragmem.retrievers.inverted import InvertedIndex, best
 from ragmem.retrievers.persist import (
@@ -78,19 +78,21 @@ class BM25Retriever(Retriever):
         []
     """
 
+    score_floor = 0.0  # a document sharing no term with the query scores 0
+
     def __init__(
         self,
         *,
         k1: float = 1.2,
         b: float = 0.75,
-        tokenizer: Tokenizer | None = None,
+        tokenizer: Analyzer | None = None,
         store_texts: bool = True,
     ) -> None:
         if not k1 >= 0:
             raise ConfigurationError(f"k1 must be >= 0, got {k1}")
         if not 0 <= b <= 1:
             raise ConfigurationError(f"b must be in [0, 1], got {b}")
-        self.tokenizer: Tokenizer = tokenizer if tokenizer is not None else TextAnalyzer()
+        self.tokenizer: Analyzer = tokenizer if tokenizer is not None else TextAnalyzer()
         self.store_texts = store_texts
         self._index = InvertedIndex(k1=k1, b=b)
         self._lock = threading.RLock()
@@ -393,7 +395,7 @@ class BM25Retriever(Retriever):
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike[str], *, tokenizer: Tokenizer | None = None
+        cls, path: str | os.PathLike[str], *, tokenizer: Analyzer | None = None
     ) -> BM25Retriever:
         """Open an index written by ``save``.
 

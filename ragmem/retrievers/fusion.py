@@ -20,18 +20,24 @@ Fusion = Literal["rrf", "minmax", "zscore", "dbsf"]
 FUSIONS: tuple[str, ...] = ("rrf", "minmax", "zscore", "dbsf")
 
 
-def normalize(scores: Sequence[float], method: str) -> list[float]:
+def normalize(scores: Sequence[float], method: str, floor: float | None = None) -> list[float]:
     """Scores of one list mapped to a common scale.
 
     ``minmax``: to [0, 1]. ``zscore``: to mean 0, standard deviation 1. ``dbsf``
     (distribution-based score fusion): min-max between mean - 3 sd and mean + 3 sd,
     clipped to [0, 1]. A list whose scores are all equal maps to 1.0 (minmax, dbsf)
     or 0.0 (zscore): every member is as good as the best.
+
+    ``floor`` is the score of a document that does not match at all (0 for BM25):
+    ``minmax`` then maps it, not the list's lowest score, to 0. A short list keeps its
+    proportions (BM25 scores 10 and 9 become 1.0 and 0.9, not 1.0 and 0.0).
     """
     if not scores:
         return []
     if method == "minmax":
         low, high = min(scores), max(scores)
+        if floor is not None:
+            low = min(low, floor)
         if high - low <= 0:
             return [1.0] * len(scores)
         return [(s - low) / (high - low) for s in scores]
@@ -54,6 +60,7 @@ def fuse(
     fusion: str = "rrf",
     weights: Sequence[float] | None = None,
     rrf_k: float = 60.0,
+    floors: Sequence[float | None] | None = None,
 ) -> list[Hit]:
     """One ranked list, deduplicated by id, best first (ties broken by id).
 
@@ -67,6 +74,8 @@ def fuse(
         weights: one per list (default all 1.0); for the convex fusions they are
             rescaled to sum to 1.
         rrf_k: the RRF constant.
+        floors: per list, the score of a non-matching document for ``minmax`` (see
+            ``normalize``); None where unknown.
     """
     if fusion not in FUSIONS:
         raise ConfigurationError(f"unknown fusion {fusion!r}; use one of {', '.join(FUSIONS)}")
@@ -80,17 +89,22 @@ def fuse(
         if total <= 0:
             raise ConfigurationError("weights sum to zero")
         w = [x / total for x in w]
+    lows = [None] * len(lists) if floors is None else list(floors)
+    if len(lows) != len(lists):
+        raise ConfigurationError(f"{len(lows)} floors for {len(lists)} hit lists")
     parts: dict[str, list[float]] = {}
     explain: dict[str, dict[str, dict[str, float | int]]] = {}
     first: dict[str, Hit] = {}
-    floors: list[float] = []
-    for hits, name, weight in zip(lists, names, w):
+    worst: list[float] = []  # each list's lowest normalised score (zscore)
+    for hits, name, weight, low in zip(lists, names, w, lows):
         seen: set[str] = set()
         unique = [h for h in hits if not (h.id in seen or seen.add(h.id))]  # type: ignore[func-returns-value]
         normalised = (
-            normalize([h.score for h in unique], fusion) if fusion != "rrf" else [0.0] * len(unique)
+            normalize([h.score for h in unique], fusion, low)
+            if fusion != "rrf"
+            else [0.0] * len(unique)
         )
-        floors.append(min(normalised) if fusion == "zscore" and normalised else 0.0)
+        worst.append(min(normalised) if fusion == "zscore" and normalised else 0.0)
         for rank, (hit, norm) in enumerate(zip(unique, normalised), start=1):
             value = weight / (rrf_k + rank) if fusion == "rrf" else weight * norm
             parts.setdefault(hit.id, []).append(value)
@@ -103,7 +117,7 @@ def fuse(
     if fusion == "zscore":
         # a list that missed a document contributes its worst normalised score
         for id_, by_name in explain.items():
-            for name, weight, floor in zip(names, w, floors):
+            for name, weight, floor in zip(names, w, worst):
                 if name not in by_name:
                     parts[id_].append(weight * floor)
     fused = [(math.fsum(values), id_) for id_, values in parts.items()]

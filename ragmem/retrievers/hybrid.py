@@ -36,7 +36,9 @@ class HybridRetriever(Retriever):
             ``explain``; a sequence is named by class, e.g. ``bm25``, ``dense``).
         fusion: ``"rrf"`` (reciprocal rank fusion), ``"minmax"`` or ``"zscore"`` (convex
             combination of normalised scores), or ``"dbsf"`` (distribution-based score
-            fusion). See ``ragmem.retrievers.fusion.fuse``.
+            fusion). See ``ragmem.retrievers.fusion.fuse``. With ``"minmax"``, a retriever
+            with a ``score_floor`` (BM25) is normalised down to it, so a short or flat
+            list (two BM25 hits on a small corpus) keeps its proportions.
         weights: one per retriever (default equal); with ``"rrf"`` this is weighted RRF.
         rrf_k: the RRF constant (60, as in the original paper).
         depth: candidates fetched from each retriever (at least ``k``).
@@ -89,7 +91,14 @@ class HybridRetriever(Retriever):
         self.depth = depth
 
     def _fuse(self, lists: Sequence[list[Hit]], k: int) -> list[Hit]:
-        fused = fuse(lists, self.names, fusion=self.fusion, weights=self.weights, rrf_k=self.rrf_k)
+        fused = fuse(
+            lists,
+            self.names,
+            fusion=self.fusion,
+            weights=self.weights,
+            rrf_k=self.rrf_k,
+            floors=[r.score_floor for r in self.retrievers],
+        )
         return fused[:k]
 
     def _retrieve(self, query: str, k: int, where: Filter | None) -> list[Hit]:

@@ -30,6 +30,10 @@ floats on both sides are the only exact form. "any element > v" is ``n:k > v`` o
 and "holds no numbers" is ``=k $nin [2, 3]``. ``$not`` is pushed down to the leaves
 (De Morgan), where every negated leaf has an exact form: ``$ne`` and ``$not_contains``
 in Chroma match records lacking the field, as ragmem's complement does.
+
+Chroma has no substring or prefix test on metadata: ``$contains`` on a string field
+matches equal strings only (a subset of ragmem's substring match), and ``$prefix`` is
+refused with ``InvalidFilterError``.
 """
 
 from __future__ import annotations
@@ -201,6 +205,13 @@ def _condition(cond: Condition, positive: bool) -> Where:
         return _join("$or" if positive else "$and", [_equals(key, v, positive) for v in value])
     if op in _BOUND:
         return _range(key, op, value, positive)
+    if op == "$prefix":
+        raise InvalidFilterError(
+            "Chroma cannot match the start of a metadata string; store the part to scope by "
+            "(a folder, say) in a field of its own and filter it with $eq",
+            operator=op,
+            path=key,
+        )
     raise InvalidFilterError("not supported by the Chroma adapter", operator=op, path=key)
 
 

@@ -20,6 +20,9 @@ Why each operator maps as it does:
 - ``$exists`` is ``not is_empty`` on the key. Qdrant's ``is_empty`` also matches an
   empty list, and a path cannot name a key containing ``"``: such keys are listed in
   ``metadata_keys``, which ``$exists`` consults as well.
+- Qdrant has no substring or prefix match on a keyword payload: ``$contains`` on a string
+  field matches equal strings only (a subset of ragmem's substring match), and ``$prefix``
+  is refused with ``InvalidFilterError``.
 """
 
 from __future__ import annotations
@@ -106,6 +109,13 @@ def _condition(cond: Condition) -> models.Condition:
         return models.Filter(must_not=[_any_equals(key, cond.value)])
     if op in _RANGE_ARG:
         return models.FieldCondition(key=key, range=models.Range(**{_RANGE_ARG[op]: cond.value}))
+    if op == "$prefix":
+        raise InvalidFilterError(
+            "Qdrant cannot match the start of a metadata string; store the part to scope by "
+            "(a folder, say) in a field of its own and filter it with $eq",
+            operator=op,
+            path=cond.field,
+        )
     raise InvalidFilterError("not supported by the Qdrant adapter", operator=op, path=cond.field)
 
 

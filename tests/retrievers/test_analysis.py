@@ -1,7 +1,7 @@
 import pytest
 
 from ragmem import ConfigurationError
-from ragmem.retrievers import TextAnalyzer, Tokenizer
+from ragmem.retrievers import Analyzer, TextAnalyzer
 
 
 def test_stems_and_drops_stopwords():
@@ -45,5 +45,5 @@ def test_bad_options():
 
 
 def test_is_a_tokenizer():
-    assert isinstance(TextAnalyzer(), Tokenizer)
-    assert isinstance(str.split, Tokenizer)
+    assert isinstance(TextAnalyzer(), Analyzer)
+    assert isinstance(str.split, Analyzer)

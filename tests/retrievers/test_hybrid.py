@@ -160,3 +160,27 @@ def test_depth_and_k():
     # depth 1: "a" and "c" both rank first once; the tie goes to the smaller id
     assert [h.id for h in hybrid.retrieve("q", k=1)] == ["a"]
     assert len(hybrid.retrieve("q", k=10)) == 4
+
+
+def test_minmax_keeps_the_proportions_of_a_short_bm25_list():
+    from ragmem.retrievers.fusion import normalize
+
+    assert normalize([10.0, 9.0], "minmax") == [1.0, 0.0]
+    assert normalize([10.0, 9.0], "minmax", 0.0) == [1.0, 0.9]
+    # two BM25 hits, the second nearly as good: the dense retriever's preference decides
+    bm25 = [Hit(id="faq", score=10.0), Hit(id="backup", score=9.0)]
+    dense = [Hit(id="backup", score=0.62), Hit(id="faq", score=0.40), Hit(id="x", score=0.1)]
+    fused = fuse([bm25, dense], ["bm25", "dense"], fusion="minmax", floors=[0.0, None])
+    assert fused[0].id == "backup"
+    assert fuse([bm25, dense], ["bm25", "dense"], fusion="minmax")[0].id == "faq"
+
+
+def test_hybrid_passes_the_bm25_floor_to_minmax():
+    from ragmem.retrievers import BM25Retriever
+
+    assert BM25Retriever.score_floor == 0.0
+    bm25 = BM25Retriever()
+    bm25.add(["a", "b"], ["backup restore console", "backup request"])
+    hybrid = HybridRetriever([bm25], fusion="minmax")
+    scores = [h.explain["retrievers"]["bm25"]["normalized"] for h in hybrid.retrieve("backup", 2)]
+    assert min(scores) > 0.0

@@ -14,7 +14,11 @@ Semantics (every backend must give exactly these results):
 - ``$eq``, ``$lt``, ``$lte``, ``$gt``, ``$gte``, ``$in`` match a record whose value
   satisfies the comparison; for a list-valued field, when *any* element does.
   A missing key, or a value of another type, does not match.
-- ``$contains v`` is membership: the list holds ``v`` (or the scalar equals ``v``).
+- ``$contains v`` on a list is membership: the list holds ``v``. On a string field with a
+  string ``v`` it is substring matching (``"guides/backup.md"`` contains ``"backup"``); on
+  any other scalar it is equality.
+- ``$prefix p`` (a string) matches a string value starting with ``p``; for a list-valued
+  field, when any string element does. Numbers and bools never match it.
 - ``$ne`` is exactly ``$not $eq`` and ``$nin`` is exactly ``$not $in``: a record
   without the key matches them.
 - ``$lt``, ``$lte``, ``$gt``, ``$gte`` take numbers only.
@@ -22,6 +26,12 @@ Semantics (every backend must give exactly these results):
 - ``$and``/``$or`` take a list of filters (an empty ``$and`` matches all, an empty
   ``$or`` matches none); ``$not`` takes one filter and complements it.
 - Several keys in one dict, or several operators on one key, are ANDed.
+- Filters nest at most ``MAX_DEPTH`` levels deep.
+- Integers compare exactly at any size (``2**63`` does not equal ``2**63 + 1``).
+
+Python's ``and``, ``or``, ``not`` and chained comparisons (``1 < F("x") < 5``) cannot be
+overloaded and would silently keep one condition, so a filter refuses ``bool()`` with a
+``TypeError``: combine with ``&``, ``|`` and ``~``.
 """
 
 from __future__ import annotations
@@ -51,7 +61,7 @@ __all__ = [
 ]
 
 Operator = Literal[
-    "$eq", "$ne", "$lt", "$lte", "$gt", "$gte", "$in", "$nin", "$contains", "$exists"
+    "$eq", "$ne", "$lt", "$lte", "$gt", "$gte", "$in", "$nin", "$contains", "$prefix", "$exists"
 ]
 OPERATORS: tuple[str, ...] = (
     "$eq",
@@ -63,10 +73,18 @@ OPERATORS: tuple[str, ...] = (
     "$in",
     "$nin",
     "$contains",
+    "$prefix",
     "$exists",
 )
 RANGE_OPERATORS = frozenset({"$lt", "$lte", "$gt", "$gte"})
 LOGICAL_OPERATORS = ("$and", "$or", "$not")
+MAX_DEPTH = 100
+"""How deeply ``$and``/``$or``/``$not`` may nest (deeper filters are refused, not recursed)."""
+
+_BOOL_MESSAGE = (
+    "a filter has no truth value: combine conditions with & (and), | (or) and ~ (not), "
+    "e.g. (F('year') >= 2023) & (F('year') < 2030), not 'and', 'or', 'not' or a chained comparison"
+)
 
 
 class _Node(BaseModel):
@@ -81,6 +99,9 @@ class _Node(BaseModel):
 
     def __invert__(self) -> Not:
         return Not(filter=self)
+
+    def __bool__(self) -> bool:
+        raise TypeError(_BOOL_MESSAGE)
 
 
 class Condition(_Node):
@@ -163,12 +184,19 @@ class F:
         return self._make("$nin", values)
 
     def contains(self, value: Scalar) -> Condition:
-        """The list-valued field holds ``value``."""
+        """The list-valued field holds ``value`` (or the string field has it as a substring)."""
         return self._make("$contains", value)
+
+    def startswith(self, prefix: str) -> Condition:
+        """The string field (or any string element of a list) starts with ``prefix``."""
+        return self._make("$prefix", prefix)
 
     def exists(self, flag: bool = True) -> Condition:
         """The field is present (or absent, with ``flag=False``)."""
         return self._make("$exists", flag)
+
+    def __bool__(self) -> bool:
+        raise TypeError(_BOOL_MESSAGE)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -215,11 +243,35 @@ def _condition(field: object, op: str, value: Any, *, path: str) -> Condition:
             raise InvalidFilterError(
                 f"compares numbers only, got {type(value).__name__}", operator=op, path=path
             )
+        if op == "$prefix" and not isinstance(value, str):
+            raise InvalidFilterError(
+                f"expects a string, got {type(value).__name__}", operator=op, path=path
+            )
     return Condition(field=field, op=op, value=value)
 
 
-def _parse(node: Any, path: str) -> Filter:
+def _too_deep(path: str) -> InvalidFilterError:
+    return InvalidFilterError(f"filter nests deeper than {MAX_DEPTH} levels", path=path)
+
+
+def _check_depth(tree: Filter) -> None:
+    # iterative, so a tree built with ~ or & thousands of times deep is refused, not recursed
+    stack: list[tuple[Filter, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _too_deep("")
+        if isinstance(node, Not):
+            stack.append((node.filter, depth + 1))
+        elif isinstance(node, (And, Or)):
+            stack.extend((f, depth + 1) for f in node.filters)
+
+
+def _parse(node: Any, path: str, depth: int = 1) -> Filter:
+    if depth > MAX_DEPTH:
+        raise _too_deep(path)
     if isinstance(node, (Condition, And, Or, Not)):
+        _check_depth(node)
         return node
     if not isinstance(node, Mapping):
         raise InvalidFilterError(f"expected a dict, got {type(node).__name__}", path=path)
@@ -229,10 +281,10 @@ def _parse(node: Any, path: str) -> Filter:
         if key in ("$and", "$or"):
             if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
                 raise InvalidFilterError("expects a list of filters", operator=key, path=here)
-            subs = tuple(_parse(v, f"{here}[{i}]") for i, v in enumerate(value))
+            subs = tuple(_parse(v, f"{here}[{i}]", depth + 1) for i, v in enumerate(value))
             parts.append(And(filters=subs) if key == "$and" else Or(filters=subs))
         elif key == "$not":
-            parts.append(Not(filter=_parse(value, here)))
+            parts.append(Not(filter=_parse(value, here, depth + 1)))
         elif isinstance(key, str) and key.startswith("$"):
             raise InvalidFilterError(
                 f"unknown operator at top level; use {', '.join(LOGICAL_OPERATORS)} or a field",
@@ -284,11 +336,15 @@ def scalar_equal(stored: object, wanted: object) -> bool:
 def _scalar_test(op: str, stored: Scalar, wanted: Any) -> bool:
     if op in ("$eq", "$contains"):
         return scalar_equal(stored, wanted)
+    if op == "$prefix":
+        return isinstance(stored, str) and stored.startswith(wanted)
     if op == "$in":
         return any(scalar_equal(stored, w) for w in wanted)
-    if not _is_number(stored):
+    if isinstance(stored, (bool, str)):
         return False
-    value, bound = float(stored), float(wanted)
+    # int and float compare exactly in Python (no rounding of big ints to float64)
+    value: float = stored
+    bound: float = wanted
     if op == "$lt":
         return value < bound
     if op == "$lte":
@@ -308,6 +364,8 @@ def _condition_matches(cond: Condition, metadata: Metadata) -> bool:
     if cond.field not in metadata:
         return False
     stored = metadata[cond.field]
+    if op == "$contains" and isinstance(stored, str) and isinstance(cond.value, str):
+        return cond.value in stored
     values = stored if isinstance(stored, list) else [stored]
     return any(_scalar_test(op, v, cond.value) for v in values)
 

@@ -41,7 +41,7 @@ def test_json_and_jsonl_records(tmp_path):
     assert (solo.id, solo.text, solo.metadata) == (
         "one.json:0",
         "solo",
-        {"year": 2024, "source": "one.json"},
+        {"year": 2024, "tags": ["x"], "source": "one.json"},
     )
     many = load_file(tmp_path / "many.json", doc_id="m")
     assert [(d.id, d.text) for d in many] == [("m:a", "first"), ("m:1", "second")]
@@ -207,3 +207,27 @@ def test_manifest_round_trip_and_corruption(tmp_path):
     path.write_text("{trunc", encoding="utf-8")
     with pytest.raises(CorruptIndexError, match=r"manifest\.json"):
         Manifest(path)
+
+
+def test_a_large_text_file_is_indexed_in_parts_that_map_back_to_the_file(tmp_path, monkeypatch):
+    import ragmem.ingest
+
+    monkeypatch.setattr(ragmem.ingest, "PART_CHARS", 1000)
+    lines = [f"line {i}: the quick brown fox jumps over the lazy dog\n" for i in range(100)]
+    text = "".join(lines)
+    write(tmp_path / "big.txt", text)
+    parts = load_file(tmp_path / "big.txt", doc_id="big.txt")
+    assert len(parts) > 5
+    assert all(len(p.text) <= 1000 for p in parts)
+    assert "".join(p.text for p in parts) == text
+    for part in parts:
+        start = part.metadata["part_start"]
+        assert text[start : start + len(part.text)] == part.text
+        assert part.text.endswith("\n")  # cut at line ends
+    rag = RAGPipeline(embedder=HashingEmbedder(dimensions=32))
+    rag.ingest_folder(tmp_path)
+    hit = rag.search("line 73", k=1)[0]
+    start = hit.metadata["part_start"] + hit.metadata["start"]
+    assert text[start : start + len(hit.text)] == hit.text
+    assert rag.delete((tmp_path / "big.txt").as_posix()).removed
+    assert rag.store.count() == 0

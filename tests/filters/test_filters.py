@@ -5,19 +5,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ragmem import InvalidFilterError
-from ragmem.columns import MetadataColumns
 from ragmem.filters import And, Condition, F, Not, Or, matches, parse_filter, to_dict
+from ragmem.filters.columns import MetadataColumns
 
 KEYS = ["a", "b", "c"]
 scalars = st.one_of(
     st.integers(-3, 3),
     st.sampled_from([0.5, 1.0, 2.0, -1.5]),
-    st.sampled_from(["x", "y", "1", ""]),
+    st.sampled_from(["x", "y", "1", "", "xy", "yx"]),
     st.booleans(),
+    # ints that float64 rounds to the same value as each other and as the float
+    st.sampled_from([2**60, 2**60 + 1, float(2**60), -(2**60) - 1]),
 )
 values = st.one_of(scalars, st.lists(scalars, max_size=3))
 metadatas = st.dictionaries(st.sampled_from(KEYS), values, max_size=3)
-numbers = st.one_of(st.integers(-3, 3), st.sampled_from([0.5, 1.0, -1.5]))
+numbers = st.one_of(
+    st.integers(-3, 3), st.sampled_from([0.5, 1.0, -1.5, 2**60, 2**60 + 1, float(2**60)])
+)
 conditions = st.one_of(
     st.builds(lambda k, v: {k: v}, st.sampled_from(KEYS), scalars),
     st.builds(
@@ -39,6 +43,11 @@ conditions = st.one_of(
         st.lists(scalars, max_size=3),
     ),
     st.builds(lambda k, v: {k: {"$exists": v}}, st.sampled_from(KEYS), st.booleans()),
+    st.builds(
+        lambda k, v: {k: {"$prefix": v}},
+        st.sampled_from(KEYS),
+        st.sampled_from(["x", "y", "", "xy", "1"]),
+    ),
 )
 filters = st.recursive(
     conditions,
@@ -174,3 +183,72 @@ def test_documented_semantics():
     assert matches({"t": {"$exists": True}}, {"t": []})
     assert matches({"$and": []}, {})
     assert not matches({"$or": []}, {})
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: (F("year") >= 2023) and (F("year") < 2030),
+        lambda: (F("year") >= 2023) or (F("year") < 2030),
+        lambda: not (F("year") >= 2023),
+        lambda: 2023 <= F("year") <= 2030,
+        lambda: bool(F("year")),
+    ],
+)
+def test_python_boolean_operators_refuse_instead_of_dropping_a_condition(build):
+    with pytest.raises(TypeError, match=r"&.*\|.*~"):
+        build()
+
+
+def test_contains_on_a_string_is_substring_and_on_a_list_is_membership():
+    assert matches({"path": {"$contains": "backup"}}, {"path": "guides/backup.md"})
+    assert not matches({"path": {"$contains": "vpn"}}, {"path": "guides/backup.md"})
+    assert matches({"tags": {"$contains": "ml"}}, {"tags": ["ml", "nlp"]})
+    assert not matches({"tags": {"$contains": "m"}}, {"tags": ["ml", "nlp"]})
+    assert matches(F("n").contains(3), {"n": 3})
+
+
+def test_prefix_scopes_to_a_folder():
+    where = F("path").startswith("guides/")
+    assert matches(where, {"path": "guides/backup.md"})
+    assert not matches(where, {"path": "notes/guides/faq.rst"})
+    assert matches(where, {"path": ["notes/a", "guides/b"]})
+    assert not matches(where, {"path": 7})
+    assert to_dict(where) == {"path": {"$prefix": "guides/"}}
+    with pytest.raises(InvalidFilterError, match=r"\$prefix"):
+        parse_filter({"path": {"$prefix": 3}})
+
+
+def test_integers_beyond_2_pow_53_compare_exactly_in_columns():
+    big = 1_700_000_000_000_000_000
+    metas = [{"ts": big}, {"ts": big + 1}, {"ts": float(big)}, {"ts": [big + 1, 5]}]
+    columns = MetadataColumns.of_rows(metas)
+    for where in (
+        {"ts": big},
+        {"ts": big + 1},
+        {"ts": {"$gt": big}},
+        {"ts": {"$lte": big}},
+        {"ts": {"$in": [big + 1]}},
+        {"ts": {"$nin": [big]}},
+        {"ts": {"$lt": float(big)}},
+    ):
+        want = [matches(where, m) for m in metas]
+        assert columns.evaluate(parse_filter(where), len(metas)).tolist() == want, where
+    assert [matches({"ts": big}, m) for m in metas] == [True, False, True, False]
+
+
+def test_deeply_nested_filters_are_refused_not_recursed():
+    deep: dict = {"a": 1}
+    for _ in range(3000):
+        deep = {"$not": deep}
+    with pytest.raises(InvalidFilterError, match="deeper"):
+        parse_filter(deep)
+    tree = F("a") == 1
+    for _ in range(3000):
+        tree = ~tree
+    with pytest.raises(InvalidFilterError, match="deeper"):
+        matches(tree, {"a": 1})
+    shallow: dict = {"a": 1}
+    for _ in range(50):
+        shallow = {"$not": shallow}
+    assert matches(shallow, {"a": 1})

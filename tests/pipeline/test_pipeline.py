@@ -92,7 +92,8 @@ async def test_query_async_matches_query():
     rag = make(llm=CitingLLM())
     rag.ingest(DOCS)
     sync, concurrent = rag.query("stores?"), await rag.query_async("stores?")
-    assert concurrent.model_dump() == sync.model_dump()
+    assert concurrent.model_dump(exclude={"timings"}) == sync.model_dump(exclude={"timings"})
+    assert set(concurrent.timings) == set(sync.timings) == {"retrieve", "assemble", "generate"}
 
 
 def test_where_filter_restricts_retrieval():
@@ -165,7 +166,7 @@ def test_persistent_config_refuses_a_different_embedder(tmp_path):
         embedder="hashing",
         embedder_options={"dimensions": 32},
         store=LocalVectorStore(32),
-    )
+    ).ingest(DOCS)
     # reopening without naming an embedder uses the recorded one
     assert RAGPipeline(tmp_path, store=LocalVectorStore(32)).embedder.dimensions == 32
     with pytest.raises(ConfigurationError, match="built with embedder"):
@@ -216,7 +217,8 @@ def test_the_keyword_index_persists_and_is_rebuilt_when_missing(tmp_path):
 def test_read_only_pipelines_cannot_ingest(tmp_path):
     with pytest.raises(ConfigurationError, match="existing index"):
         RAGPipeline(tmp_path / "none", read_only=True)
-    RAGPipeline(tmp_path, embedder="hashing").close()
+    with RAGPipeline(tmp_path, embedder="hashing") as rag:
+        rag.ingest(DOCS)
     with RAGPipeline(tmp_path, read_only=True) as rag, pytest.raises(ConfigurationError):
         rag.ingest(DOCS)
 
@@ -245,3 +247,24 @@ def test_default_chunks_fit_the_local_models_window():
     assert all(local_tokenizer().count(h.text) <= 254 for h in hits)
     for hit in hits:
         assert long[hit.metadata["start"] : hit.metadata["end"]] == hit.text
+
+
+def test_a_first_run_that_stores_nothing_pins_nothing(tmp_path):
+    class Failing(HashingEmbedder):
+        def _embed_batch(self, texts, purpose):
+            raise RuntimeError("the server is down")
+
+    with RAGPipeline(tmp_path, embedder=Failing(dimensions=32)) as rag, pytest.raises(RuntimeError):
+        rag.ingest(DOCS)
+    assert not (tmp_path / "ragmem.json").exists()
+    # another embedder of the same width may take the folder over
+    with RAGPipeline(tmp_path, embedder=HashingEmbedder(dimensions=32, seed=1)) as rag:
+        rag.ingest(DOCS)
+    with RAGPipeline(tmp_path, read_only=True) as rag:
+        assert rag.embedder.name == "hashing-32-1"
+    # a different width is named, with what to delete
+    other = tmp_path / "other"
+    with RAGPipeline(other, embedder=Failing(dimensions=32)) as rag, pytest.raises(RuntimeError):
+        rag.ingest(DOCS)
+    with pytest.raises(ConfigurationError, match="delete that folder"):
+        RAGPipeline(other, embedder=HashingEmbedder(dimensions=16))
