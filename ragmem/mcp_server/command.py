@@ -85,11 +85,9 @@ def _make_llm(model: str | None, base_url: str | None) -> LLM | None:
         if base_url is not None:
             raise ConfigurationError("--base-url needs --model (the model name to ask)")
         return None
-    from ragmem.registry import load_backend
+    from ragmem.registry import get_llm
 
-    chat = load_backend("llms", "openai")
-    llm: LLM = chat(model, base_url=base_url)
-    return llm
+    return get_llm("openai", model=model, base_url=base_url)
 
 
 def _is_loopback(host: str) -> bool:

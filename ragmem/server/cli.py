@@ -86,9 +86,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise ConfigurationError("--llm-base-url needs --llm-model (the model name to ask)")
     llm = None
     if args.llm_model:
-        from ragmem.registry import load_backend
+        from ragmem.registry import get_llm
 
-        llm = load_backend("llms", "openai")(args.llm_model, base_url=args.llm_base_url)
+        llm = get_llm("openai", model=args.llm_model, base_url=args.llm_base_url)
     return Settings(
         store=Path(args.store),
         keys=keys,
