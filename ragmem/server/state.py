@@ -95,11 +95,7 @@ class State:
 
     def names(self) -> list[str]:
         """Every collection in the store folder, sorted."""
-        return sorted(
-            p.name
-            for p in self.root.iterdir()
-            if p.is_dir() and valid_name(p.name) and (p / _CONFIG).exists()
-        )
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and valid_name(p.name))
 
     def opened(self, name: str) -> Collection | None:
         """Collection ``name`` if it is already open (no file is touched)."""
@@ -116,9 +112,10 @@ class State:
             if found is not None:
                 return found
             folder = self.root / name
-            if not valid_name(name) or not (folder / _CONFIG).exists():
+            if not valid_name(name) or not folder.is_dir():
                 raise NotFoundError([name], what="collection")
-            return self._open_locked(name, create=False)
+            # an index records its embedder with its first write; until then it takes ours
+            return self._open_locked(name, create=not (folder / _CONFIG).exists())
 
     def create(self, name: str, *, retriever: str = "hybrid") -> tuple[Collection, bool]:
         """Open collection ``name``, creating it with the server's embedder when missing.
@@ -133,8 +130,10 @@ class State:
         with self._lock:
             if name in self._open:
                 return self._open[name], False
-            existed = (self.root / name / _CONFIG).exists()
-            return self._open_locked(name, create=not existed), not existed
+            existed = (self.root / name).is_dir()
+            return self._open_locked(
+                name, create=not (self.root / name / _CONFIG).exists()
+            ), not existed
 
     def _open_locked(self, name: str, *, create: bool) -> Collection:
         from ragmem.pipeline import RAGPipeline
