@@ -10,7 +10,6 @@ collection per other subfolder (as ``ragmem index PATH --store DIR/NAME`` builds
 from __future__ import annotations
 
 import errno
-import inspect
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -131,7 +130,6 @@ class Toolbox:
         self._memory_locks: dict[str, threading.RLock] = {}
         self._open_lock = threading.Lock()
         self.documents = Collections(self.path, embedder, self._shared_embedder)
-        self._search_options = set(inspect.signature(Memory.search).parameters)
 
     # -- memory -------------------------------------------------------------------------------
 
@@ -251,9 +249,6 @@ class Toolbox:
                 options[name] = parse_time(name, value)
         if min_score is not None:
             options["min_score"] = min_score
-        missing = sorted(set(options) - self._search_options)
-        if missing:
-            raise ConfigurationError(f"this ragmem's Memory.search does not support {missing}")
         with self._lock(who):
             hits = self.memory(who.tenant).search(
                 query,
@@ -341,9 +336,7 @@ class Toolbox:
         with self._lock(who):
             for memory_id in ids or ():
                 self._owned(who, memory_id)
-            purge = getattr(self.memory(who.tenant), "purge", None)
-            if purge is None:
-                raise ConfigurationError("this ragmem's Memory has no purge(); upgrade ragmem")
+            purge = self.memory(who.tenant).purge
             if ids is not None:  # the scope as well: ids outside it are never erased
                 count = (
                     purge(user_id=who.user_id, agent_id=who.agent_id, ids=list(ids)) if ids else 0

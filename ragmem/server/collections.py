@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import tempfile
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Annotated, Any
@@ -164,19 +163,15 @@ async def delete_documents(
 ) -> dict[str, int]:
     """Delete documents by id or by metadata filter (``RAGPipeline.delete``)."""
     collection = await service.collection(tenant, name, write=True)
-    delete = getattr(collection.pipeline, "delete", None)
-    if delete is None:
-        raise ApiError(501, "this ragmem version cannot delete documents", kind="server_error")
     if body.ids is None and body.where is None:
         raise ApiError(400, "give ids, where, or both")
 
-    def run() -> Any:
+    def run() -> IngestReport:
         with collection.lock.write():
-            return delete(doc_ids=body.ids, where=body.where)
+            return collection.pipeline.delete(doc_ids=body.ids, where=body.where)
 
-    result = await service.work(run)
-    removed = result if isinstance(result, int) else len(getattr(result, "removed", []))
-    return {"deleted": removed}
+    report = await service.work(run)
+    return {"deleted": len(report.removed)}
 
 
 @router.post("/collections/{name}/search", response_model=SearchResult)
@@ -207,15 +202,10 @@ def run_search(
     retriever: str | None = None,
 ) -> list[Hit]:
     """Search a collection under its read lock with the pipeline's or a named retriever."""
-    pipeline_search: Any = collection.pipeline.search
     with collection.lock.read():
-        if retriever not in (None, "hybrid"):  # the pipeline's own retriever is hybrid
-            hits = _retriever(collection, retriever).retrieve(query, k, where=where)
-        elif min_score is not None and _accepts(pipeline_search, "min_score"):
-            found: list[Hit] = pipeline_search(query, k=k, where=where, min_score=min_score)
-            return found
-        else:
-            hits = collection.pipeline.search(query, k=k, where=where)
+        if retriever in (None, "hybrid"):  # the pipeline's own retriever is hybrid
+            return collection.pipeline.search(query, k=k, where=where, min_score=min_score)
+        hits = _retriever(collection, retriever).retrieve(query, k, where=where)
     # hits come best first, so a threshold keeps a prefix of them
     return [h for h in hits if min_score is None or h.score >= min_score]
 
@@ -231,10 +221,6 @@ def _retriever(collection: Collection, name: str) -> Retriever:
         )
         collection.retrievers[name] = found
     return found
-
-
-def _accepts(fn: Any, parameter: str) -> bool:
-    return parameter in inspect.signature(fn).parameters
 
 
 def hit_out(hit: Hit, *, explain: bool = True) -> HitOut:

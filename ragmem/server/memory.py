@@ -7,7 +7,6 @@ names only choose a scope inside that tenant.
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -125,9 +124,6 @@ async def add_memory(body: AddMemory, service: ServiceDep, tenant: TenantDep) ->
 async def search_memory(body: SearchMemory, service: ServiceDep, tenant: TenantDep) -> Any:
     """The memories of a scope most relevant to ``query``, best first."""
     memory = await _memory(service, tenant)
-    options: dict[str, Any] = {}
-    if body.min_score is not None and "min_score" in inspect.signature(memory.search).parameters:
-        options["min_score"] = body.min_score
     hits = await service.work(
         memory.search,
         body.query,
@@ -135,10 +131,8 @@ async def search_memory(body: SearchMemory, service: ServiceDep, tenant: TenantD
         k=body.k,
         where=body.where,
         include_superseded=body.include_superseded,
-        **options,
+        min_score=body.min_score,
     )
-    if body.min_score is not None and "min_score" not in options:
-        hits = [h for h in hits if h.score >= body.min_score]  # hits come best first
     return [
         MemoryHit(**h.model_dump(include={"id", "text", "score", "metadata", "explain"}))
         for h in hits
@@ -174,12 +168,9 @@ async def purge_memories(
     """Erase memories and their history for good; returns how many."""
     service.check_write(tenant)
     memory = await _memory(service, tenant)
-    purge = getattr(memory, "purge", None)
-    if purge is None:
-        raise ApiError(501, "this ragmem version cannot purge memories", kind="server_error")
     if body.ids is None and all(v is None for v in body.scope().values()):
         raise ApiError(400, "give ids or at least one of user_id, agent_id, session_id")
-    purged = await service.work(purge, **body.scope(), ids=body.ids)
+    purged = await service.work(memory.purge, **body.scope(), ids=body.ids)
     return {"purged": int(purged)}
 
 

@@ -4,7 +4,6 @@ transport must pass."""
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 import re
 import signal
@@ -16,8 +15,6 @@ from typing import Any
 
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
-
-from ragmem.agents.memory import Memory
 
 TOOLS = {
     "add_memory",
@@ -32,12 +29,6 @@ TOOLS = {
     "add_document",
     "list_collections",
 }
-
-HAS_PURGE = hasattr(Memory, "purge")
-SEARCH_OPTIONS = set(inspect.signature(Memory.search).parameters)
-HAS_TIME = {"min_score", "after", "before", "as_of"} <= SEARCH_OPTIONS
-NO_PURGE = "Memory.purge is not in this ragmem yet (the agent-memory work adds it)"
-NO_TIME = "Memory.search has no min_score/after/before/as_of yet (the agent-memory work adds them)"
 
 
 def server_args(store: Path, *extra: str) -> list[str]:

@@ -1,28 +1,13 @@
 """`ragmem mcp --transport http --keys FILE`: each request's key decides the tenant."""
 
-import importlib.util
 import json
 
 import httpx
-import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from .helpers import call, fails, http_server
-
-
-def has_key_files():
-    try:
-        return importlib.util.find_spec("ragmem.server.auth") is not None
-    except ModuleNotFoundError:  # no ragmem.server package at all
-        return False
-
-
-pytestmark = pytest.mark.skipif(
-    not has_key_files(),
-    reason="ragmem.server.auth (the key files of `ragmem serve`) is not in this ragmem yet",
-)
 
 KEYS = {
     "keys": [

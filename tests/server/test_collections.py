@@ -136,9 +136,6 @@ def test_serves_a_folder_built_by_the_cli_way(tmp_path):
         assert hits[0]["doc_id"] == "x"
 
 
-@pytest.mark.skipif(
-    not hasattr(RAGPipeline, "delete"), reason="RAGPipeline.delete is not in this ragmem yet"
-)
 def test_delete_documents_by_id_and_filter(docs):
     reply = docs.post("/collections/docs/documents/delete", json={"ids": ["lisbon"]})
     assert reply.status_code == 200
