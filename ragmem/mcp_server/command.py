@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib
-import ipaddress
 import os
 import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ragmem._util import is_loopback
 from ragmem.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -90,15 +90,6 @@ def _make_llm(model: str | None, base_url: str | None) -> LLM | None:
     return get_llm("openai", model=model, base_url=base_url)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def run(args: argparse.Namespace) -> int:
     """Start the server the parsed ``args`` describe; returns when the client leaves."""
     import anyio
@@ -108,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.transport == "stdio" and args.keys:
         raise ConfigurationError("--keys is for --transport http; stdio serves one --user-id")
-    if args.transport == "http" and not args.keys and not _is_loopback(args.host):
+    if args.transport == "http" and not args.keys and not is_loopback(args.host):
         raise ConfigurationError(
             f"without --keys the server binds only to loopback, not {args.host!r}: anyone "
             "who can reach it could read and change the memory"

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ragmem._util import is_loopback
 from ragmem.errors import ConfigurationError, MissingDependencyError
 
 if TYPE_CHECKING:
@@ -48,16 +48,6 @@ def add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     serve.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
     serve.add_argument("--log-level", default="info", help="uvicorn log level")
     serve.set_defaults(handler=run_serve)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is a loopback address or ``localhost``."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

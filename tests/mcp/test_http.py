@@ -34,7 +34,7 @@ def test_binding_beyond_loopback_needs_keys(tmp_path, capsys):
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost"])
 def test_loopback_hosts_are_recognised(host):
-    from ragmem.mcp_server.command import _is_loopback
+    from ragmem._util import is_loopback
 
-    assert _is_loopback(host)
-    assert not _is_loopback("192.168.1.2")
+    assert is_loopback(host)
+    assert not is_loopback("192.168.1.2")
