@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ragmem._storage.values import check_texts, metadata_json
-from ragmem.columns import MetadataColumns
 from ragmem.errors import (
     ConfigurationError,
     CorruptIndexError,
@@ -16,6 +15,7 @@ from ragmem.errors import (
     NotFoundError,
 )
 from ragmem.filters import Filter, FilterLike, parse_filter
+from ragmem.filters.columns import MetadataColumns
 from ragmem.retrievers.analysis import Analyzer, TextAnalyzer, Vocabulary
 from ragmem.retrievers.base import Retriever, _check_query
 from ragmem.retrievers.inverted import InvertedIndex, best
