@@ -47,14 +47,15 @@ def iso(seconds: float | None) -> str | None:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _day(seconds: float | None) -> str:
-    text = iso(seconds)
-    return "" if text is None else text[:10]
-
-
 def _clip(text: str, width: int = _SNIPPET) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 3] + "..."
+
+
+def _counted(count: int, nouns: tuple[str, str], query: str, lines: list[str]) -> str:
+    """``lines`` under a heading that counts what was found for ``query``."""
+    noun = nouns[0] if count == 1 else nouns[1]
+    return "\n".join([f"{count} {noun} for {query!r}:", *lines])
 
 
 class ToolResult(BaseModel):
@@ -194,12 +195,11 @@ class MemorySearchResult(ToolResult):
     def text(self) -> str:
         if not self.hits:
             return f"No memories match {self.query!r}."
-        noun = "memory" if len(self.hits) == 1 else "memories"
-        lines = [f"{len(self.hits)} {noun} for {self.query!r}:"]
+        lines = []
         for n, h in enumerate(self.hits, start=1):
             day = f", {h.observed_at[:10]}" if h.observed_at else ""
             lines.append(f"{n}. [{h.score:.2f}] {_clip(h.text)} (id {h.id}{day})")
-        return "\n".join(lines)
+        return _counted(len(self.hits), ("memory", "memories"), self.query, lines)
 
 
 class MemoryListResult(ToolResult):
@@ -317,14 +317,13 @@ class DocumentSearchResult(ToolResult):
     def text(self) -> str:
         if not self.hits:
             return f"No documents match {self.query!r}."
-        noun = "passage" if len(self.hits) == 1 else "passages"
-        lines = [f"{len(self.hits)} {noun} for {self.query!r}:"]
+        lines = []
         for n, h in enumerate(self.hits, start=1):
             where = h.source or h.doc_id or h.id
             span = "" if h.start is None else f" [{h.start}:{h.end}]"
             lines.append(f"[{n}] {h.collection}/{where}{span} score {h.score:.2f}")
             lines.append(" ".join(h.text.split()))
-        return "\n".join(lines)
+        return _counted(len(self.hits), ("passage", "passages"), self.query, lines)
 
 
 class AddDocumentResult(ToolResult):

@@ -147,7 +147,7 @@ async def test_an_unexpected_failure_is_a_tool_error_without_internals(toolbox, 
         raise RuntimeError("internal detail /secret/path")
 
     async with client_for(toolbox) as client:
-        monkeypatch.setattr(toolbox, "list_collections", broken)
+        monkeypatch.setattr(toolbox.documents, "list", broken)
         text = await fails(client, "list_collections", {}, "list_collections")
         assert "secret" not in text
         monkeypatch.undo()
