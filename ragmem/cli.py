@@ -88,7 +88,6 @@ def _add_delete(commands: Subparsers) -> None:
 def _add_search(commands: Subparsers) -> None:
     search = commands.add_parser("search", help="print the best matching chunks")
     search.add_argument("query")
-    _store_option(search)
     _retrieval_options(search)
     search.add_argument("--json", action="store_true", help="print a JSON list of hits")
     search.set_defaults(handler=_cmd_search)
@@ -97,7 +96,6 @@ def _add_search(commands: Subparsers) -> None:
 def _add_ask(commands: Subparsers) -> None:
     ask = commands.add_parser("ask", help="answer a question with citations")
     ask.add_argument("question")
-    _store_option(ask)
     _retrieval_options(ask)
     add_llm_options(ask, without="print the context that would be sent")
     ask.add_argument("--budget", type=positive, default=3000, help="context budget in tokens")
@@ -167,6 +165,7 @@ def _store_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _retrieval_options(parser: argparse.ArgumentParser) -> None:
+    _store_option(parser)
     parser.add_argument("--k", type=positive, default=5, help="number of results (default 5)")
     parser.add_argument("--where", metavar="JSON", help="metadata filter, e.g. '{\"year\": 2024}'")
     parser.add_argument(

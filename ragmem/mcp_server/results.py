@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ragmem._cli_parts import snippet
 from ragmem.agents.records import HistoryEvent, MemoryItem
 from ragmem.agents.scope import SCOPES
 from ragmem.types import Hit
@@ -36,7 +37,7 @@ __all__ = [
     "iso",
 ]
 
-_SNIPPET = 240
+_SNIPPET = 240  # characters of a memory shown in a result line
 
 
 def iso(seconds: float | None) -> str | None:
@@ -45,11 +46,6 @@ def iso(seconds: float | None) -> str | None:
         return None
     moment = datetime.fromtimestamp(seconds, timezone.utc)
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _clip(text: str, width: int = _SNIPPET) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 3] + "..."
 
 
 def _counted(count: int, nouns: tuple[str, str], query: str, lines: list[str]) -> str:
@@ -111,7 +107,7 @@ class MemoryRecord(BaseModel):
             parts.append(self.status)
         if self.key:
             parts.append(f"key={self.key}")
-        return f"[{', '.join(parts)}] {_clip(self.text)}"
+        return f"[{', '.join(parts)}] {snippet(self.text, _SNIPPET)}"
 
 
 class MemoryResult(ToolResult):
@@ -150,11 +146,12 @@ class AddMemoryResult(ToolResult):
         lines = []
         for c in self.changes:
             if c.event == "MERGE":
-                lines.append(f"Already known; merged into {c.id}: {_clip(c.text)}")
+                done = f"Already known; merged into {c.id}"
             elif c.event == "SUPERSEDE":
-                lines.append(f"Stored {c.id} (replaces {c.superseded}): {_clip(c.text)}")
+                done = f"Stored {c.id} (replaces {c.superseded})"
             else:
-                lines.append(f"Stored {c.id}: {_clip(c.text)}")
+                done = f"Stored {c.id}"
+            lines.append(f"{done}: {snippet(c.text, _SNIPPET)}")
         return "\n".join(lines)
 
 
@@ -198,7 +195,7 @@ class MemorySearchResult(ToolResult):
         lines = []
         for n, h in enumerate(self.hits, start=1):
             day = f", {h.observed_at[:10]}" if h.observed_at else ""
-            lines.append(f"{n}. [{h.score:.2f}] {_clip(h.text)} (id {h.id}{day})")
+            lines.append(f"{n}. [{h.score:.2f}] {snippet(h.text, _SNIPPET)} (id {h.id}{day})")
         return _counted(len(self.hits), ("memory", "memories"), self.query, lines)
 
 
@@ -243,7 +240,7 @@ class HistoryResult(ToolResult):
     def text(self) -> str:
         lines = [f"History of {self.id}:"]
         for e in self.events:
-            said = f": {_clip(e.text)}" if e.text else ""
+            said = f": {snippet(e.text, _SNIPPET)}" if e.text else ""
             extra = f" {e.detail}" if e.detail else ""
             lines.append(f"{e.at} {e.event}{said}{extra}")
         return "\n".join(lines)
