@@ -153,13 +153,13 @@ def _where(filters: MetadataFilters | FilterLike | None) -> Filter | None:
     return parse_filter(filters)
 
 
-# -- nodes ------------------------------------------------------------------------------------
-
-
 def _nodes_where(node_ids: list[str] | None, filters: MetadataFilters | None) -> Filter | None:
     if node_ids is not None and filters is not None:
         raise InvalidInputError("delete_nodes takes node_ids or filters, not both")
     return None if filters is None else translate_filters(filters)
+
+
+# -- nodes ------------------------------------------------------------------------------------
 
 
 def _node_metadata(node: BaseNode) -> dict[str, Any]:
