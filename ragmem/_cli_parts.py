@@ -1,9 +1,13 @@
-"""Argument types and output formatting for the ``ragmem`` command (``ragmem.cli``)."""
+"""Argument types, shared options and output formatting for the ``ragmem`` commands.
+
+``ragmem.cli``, ``ragmem serve`` and ``ragmem mcp`` take their chat-model options from here.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -11,13 +15,18 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from ragmem.context import Source
+    from ragmem.llms.base import LLM
     from ragmem.types import Hit
 
+from ragmem.errors import ConfigurationError
+
 __all__ = [
+    "add_llm_options",
     "answer_json",
     "csv_ints",
     "hit_json",
     "hit_location",
+    "make_llm",
     "meta",
     "no_context",
     "one_line",
@@ -61,6 +70,39 @@ def csv_ints(text: str) -> list[int]:
     if not values or any(v < 1 for v in values):
         raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
     return values
+
+
+def add_llm_options(parser: argparse.ArgumentParser, *, without: str, prefix: str = "") -> None:
+    """Add ``--{prefix}model`` and ``--{prefix}base-url``: a chat model of an OpenAI-compatible
+    server; ``without`` says what the command does when no model is given."""
+    parser.add_argument(
+        f"--{prefix}model",
+        default=os.environ.get("RAGMEM_MODEL"),
+        help=f"chat model of an OpenAI-compatible server (env RAGMEM_MODEL); without one, "
+        f"{without}",
+    )
+    parser.add_argument(
+        f"--{prefix}base-url",
+        default=os.environ.get("RAGMEM_BASE_URL"),
+        help="its OpenAI-compatible endpoint, e.g. http://localhost:11434/v1 (env RAGMEM_BASE_URL)",
+    )
+
+
+def make_llm(model: str | None, base_url: str | None, *, prefix: str = "") -> LLM | None:
+    """The chat model the options of ``add_llm_options`` name; None without a model.
+
+    Raises:
+        ConfigurationError: a base URL without a model.
+    """
+    if not model:
+        if base_url:
+            raise ConfigurationError(
+                f"--{prefix}base-url needs --{prefix}model (the model name to ask)"
+            )
+        return None
+    from ragmem.registry import get_llm
+
+    return get_llm("openai", model=model, base_url=base_url)
 
 
 def one_line(exc: BaseException) -> str:

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ragmem._cli_parts import (
+    add_llm_options,
     answer_json,
-    csv_ints,
     hit_json,
     hit_location,
+    make_llm,
     meta,
     no_context,
     one_line,
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import TypeAlias
 
-    from ragmem.llms.base import LLM
     from ragmem.pipeline import RAGPipeline
 
 __all__ = ["build_parser", "main"]
@@ -88,7 +88,6 @@ def _add_delete(commands: Subparsers) -> None:
 def _add_search(commands: Subparsers) -> None:
     search = commands.add_parser("search", help="print the best matching chunks")
     search.add_argument("query")
-    _store_option(search)
     _retrieval_options(search)
     search.add_argument("--json", action="store_true", help="print a JSON list of hits")
     search.set_defaults(handler=_cmd_search)
@@ -97,9 +96,8 @@ def _add_search(commands: Subparsers) -> None:
 def _add_ask(commands: Subparsers) -> None:
     ask = commands.add_parser("ask", help="answer a question with citations")
     ask.add_argument("question")
-    _store_option(ask)
     _retrieval_options(ask)
-    _llm_options(ask)
+    add_llm_options(ask, without="print the context that would be sent")
     ask.add_argument("--budget", type=positive, default=3000, help="context budget in tokens")
     ask.add_argument("--json", action="store_true", help="print the answer and sources as JSON")
     ask.set_defaults(handler=_cmd_ask)
@@ -109,103 +107,14 @@ def _add_demo(commands: Subparsers) -> None:
     demo = commands.add_parser("demo", help="index ragmem's own docs and answer questions about it")
     demo.add_argument("questions", nargs="*", help="questions to ask (default: a few built in)")
     demo.add_argument("--k", type=positive, default=3, help="sources per question")
-    _llm_options(demo)
+    add_llm_options(demo, without="print the context that would be sent")
     demo.set_defaults(handler=_cmd_demo)
 
 
-def _default_cache_dir() -> str:
-    configured = os.environ.get("RAGMEM_CACHE_DIR")
-    return configured or os.path.join(os.path.expanduser("~"), ".cache", "ragmem")
-
-
-def _eval_beir(args: argparse.Namespace) -> int:
-    from ragmem.eval.beir import run_beir
-
-    results = run_beir(
-        args.dataset,
-        args.retriever.split(","),
-        split=args.split,
-        ks=args.k,
-        embedder=args.embedder,
-        cache_dir=None if args.no_cache else args.cache_dir,
-    )
-    for result in results:
-        if args.json:
-            print(json.dumps(result), flush=True)
-        else:
-            metrics = "  ".join(f"{key} {value:.4f}" for key, value in result.items() if "@" in key)
-            print(f"{result['retriever']:<14} {metrics}  ({result['timings']})", flush=True)
-    return 0
-
-
-def _eval_locomo(args: argparse.Namespace) -> int:
-    from ragmem.embedders.local import LocalEmbedder
-    from ragmem.eval.locomo import evaluate, load_conversations, memory_recall
-
-    conversations = load_conversations(args.path)
-    if args.conversations:
-        first, _, last = args.conversations.partition("-")
-        try:
-            lo, hi = int(first), int(last or first)
-        except ValueError as exc:
-            raise InvalidInputError(
-                f"--conversations takes a range such as 1-5, got {args.conversations!r}"
-            ) from exc
-        conversations = conversations[lo - 1 : hi]
-    result = evaluate(conversations, memory_recall(LocalEmbedder()), ks=args.k)
-    if args.json:
-        print(json.dumps(result))
-        return 0
-    print(f"LoCoMo, {len(conversations)} conversations ({', '.join(result['conversations'])})")
-    rows = {
-        **result["per_category"],
-        "categories 1-4": result["categories 1-4"],
-        "categories 1-5": result["categories 1-5"],
-    }
-    metrics = [f"{m}@{k}" for k in args.k for m in ("recall", "hit")]
-    print(f"{'':24}{'n':>6}" + "".join(f"{m:>11}" for m in metrics))
-    for name, row in rows.items():
-        print(f"{name:24}{row['n']:>6}" + "".join(f"{row[m]:>11.1f}" for m in metrics))
-    print(f"indexing {result['index_seconds']} s, {result['query_ms_mean']} ms per question")
-    return 0
-
-
 def _add_eval(commands: Subparsers) -> None:
-    from ragmem.eval.beir import CONFIGURATIONS
+    from ragmem.eval.command import add_command
 
-    group = commands.add_parser("eval", help="evaluate retrieval on benchmark datasets")
-    benchmarks = group.add_subparsers(dest="benchmark", required=True)
-    beir = benchmarks.add_parser("beir", help="a BEIR-format dataset folder")
-    beir.add_argument("dataset", help="folder with corpus.jsonl[.gz], queries.jsonl, qrels/")
-    beir.add_argument(
-        "--retriever",
-        default="bm25",
-        help=f"comma-separated, from: {', '.join(CONFIGURATIONS)} (default bm25)",
-    )
-    beir.add_argument("--split", default="test", help="qrels split (default test)")
-    beir.add_argument("--k", type=csv_ints, default=[10, 100], help="cutoffs (default 10,100)")
-    beir.add_argument("--embedder", default="local", help="registered embedder (default local)")
-    beir.add_argument(
-        "--cache-dir",
-        default=_default_cache_dir(),
-        help="where corpus vectors are cached (default $RAGMEM_CACHE_DIR or ~/.cache/ragmem)",
-    )
-    beir.add_argument("--no-cache", action="store_true", help="embed the corpus every run")
-    beir.add_argument("--json", action="store_true", help="one JSON object per configuration")
-    beir.set_defaults(handler=_eval_beir)
-    locomo = benchmarks.add_parser("locomo", help="LoCoMo long-conversation memory recall")
-    locomo.add_argument("path", help="locomo10.json (or .json.gz)")
-    locomo.add_argument("--k", type=csv_ints, default=[5, 10], help="cutoffs (default 5,10)")
-    locomo.add_argument(
-        "--conversations",
-        default=None,
-        help="which conversations, as 1-based ranges: e.g. 1-5 or 6-10 (default all)",
-    )
-    locomo.add_argument("--json", action="store_true", help="print one JSON object")
-    locomo.set_defaults(handler=_eval_locomo)
-    from ragmem.eval.longmemeval import add_arguments
-
-    add_arguments(benchmarks.add_parser("longmemeval", help="LongMemEval memory recall"))
+    add_command(commands)
 
 
 def _add_serve(commands: Subparsers) -> None:
@@ -256,6 +165,7 @@ def _store_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _retrieval_options(parser: argparse.ArgumentParser) -> None:
+    _store_option(parser)
     parser.add_argument("--k", type=positive, default=5, help="number of results (default 5)")
     parser.add_argument("--where", metavar="JSON", help="metadata filter, e.g. '{\"year\": 2024}'")
     parser.add_argument(
@@ -263,20 +173,6 @@ def _retrieval_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--rerank", metavar="NAME", help="rerank candidates: late-interaction (local) or cohere"
-    )
-
-
-def _llm_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model",
-        default=os.environ.get("RAGMEM_MODEL"),
-        help="chat model of an OpenAI-compatible server (env RAGMEM_MODEL); "
-        "without one, print the context that would be sent",
-    )
-    parser.add_argument(
-        "--base-url",
-        default=os.environ.get("RAGMEM_BASE_URL"),
-        help="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1 (env RAGMEM_BASE_URL)",
     )
 
 
@@ -415,21 +311,11 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def _make_llm(model: str | None, base_url: str | None) -> LLM | None:
-    if model is None:
-        if base_url is not None:
-            raise ConfigurationError("--base-url needs --model (the model name to ask)")
-        return None
-    from ragmem.registry import get_llm
-
-    return get_llm("openai", model=model, base_url=base_url)
-
-
 def _cmd_ask(args: argparse.Namespace) -> int:
     from ragmem.context import ContextBuilder
     from ragmem.pipeline.defaults import default_tokenizer
 
-    llm = _make_llm(args.model, args.base_url)
+    llm = make_llm(args.model, args.base_url)
     builder = ContextBuilder(
         args.budget, tokenizer=default_tokenizer(), answer_tokens=512 if llm else 0
     )
@@ -460,7 +346,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ragmem.demo import run_demo
 
-    return run_demo(args.questions, k=args.k, llm=_make_llm(args.model, args.base_url))
+    return run_demo(args.questions, k=args.k, llm=make_llm(args.model, args.base_url))
 
 
 if __name__ == "__main__":  # pragma: no cover

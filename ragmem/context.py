@@ -10,7 +10,7 @@ the budget is a guarantee, not an estimate.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 from pydantic import BaseModel, Field
 
@@ -28,8 +28,8 @@ __all__ = ["CUT_MARKER", "Context", "ContextBuilder", "Order", "Source", "Templa
 
 Order = Literal["score", "document", "edges"]
 Template = Literal["plain", "markdown", "xml"]
-_ORDERS = ("score", "document", "edges")
-_TEMPLATES = ("plain", "markdown", "xml")
+_ORDERS = get_args(Order)
+_TEMPLATES = get_args(Template)
 
 CUT_MARKER = " [...]"
 """Appended to a source's text in the rendered context when the source was cut short."""
@@ -203,9 +203,11 @@ class ContextBuilder:
             raise ConfigurationError(f"template must be one of {_TEMPLATES}, got {template!r}")
         if (model is None) == (tokenizer is None):
             raise ConfigurationError("give exactly one of model= or tokenizer=")
-        self.tokenizer: Tokenizer = (
-            tokenizer if tokenizer is not None else _tokenizer_for_model(model or "")
-        )
+        if tokenizer is None:
+            from ragmem.tokens import tokenizer_for_model
+
+            tokenizer = tokenizer_for_model(model or "")
+        self.tokenizer: Tokenizer = tokenizer
         self.budget_tokens = budget_tokens
         self.answer_tokens = answer_tokens
         self.order: Order = order
@@ -394,9 +396,3 @@ def _render_xml(source: Source) -> str:
     if source.truncated:
         attrs += ' truncated="true"'
     return f"<source {attrs}>\n{_escape(_shown(source))}\n</source>"
-
-
-def _tokenizer_for_model(model: str) -> Tokenizer:
-    from ragmem.tokens import tokenizer_for_model
-
-    return tokenizer_for_model(model)

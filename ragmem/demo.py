@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ragmem._cli_parts import snippet
 from ragmem.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ def run_demo(questions: Sequence[str] = (), *, k: int = 3, llm: LLM | None = Non
                 name = str(source.metadata.get("source", source.doc_id)).removeprefix(prefix)
                 where = _location(name, source, texts)
                 print(f"  [{source.number}] {where}  score {source.score:.3f}")
-                print(f"      {_snippet(_best_passage(source.text, question))}")
+                print(f"      {snippet(_best_passage(source.text, question), 150)}")
             print()
         rag.close()
         if llm is None:
@@ -116,8 +117,3 @@ def _best_passage(text: str, question: str) -> str:
     if not passages:
         return text
     return max(passages, key=lambda p: len(words & set(re.findall(r"\w+", p.lower()))))
-
-
-def _snippet(text: str, width: int = 150) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 3] + "..."

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ragmem.errors import ConfigurationError, UnknownBackendError
 
@@ -30,7 +30,6 @@ __all__ = [
 ]
 
 Kind = Literal["embedders", "stores", "retrievers", "llms"]
-B = TypeVar("B")
 
 _BUILTINS: dict[str, dict[str, str]] = {
     "embedders": {

@@ -88,11 +88,11 @@ class CodeChunker(Chunker):
     def __init__(
         self,
         *,
+        language: str | None = None,
         size: int,
         overlap: int = 0,
         unit: Unit | None = None,
         tokenizer: Tokenizer | None = None,
-        language: str | None = None,
     ) -> None:
         super().__init__(size=size, overlap=overlap, unit=unit, tokenizer=tokenizer)
         self.language = language.lower() if language else None

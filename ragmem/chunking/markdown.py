@@ -17,8 +17,7 @@ if TYPE_CHECKING:
 
     import numpy.typing as npt
 
-    from ragmem.chunking.base import Level, Unit
-    from ragmem.tokens import Tokenizer
+    from ragmem.chunking.base import Level
     from ragmem.types import Metadata
 
 __all__ = ["MarkdownChunker"]
@@ -97,16 +96,6 @@ class MarkdownChunker(Chunker):
     """
 
     _whole_if_fits = True
-
-    def __init__(
-        self,
-        *,
-        size: int,
-        overlap: int = 0,
-        unit: Unit | None = None,
-        tokenizer: Tokenizer | None = None,
-    ) -> None:
-        super().__init__(size=size, overlap=overlap, unit=unit, tokenizer=tokenizer)
 
     def _whole_metadata(self, text: str, metadata: Metadata, own: int, end: int) -> Metadata:
         # a text that fits whole needs only its headings, not the full layout

@@ -73,16 +73,16 @@ class RecursiveChunker(Chunker):
     def __init__(
         self,
         *,
+        separators: Sequence[str | re.Pattern[str]] | None = None,
+        sentences: bool = True,
         size: int,
         overlap: int = 0,
         unit: Unit | None = None,
         tokenizer: Tokenizer | None = None,
-        separators: Sequence[str | re.Pattern[str]] | None = None,
-        sentences: bool = True,
     ) -> None:
-        super().__init__(size=size, overlap=overlap, unit=unit, tokenizer=tokenizer)
         if isinstance(separators, str):
             raise ConfigurationError("separators must be a sequence of strings or patterns")
+        super().__init__(size=size, overlap=overlap, unit=unit, tokenizer=tokenizer)
         self._default = separators is None
         seps = [PARAGRAPH, _LINE] if separators is None else list(separators)
         levels: list[Level] = []

@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING
 from ragmem.chunking.base import Chunker, Layout, PatternLevel, first_non_space
 
 if TYPE_CHECKING:
-    from ragmem.chunking.base import Unit
-    from ragmem.tokens import Tokenizer
     from ragmem.types import Metadata
 
 __all__ = ["SentenceChunker", "SentenceLevel", "sentence_boundaries", "sentence_spans"]
@@ -232,16 +230,6 @@ class SentenceChunker(Chunker):
     """
 
     _whole_if_fits = _plain = True
-
-    def __init__(
-        self,
-        *,
-        size: int,
-        overlap: int = 0,
-        unit: Unit | None = None,
-        tokenizer: Tokenizer | None = None,
-    ) -> None:
-        super().__init__(size=size, overlap=overlap, unit=unit, tokenizer=tokenizer)
 
     def _layout(self, text: str, metadata: Metadata) -> Layout:
         return Layout([SentenceLevel(), _SPACE])

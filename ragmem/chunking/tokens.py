@@ -7,8 +7,6 @@ from typing import TYPE_CHECKING
 from ragmem.chunking.base import Chunker, Layout
 
 if TYPE_CHECKING:
-    from ragmem.chunking.base import Unit
-    from ragmem.tokens import Tokenizer
     from ragmem.types import Metadata
 
 __all__ = ["TokenChunker"]
@@ -31,16 +29,5 @@ class TokenChunker(Chunker):
 
     _whole_if_fits = _plain = True
 
-    def __init__(
-        self,
-        *,
-        size: int,
-        overlap: int = 0,
-        unit: Unit | None = None,
-        tokenizer: Tokenizer | None = None,
-    ) -> None:
-        super().__init__(size=size, overlap=overlap, unit=unit, tokenizer=tokenizer)
-        self._empty = Layout()
-
     def _layout(self, text: str, metadata: Metadata) -> Layout:
-        return self._empty
+        return Layout()

@@ -41,6 +41,11 @@ def check_texts(texts: Sequence[str]) -> list[str]:
     return out
 
 
+def _check_purpose(purpose: str) -> None:
+    if purpose not in _PURPOSES:
+        raise InvalidInputError(f"purpose must be one of {_PURPOSES}, got {purpose!r}")
+
+
 def l2_normalize(vectors: Vectors) -> Vectors:
     """Scale each row to unit length (zero rows stay zero)."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -120,8 +125,7 @@ class Embedder(ABC):
         return list(batched(items, self.batch_size))
 
     def _prepare(self, texts: Sequence[str], purpose: str) -> list[str]:
-        if purpose not in _PURPOSES:
-            raise InvalidInputError(f"purpose must be one of {_PURPOSES}, got {purpose!r}")
+        _check_purpose(purpose)
         return check_texts(texts)
 
     def _checked(self, vectors: Vectors, expected_rows: int) -> Vectors:
@@ -161,8 +165,7 @@ class TokenEmbedder(ABC):
 
     def embed_tokens(self, texts: Sequence[str], *, purpose: Purpose = "document") -> list[Vectors]:
         """Token vectors for each text, in input order."""
-        if purpose not in _PURPOSES:
-            raise InvalidInputError(f"purpose must be one of {_PURPOSES}, got {purpose!r}")
+        _check_purpose(purpose)
         out: list[Vectors] = []
         for batch in batched(check_texts(texts), self.batch_size):
             got = self._embed_tokens_batch(batch, purpose)

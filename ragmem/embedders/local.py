@@ -13,7 +13,7 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
@@ -136,16 +136,15 @@ class LocalEmbedder(Embedder, TokenEmbedder):
         precision: Precision = "auto",
         cache_dir: str | PathLike[str] | None = None,
     ) -> None:
-        if pooling not in ("mean", "cls"):
-            raise ConfigurationError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
-        if on_overflow not in ("truncate", "error"):
-            raise ConfigurationError(
-                f"on_overflow must be 'truncate' or 'error', got {on_overflow!r}"
-            )
-        if precision not in ("auto", "int8", "fp32"):
-            raise ConfigurationError(
-                f"precision must be 'auto', 'int8' or 'fp32', got {precision!r}"
-            )
+        for option, value, choices in (
+            ("pooling", pooling, Pooling),
+            ("on_overflow", on_overflow, Overflow),
+            ("precision", precision, Precision),
+        ):
+            if value not in get_args(choices):
+                raise ConfigurationError(
+                    f"{option} must be one of {get_args(choices)}, got {value!r}"
+                )
         if batch_size < 1:
             raise ConfigurationError(f"batch_size must be at least 1, got {batch_size}")
         if threads is not None and threads < 1:
@@ -268,14 +267,10 @@ class LocalEmbedder(Embedder, TokenEmbedder):
         return self._checked(dense, len(items)), tokens
 
     def _embed_batch(self, texts: Sequence[str], purpose: Purpose) -> Vectors:
-        out = np.empty((len(texts), self.dimensions), np.float32)
-        self._run(list(texts), purpose, self._pool_into(out))
-        return out
+        return self.embed(texts, purpose=purpose)
 
     def _embed_tokens_batch(self, texts: Sequence[str], purpose: Purpose) -> list[Vectors]:
-        out: list[Vectors] = [_NO_TOKENS] * len(texts)
-        self._run(list(texts), purpose, self._split_into(out))
-        return out
+        return self.embed_tokens(texts, purpose=purpose)
 
     # -- internals
 
@@ -381,16 +376,14 @@ class LocalEmbedder(Embedder, TokenEmbedder):
         return batches
 
     def _check_overflow(self, encodings: list[Any]) -> int:
-        count = 0
-        for row, encoding in enumerate(encodings):
-            if encoding.overflowing:
-                if self.on_overflow == "error":
-                    raise TextTooLongError(
-                        f"texts[{row}] is longer than the {self.max_tokens}-token "
-                        f"window of {self.name}; split it, or pass on_overflow='truncate'"
-                    )
-                count += 1
-        return count
+        """How many texts overflow the window (raises on the first with ``"error"``)."""
+        rows = [row for row, encoding in enumerate(encodings) if encoding.overflowing]
+        if rows and self.on_overflow == "error":
+            raise TextTooLongError(
+                f"texts[{rows[0]}] is longer than the {self.max_tokens}-token "
+                f"window of {self.name}; split it, or pass on_overflow='truncate'"
+            )
+        return len(rows)
 
     def _forward(self, ids: _IntArray, mask: _IntArray) -> Vectors:
         feeds = {"input_ids": ids, "attention_mask": mask}

@@ -30,11 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["BM25_DEFAULTS", "HYBRID_DEFAULTS", "RERANK_DEFAULTS", "Built", "build_configuration"]
 
 BM25_DEFAULTS: dict[str, Any] = {"k1": 1.2, "b": 0.75}
-# chosen by benchmarks/beir.py (2-fold CV over queries, 50 random splits): min-max fusion
-# with dense weight 0.45 over the top 1,000 of each retriever; MaxSim share 0.3 over the
-# top 50, both scores z-scored over the candidates (picked in 19 of 100 folds; the runner-up,
-# 15 folds, is no reranking at all: the gain is within noise); int4 token vectors (241 MB
-# for SciFact, 0.0012 nDCG@10 below float16 when the encodings were last compared)
+# chosen by cross-validation in benchmarks/beir.py (see the module docstring)
 HYBRID_DEFAULTS: dict[str, Any] = {"fusion": "minmax", "weights": [0.55, 0.45], "depth": 1000}
 RERANK_DEFAULTS: dict[str, Any] = {
     "depth": 50,

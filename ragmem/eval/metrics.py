@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 
 __all__ = ["average_precision", "evaluate", "mrr", "ndcg", "recall"]
 
-Qrels = dict[str, dict[str, int]]
-
 
 def _cut(ranked: Sequence[str], k: int | None) -> Sequence[str]:
     if k is not None and (not isinstance(k, int) or k < 1):

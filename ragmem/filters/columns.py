@@ -227,8 +227,7 @@ class MetadataColumns:
 
     Example:
         >>> from ragmem.filters import F
-        >>> cols = MetadataColumns()
-        >>> cols.set_many([0, 1], [{"year": 2020}, {"year": 2024, "tags": ["x"]}])
+        >>> cols = MetadataColumns.of_rows([{"year": 2020}, {"year": 2024, "tags": ["x"]}])
         >>> cols.evaluate(F("year") > 2021, 2).tolist()
         [False, True]
     """
@@ -251,11 +250,6 @@ class MetadataColumns:
     def keys(self) -> list[str]:
         """Every key that has ever held a value."""
         return list(self._columns)
-
-    def set_many(self, rows: Iterable[int], metadatas: Iterable[Metadata]) -> None:
-        """Replace the metadata of each row (keys absent from the new dict are cleared)."""
-        for row, metadata in zip(rows, metadatas):
-            self.set(row, metadata)
 
     def set(self, row: int, metadata: Metadata) -> None:
         """Replace one row's metadata."""

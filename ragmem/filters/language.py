@@ -37,8 +37,9 @@ overloaded and would silently keep one condition, so a filter refuses ``bool()``
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
@@ -47,36 +48,12 @@ from ragmem.errors import InvalidFilterError
 if TYPE_CHECKING:
     from ragmem.types import Metadata, Scalar
 
-__all__ = [
-    "And",
-    "Condition",
-    "F",
-    "Filter",
-    "FilterLike",
-    "Not",
-    "Or",
-    "matches",
-    "parse_filter",
-    "to_dict",
-]
-
 Operator = Literal[
     "$eq", "$ne", "$lt", "$lte", "$gt", "$gte", "$in", "$nin", "$contains", "$prefix", "$exists"
 ]
-OPERATORS: tuple[str, ...] = (
-    "$eq",
-    "$ne",
-    "$lt",
-    "$lte",
-    "$gt",
-    "$gte",
-    "$in",
-    "$nin",
-    "$contains",
-    "$prefix",
-    "$exists",
-)
-RANGE_OPERATORS = frozenset({"$lt", "$lte", "$gt", "$gte"})
+OPERATORS: tuple[str, ...] = get_args(Operator)
+_COMPARE = {"$lt": operator.lt, "$lte": operator.le, "$gt": operator.gt, "$gte": operator.ge}
+RANGE_OPERATORS = frozenset(_COMPARE)
 LOGICAL_OPERATORS = ("$and", "$or", "$not")
 MAX_DEPTH = 100
 """How deeply ``$and``/``$or``/``$not`` may nest (deeper filters are refused, not recursed)."""
@@ -343,15 +320,7 @@ def _scalar_test(op: str, stored: Scalar, wanted: Any) -> bool:
     if isinstance(stored, (bool, str)):
         return False
     # int and float compare exactly in Python (no rounding of big ints to float64)
-    value: float = stored
-    bound: float = wanted
-    if op == "$lt":
-        return value < bound
-    if op == "$lte":
-        return value <= bound
-    if op == "$gt":
-        return value > bound
-    return value >= bound  # $gte
+    return bool(_COMPARE[op](stored, wanted))
 
 
 def _condition_matches(cond: Condition, metadata: Metadata) -> bool:

@@ -51,6 +51,9 @@ if TYPE_CHECKING:
 
 __all__ = ["LangChainEmbedder", "RagmemEmbeddings", "RagmemRetriever", "RagmemVectorStore"]
 
+_Metadatas = list[dict[str, Any]] | None
+_Ids = list[str] | None
+
 
 def _relevance(metric: str) -> Callable[[float], float]:
     if metric == "l2":
@@ -133,35 +136,23 @@ class RagmemVectorStore(VectorStore):
         return text_list, filled, metas
 
     def add_texts(
-        self,
-        texts: Iterable[str],
-        metadatas: list[dict[str, Any]] | None = None,
-        *,
-        ids: list[str] | None = None,
-        **kwargs: Any,
+        self, texts: Iterable[str], metadatas: _Metadatas = None, *, ids: _Ids = None, **kwargs: Any
     ) -> list[str]:
         """Embed and store ``texts``; returns their ids (given or generated)."""
         text_list, id_list, metas = self._prepare(texts, metadatas, ids)
-        if not text_list:
-            return []
-        vectors = self.embedding.embed_documents(text_list)
-        self.store.upsert(id_list, np.asarray(vectors, np.float32), text_list, metas)
+        if text_list:
+            vectors = np.asarray(self.embedding.embed_documents(text_list), np.float32)
+            self.store.upsert(id_list, vectors, text_list, metas)
         return id_list
 
     async def aadd_texts(
-        self,
-        texts: Iterable[str],
-        metadatas: list[dict[str, Any]] | None = None,
-        *,
-        ids: list[str] | None = None,
-        **kwargs: Any,
+        self, texts: Iterable[str], metadatas: _Metadatas = None, *, ids: _Ids = None, **kwargs: Any
     ) -> list[str]:
         """Async twin of ``add_texts``."""
         text_list, id_list, metas = self._prepare(texts, metadatas, ids)
-        if not text_list:
-            return []
-        vectors = await self.embedding.aembed_documents(text_list)
-        await self.store.upsert_async(id_list, np.asarray(vectors, np.float32), text_list, metas)
+        if text_list:
+            vectors = np.asarray(await self.embedding.aembed_documents(text_list), np.float32)
+            await self.store.upsert_async(id_list, vectors, text_list, metas)
         return id_list
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
@@ -318,9 +309,9 @@ class RagmemVectorStore(VectorStore):
         cls,
         texts: list[str],
         embedding: Embeddings,
-        metadatas: list[dict[str, Any]] | None = None,
+        metadatas: _Metadatas = None,
         *,
-        ids: list[str] | None = None,
+        ids: _Ids = None,
         **kwargs: Any,
     ) -> RagmemVectorStore:
         """A new store holding ``texts``; ``store=`` and ``metric=`` go to the constructor."""
@@ -333,9 +324,9 @@ class RagmemVectorStore(VectorStore):
         cls,
         texts: list[str],
         embedding: Embeddings,
-        metadatas: list[dict[str, Any]] | None = None,
+        metadatas: _Metadatas = None,
         *,
-        ids: list[str] | None = None,
+        ids: _Ids = None,
         **kwargs: Any,
     ) -> RagmemVectorStore:
         """Async twin of ``from_texts``."""

@@ -153,6 +153,12 @@ def _where(filters: MetadataFilters | FilterLike | None) -> Filter | None:
     return parse_filter(filters)
 
 
+def _nodes_where(node_ids: list[str] | None, filters: MetadataFilters | None) -> Filter | None:
+    if node_ids is not None and filters is not None:
+        raise InvalidInputError("delete_nodes takes node_ids or filters, not both")
+    return None if filters is None else translate_filters(filters)
+
+
 # -- nodes ------------------------------------------------------------------------------------
 
 
@@ -262,10 +268,7 @@ class RagmemLlamaVectorStore(BasePydanticVectorStore):
         **delete_kwargs: Any,
     ) -> None:
         """Delete nodes by id, or every node matching ``filters`` (exactly one)."""
-        if node_ids is not None and filters is not None:
-            raise InvalidInputError("delete_nodes takes node_ids or filters, not both")
-        where = None if filters is None else translate_filters(filters)
-        self._store.delete(node_ids, where=where)
+        self._store.delete(node_ids, where=_nodes_where(node_ids, filters))
 
     async def adelete_nodes(
         self,
@@ -274,10 +277,7 @@ class RagmemLlamaVectorStore(BasePydanticVectorStore):
         **delete_kwargs: Any,
     ) -> None:
         """Async twin of ``delete_nodes``."""
-        if node_ids is not None and filters is not None:
-            raise InvalidInputError("delete_nodes takes node_ids or filters, not both")
-        where = None if filters is None else translate_filters(filters)
-        await self._store.delete_async(node_ids, where=where)
+        await self._store.delete_async(node_ids, where=_nodes_where(node_ids, filters))
 
     def clear(self) -> None:
         """Delete every node."""

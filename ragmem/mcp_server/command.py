@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ragmem._cli_parts import add_llm_options, make_llm
 from ragmem._util import is_loopback
 from ragmem.errors import ConfigurationError
 
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from mcp.server.auth.provider import AccessToken
     from mcp.server.mcpserver import MCPServer
 
-    from ragmem.llms.base import LLM
     from ragmem.mcp_server.toolbox import Principal, Toolbox
 
 __all__ = ["add_command", "default_store", "run"]
@@ -67,27 +67,8 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "bundled local model; 'hashing' is a fast fake for tests)",
     )
     mcp.add_argument("--keys", metavar="FILE", help="HTTP API keys mapping to tenants (JSON)")
-    mcp.add_argument(
-        "--model",
-        default=os.environ.get("RAGMEM_MODEL"),
-        help="chat model of an OpenAI-compatible server, for add_memory(infer=true)",
-    )
-    mcp.add_argument(
-        "--base-url",
-        default=os.environ.get("RAGMEM_BASE_URL"),
-        help="OpenAI-compatible endpoint of --model (env RAGMEM_BASE_URL)",
-    )
+    add_llm_options(mcp, without="add_memory(infer=true) is refused")
     mcp.set_defaults(handler=run)
-
-
-def _make_llm(model: str | None, base_url: str | None) -> LLM | None:
-    if model is None:
-        if base_url is not None:
-            raise ConfigurationError("--base-url needs --model (the model name to ask)")
-        return None
-    from ragmem.registry import get_llm
-
-    return get_llm("openai", model=model, base_url=base_url)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             "who can reach it could read and change the memory"
         )
     toolbox = Toolbox(
-        Path(args.store), embedder=args.embedder, llm=_make_llm(args.model, args.base_url)
+        Path(args.store), embedder=args.embedder, llm=make_llm(args.model, args.base_url)
     )
     local = Principal(user_id=args.user_id, agent_id=args.agent_id)
     try:

@@ -146,6 +146,7 @@ class Collections:
         metadata: dict[str, Any] | None = None,
     ) -> AddDocumentResult:
         """Chunk, embed and index one document (replacing an older one with its id)."""
+        who.check_write()
         path = self._folder(who, collection, create=True)
         if doc_id is None:
             doc_id = hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ragmem.errors import ConfigurationError
+
 __all__ = ["Principal", "valid_name"]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -31,6 +33,15 @@ class Principal:
     agent_id: str | None = None
     collections: frozenset[str] | None = None
     can_write: bool = True
+
+    def check_write(self) -> None:
+        """Refuse a change on behalf of a read-only key.
+
+        Raises:
+            ConfigurationError: ``can_write`` is false.
+        """
+        if not self.can_write:
+            raise ConfigurationError("this key is read-only: it cannot change anything")
 
 
 def valid_name(name: object) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ragmem._cli_parts import snippet
 from ragmem.agents.records import HistoryEvent, MemoryItem
 from ragmem.agents.scope import SCOPES
 from ragmem.types import Hit
@@ -36,7 +37,7 @@ __all__ = [
     "iso",
 ]
 
-_SNIPPET = 240
+_SNIPPET = 240  # characters of a memory shown in a result line
 
 
 def iso(seconds: float | None) -> str | None:
@@ -47,14 +48,10 @@ def iso(seconds: float | None) -> str | None:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _day(seconds: float | None) -> str:
-    text = iso(seconds)
-    return "" if text is None else text[:10]
-
-
-def _clip(text: str, width: int = _SNIPPET) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 3] + "..."
+def _counted(count: int, nouns: tuple[str, str], query: str, lines: list[str]) -> str:
+    """``lines`` under a heading that counts what was found for ``query``."""
+    noun = nouns[0] if count == 1 else nouns[1]
+    return "\n".join([f"{count} {noun} for {query!r}:", *lines])
 
 
 class ToolResult(BaseModel):
@@ -110,7 +107,7 @@ class MemoryRecord(BaseModel):
             parts.append(self.status)
         if self.key:
             parts.append(f"key={self.key}")
-        return f"[{', '.join(parts)}] {_clip(self.text)}"
+        return f"[{', '.join(parts)}] {snippet(self.text, _SNIPPET)}"
 
 
 class MemoryResult(ToolResult):
@@ -149,11 +146,12 @@ class AddMemoryResult(ToolResult):
         lines = []
         for c in self.changes:
             if c.event == "MERGE":
-                lines.append(f"Already known; merged into {c.id}: {_clip(c.text)}")
+                done = f"Already known; merged into {c.id}"
             elif c.event == "SUPERSEDE":
-                lines.append(f"Stored {c.id} (replaces {c.superseded}): {_clip(c.text)}")
+                done = f"Stored {c.id} (replaces {c.superseded})"
             else:
-                lines.append(f"Stored {c.id}: {_clip(c.text)}")
+                done = f"Stored {c.id}"
+            lines.append(f"{done}: {snippet(c.text, _SNIPPET)}")
         return "\n".join(lines)
 
 
@@ -194,12 +192,11 @@ class MemorySearchResult(ToolResult):
     def text(self) -> str:
         if not self.hits:
             return f"No memories match {self.query!r}."
-        noun = "memory" if len(self.hits) == 1 else "memories"
-        lines = [f"{len(self.hits)} {noun} for {self.query!r}:"]
+        lines = []
         for n, h in enumerate(self.hits, start=1):
             day = f", {h.observed_at[:10]}" if h.observed_at else ""
-            lines.append(f"{n}. [{h.score:.2f}] {_clip(h.text)} (id {h.id}{day})")
-        return "\n".join(lines)
+            lines.append(f"{n}. [{h.score:.2f}] {snippet(h.text, _SNIPPET)} (id {h.id}{day})")
+        return _counted(len(self.hits), ("memory", "memories"), self.query, lines)
 
 
 class MemoryListResult(ToolResult):
@@ -243,7 +240,7 @@ class HistoryResult(ToolResult):
     def text(self) -> str:
         lines = [f"History of {self.id}:"]
         for e in self.events:
-            said = f": {_clip(e.text)}" if e.text else ""
+            said = f": {snippet(e.text, _SNIPPET)}" if e.text else ""
             extra = f" {e.detail}" if e.detail else ""
             lines.append(f"{e.at} {e.event}{said}{extra}")
         return "\n".join(lines)
@@ -317,14 +314,13 @@ class DocumentSearchResult(ToolResult):
     def text(self) -> str:
         if not self.hits:
             return f"No documents match {self.query!r}."
-        noun = "passage" if len(self.hits) == 1 else "passages"
-        lines = [f"{len(self.hits)} {noun} for {self.query!r}:"]
+        lines = []
         for n, h in enumerate(self.hits, start=1):
             where = h.source or h.doc_id or h.id
             span = "" if h.start is None else f" [{h.start}:{h.end}]"
             lines.append(f"[{n}] {h.collection}/{where}{span} score {h.score:.2f}")
             lines.append(" ".join(h.text.split()))
-        return "\n".join(lines)
+        return _counted(len(self.hits), ("passage", "passages"), self.query, lines)
 
 
 class AddDocumentResult(ToolResult):

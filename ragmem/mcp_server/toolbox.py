@@ -28,11 +28,8 @@ from ragmem.errors import (
 from ragmem.mcp_server.documents import Collections
 from ragmem.mcp_server.principal import Principal, valid_name
 from ragmem.mcp_server.results import (
-    AddDocumentResult,
     AddMemoryResult,
-    CollectionsResult,
     DeleteResult,
-    DocumentSearchResult,
     HistoryResult,
     MemoryChangeOut,
     MemoryEvent,
@@ -107,6 +104,9 @@ class Toolbox:
             (default: the bundled local model).
         llm: chat model that lets ``add_memory`` extract facts (``infer``).
 
+    Attributes:
+        documents: the document collections (``list``, ``search``, ``add``).
+
     Example:
         >>> import tempfile
         >>> box = Toolbox(tempfile.mkdtemp(), embedder="hashing")
@@ -178,11 +178,6 @@ class Toolbox:
             raise NotFoundError([memory_id], what="memory id")
         return item
 
-    @staticmethod
-    def _check_write(who: Principal) -> None:
-        if not who.can_write:
-            raise ConfigurationError("this key is read-only: it cannot change anything")
-
     def add_memory(
         self,
         who: Principal,
@@ -196,7 +191,7 @@ class Toolbox:
         infer: bool = False,
     ) -> AddMemoryResult:
         """Remember a text, or chat messages (one memory per message, or facts with infer)."""
-        self._check_write(who)
+        who.check_write()
         if (text is None) == (messages is None):
             raise InvalidInputError("give either text or messages (not both)")
         content: str | Sequence[dict[str, str]] = text if text is not None else messages or []
@@ -295,7 +290,7 @@ class Toolbox:
         importance: float | None = None,
     ) -> MemoryResult:
         """Change a memory in place; the previous version stays in its history."""
-        self._check_write(who)
+        who.check_write()
         if text is None and metadata is None and importance is None:
             raise InvalidInputError("give text, metadata or importance to change")
         with self._lock(who):
@@ -307,7 +302,7 @@ class Toolbox:
 
     def delete_memory(self, who: Principal, memory_id: str) -> DeleteResult:
         """Hide a memory from search (soft: it stays in its history)."""
-        self._check_write(who)
+        who.check_write()
         with self._lock(who):
             self._owned(who, memory_id)
             self.memory(who.tenant).delete(memory_id)
@@ -329,7 +324,7 @@ class Toolbox:
         everything: bool = False,
     ) -> PurgeResult:
         """Erase memories for good: the given ids, one session, or the whole scope."""
-        self._check_write(who)
+        who.check_write()
         chosen = [ids is not None, session_id is not None, everything]
         if sum(chosen) != 1:
             raise InvalidInputError("give exactly one of ids, session_id or everything=true")
@@ -344,39 +339,6 @@ class Toolbox:
             else:
                 count = purge(user_id=who.user_id, agent_id=who.agent_id, session_id=session_id)
         return PurgeResult(purged=int(count))
-
-    # -- documents ----------------------------------------------------------------------------
-
-    def list_collections(self, who: Principal) -> CollectionsResult:
-        """The document collections of the store folder that ``who`` may use."""
-        return self.documents.list(who)
-
-    def search_documents(
-        self,
-        who: Principal,
-        query: str,
-        *,
-        collection: str | None = None,
-        k: int = 5,
-        where: dict[str, Any] | None = None,
-    ) -> DocumentSearchResult:
-        """The best passages for ``query`` in one collection, or in all, best first."""
-        return self.documents.search(who, query, collection=collection, k=k, where=where)
-
-    def add_document(
-        self,
-        who: Principal,
-        text: str,
-        *,
-        collection: str = "documents",
-        doc_id: str | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> AddDocumentResult:
-        """Chunk, embed and index one document (replacing an older one with its id)."""
-        self._check_write(who)
-        return self.documents.add(
-            who, text, collection=collection, doc_id=doc_id, metadata=metadata
-        )
 
     def close(self) -> None:
         """Close the memories and every open collection."""

@@ -9,7 +9,7 @@ by the SDK as a tool error without internals, and the server keeps running.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Concatenate, Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -51,7 +51,7 @@ INSTRUCTIONS = (
     "the indexed document collections. Dates are ISO 8601 (e.g. 2026-05-01T09:30:00Z)."
 )
 
-_Result = TypeVar("_Result", bound=ToolResult)
+_P = ParamSpec("_P")
 _Tool = TypeVar("_Tool", bound=Callable[..., Awaitable[CallToolResult]])
 
 _READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
@@ -95,7 +95,7 @@ def _render(result: ToolResult) -> CallToolResult:
     )
 
 
-async def _call(work: Callable[[], _Result]) -> CallToolResult:
+async def _call(work: Callable[[], ToolResult]) -> CallToolResult:
     """Run ``work`` in a worker thread (the event loop stays free) and render its result."""
     try:
         result = await anyio.to_thread.run_sync(work)
@@ -145,6 +145,16 @@ def build_server(
 
         return register
 
+    async def call(
+        method: Callable[Concatenate[Principal, _P], ToolResult],
+        /,
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> CallToolResult:
+        # the principal is read here, on the event loop, where the request's context is
+        who = principal()
+        return await _call(lambda: method(who, *args, **kwargs))
+
     @tool(_WRITE)
     async def add_memory(
         text: Annotated[
@@ -173,19 +183,16 @@ def build_server(
         """Store something worth remembering about the user or the conversation: a fact,
         preference, decision or plan. Give either `text` or `messages`. Repeating a
         known fact merges it instead of duplicating it. Returns the memory ids."""
-        who = principal()
         chat = None if messages is None else [m.model_dump() for m in messages]
-        return await _call(
-            lambda: toolbox.add_memory(
-                who,
-                text=text,
-                messages=chat,
-                key=key,
-                session_id=session_id,
-                metadata=metadata,
-                observed_at=observed_at,
-                infer=infer,
-            )
+        return await call(
+            toolbox.add_memory,
+            text=text,
+            messages=chat,
+            key=key,
+            session_id=session_id,
+            metadata=metadata,
+            observed_at=observed_at,
+            infer=infer,
         )
 
     @tool(_READ)
@@ -209,26 +216,22 @@ def build_server(
     ) -> Annotated[CallToolResult, MemorySearchResult]:
         """Search long-term memory for what is relevant to `query`, best first, with
         scores and dates. `after`/`before` limit when the memory was observed."""
-        who = principal()
-        return await _call(
-            lambda: toolbox.search_memory(
-                who,
-                query,
-                k=k,
-                min_score=min_score,
-                after=after,
-                before=before,
-                as_of=as_of,
-                session_id=session_id,
-                where=where,
-            )
+        return await call(
+            toolbox.search_memory,
+            query,
+            k=k,
+            min_score=min_score,
+            after=after,
+            before=before,
+            as_of=as_of,
+            session_id=session_id,
+            where=where,
         )
 
     @tool(_READ)
     async def get_memory(memory_id: MemoryId) -> Annotated[CallToolResult, MemoryResult]:
         """Read one memory by id, whatever its status (active, superseded or deleted)."""
-        who = principal()
-        return await _call(lambda: toolbox.get_memory(who, memory_id))
+        return await call(toolbox.get_memory, memory_id)
 
     @tool(_READ)
     async def list_memories(
@@ -240,10 +243,7 @@ def build_server(
         limit: Annotated[int, Field(ge=1, le=1000, description="At most this many")] = 50,
     ) -> Annotated[CallToolResult, MemoryListResult]:
         """List stored memories, oldest first."""
-        who = principal()
-        return await _call(
-            lambda: toolbox.list_memories(who, status=status, session_id=session_id, limit=limit)
-        )
+        return await call(toolbox.list_memories, status=status, session_id=session_id, limit=limit)
 
     @tool(_WRITE)
     async def update_memory(
@@ -255,26 +255,21 @@ def build_server(
         ] = None,
     ) -> Annotated[CallToolResult, MemoryResult]:
         """Correct a memory in place. The previous version stays in its history."""
-        who = principal()
-        return await _call(
-            lambda: toolbox.update_memory(
-                who, memory_id, text=text, metadata=metadata, importance=importance
-            )
+        return await call(
+            toolbox.update_memory, memory_id, text=text, metadata=metadata, importance=importance
         )
 
     @tool(_WRITE)
     async def delete_memory(memory_id: MemoryId) -> Annotated[CallToolResult, DeleteResult]:
         """Delete a memory that is wrong or unwanted. It disappears from search but stays
         in its history; purge_memories erases for good."""
-        who = principal()
-        return await _call(lambda: toolbox.delete_memory(who, memory_id))
+        return await call(toolbox.delete_memory, memory_id)
 
     @tool(_READ)
     async def memory_history(memory_id: MemoryId) -> Annotated[CallToolResult, HistoryResult]:
         """Every change to one memory, oldest first: added, merged, updated, replaced,
         deleted."""
-        who = principal()
-        return await _call(lambda: toolbox.memory_history(who, memory_id))
+        return await call(toolbox.memory_history, memory_id)
 
     @tool(_DESTROY)
     async def purge_memories(
@@ -291,11 +286,8 @@ def build_server(
     ) -> Annotated[CallToolResult, PurgeResult]:
         """Erase memories for good, with their history (cannot be undone). Give exactly
         one of `ids`, `session_id` or `everything=true`. Only when the user asks."""
-        who = principal()
-        return await _call(
-            lambda: toolbox.purge_memories(
-                who, ids=ids, session_id=session_id, everything=everything
-            )
+        return await call(
+            toolbox.purge_memories, ids=ids, session_id=session_id, everything=everything
         )
 
     @tool(_READ)
@@ -309,10 +301,7 @@ def build_server(
     ) -> Annotated[CallToolResult, DocumentSearchResult]:
         """Search the indexed documents for passages relevant to `query`, best first, each
         with its source and character span. Quote or cite them in answers."""
-        who = principal()
-        return await _call(
-            lambda: toolbox.search_documents(who, query, collection=collection, k=k, where=where)
-        )
+        return await call(toolbox.documents.search, query, collection=collection, k=k, where=where)
 
     @tool(_WRITE)
     async def add_document(
@@ -327,17 +316,13 @@ def build_server(
         metadata: MetadataArg = None,
     ) -> Annotated[CallToolResult, AddDocumentResult]:
         """Index a document so search_documents can find its passages later."""
-        who = principal()
-        return await _call(
-            lambda: toolbox.add_document(
-                who, text, collection=collection, doc_id=doc_id, metadata=metadata
-            )
+        return await call(
+            toolbox.documents.add, text, collection=collection, doc_id=doc_id, metadata=metadata
         )
 
     @tool(_READ)
     async def list_collections() -> Annotated[CallToolResult, CollectionsResult]:
         """List the document collections search_documents can search."""
-        who = principal()
-        return await _call(lambda: toolbox.list_collections(who))
+        return await call(toolbox.documents.list)
 
     return server

@@ -9,12 +9,26 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Collection, Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Collection, Iterable, Sequence
+from itertools import chain
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
 
 from ragmem.errors import ConfigurationError, MissingDependencyError
 
-__all__ = ["ENGLISH_FULL_STOPWORDS", "ENGLISH_STOPWORDS", "Analyzer", "TextAnalyzer"]
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+__all__ = [
+    "ENGLISH_FULL_STOPWORDS",
+    "ENGLISH_STOPWORDS",
+    "Analyzer",
+    "TextAnalyzer",
+    "Vocabulary",
+]
+
+_WORD_CACHE_LIMIT = 2_000_000
 
 # Lucene's EnglishAnalyzer default stop set (33 words), as in Lucene-based BM25 baselines.
 _LUCENE_ENGLISH = (
@@ -157,3 +171,64 @@ class TextAnalyzer:
 
     def __repr__(self) -> str:
         return f"TextAnalyzer(language={self.language!r}, stem={self.stem})"
+
+
+class Vocabulary:
+    """The term ids of a lexical index: texts become the ids of their kept terms.
+
+    New terms get the next id. With a ``TextAnalyzer`` each distinct word is analysed
+    once and its term id cached: most of a corpus is repeats.
+
+    Args:
+        analyzer: turns a text into terms.
+        terms: the terms already known, in id order (a restored index).
+    """
+
+    def __init__(self, analyzer: Analyzer, terms: Iterable[str] = ()) -> None:
+        self.analyzer = analyzer
+        self.ids: dict[str, int] = {term: i for i, term in enumerate(terms)}
+        self._word_ids: dict[str, int] = {}  # case-folded word -> term id (-1: dropped)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def analyze(self, texts: list[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Each text's kept-term count, and the term ids of all kept terms, text by text."""
+        analyzer = self.analyzer
+        if isinstance(analyzer, TextAnalyzer):
+            per_doc = [analyzer.words(t) for t in texts]
+            flat = list(chain.from_iterable(per_doc))
+            cache = self._word_ids
+            new = list(set(flat).difference(cache))
+            for word, term in zip(new, analyzer.terms(new)):
+                cache[word] = -1 if term is None else self._term_id(term)
+            raw = np.fromiter(map(cache.__getitem__, flat), np.int64, len(flat))
+            if len(cache) > _WORD_CACHE_LIMIT:
+                cache.clear()
+        else:
+            per_doc = [analyzer(t) for t in texts]
+            flat = list(chain.from_iterable(per_doc))
+            raw = np.fromiter(map(self._term_id, flat), np.int64, len(flat))
+        doc_of = np.repeat(np.arange(len(texts)), [len(w) for w in per_doc])
+        keep = raw >= 0
+        lengths = np.bincount(doc_of[keep], minlength=len(texts)).astype(np.int64)
+        return lengths, raw[keep]
+
+    def _term_id(self, term: str) -> int:
+        return self.ids.setdefault(term, len(self.ids))
+
+    def query(self, query: str) -> npt.NDArray[np.int64]:
+        """Known term ids of a query (unknown terms score nothing and grow nothing)."""
+        analyzer = self.analyzer
+        if isinstance(analyzer, TextAnalyzer):
+            out = []
+            for word in analyzer.words(query):
+                tid = self._word_ids.get(word)
+                if tid is None:
+                    term = analyzer.term(word)
+                    tid = -1 if term is None else self.ids.get(term, -1)
+                if tid >= 0:
+                    out.append(tid)
+        else:
+            out = [t for t in map(self.ids.get, analyzer(query)) if t is not None]
+        return np.asarray(out, np.int64)

@@ -17,9 +17,13 @@ if TYPE_CHECKING:
 __all__ = ["Reranker", "Retriever"]
 
 
-def _check_query(query: str, k: int) -> None:
+def _check_text(query: str) -> None:
     if not isinstance(query, str) or not query.strip():
         raise InvalidInputError("query must be a non-empty string")
+
+
+def _check_query(query: str, k: int) -> None:
+    _check_text(query)
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise InvalidInputError(f"k must be a positive integer, got {k!r}")
 
@@ -63,8 +67,7 @@ class Reranker(ABC):
 
     def rerank(self, query: str, hits: Sequence[Hit], k: int | None = None) -> list[Hit]:
         """Hits reordered best first, cut to ``k`` when given."""
-        if not isinstance(query, str) or not query.strip():
-            raise InvalidInputError("query must be a non-empty string")
+        _check_text(query)
         if not hits:
             return []
         ranked = self._rerank(query, list(hits))
@@ -74,8 +77,7 @@ class Reranker(ABC):
         self, query: str, hits: Sequence[Hit], k: int | None = None
     ) -> list[Hit]:
         """Async twin of ``rerank``."""
-        if not isinstance(query, str) or not query.strip():
-            raise InvalidInputError("query must be a non-empty string")
+        _check_text(query)
         if not hits:
             return []
         ranked = await self._rerank_async(query, list(hits))

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import threading
-from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ragmem._storage.values import check_texts, metadata_json
-from ragmem.columns import MetadataColumns
 from ragmem.errors import (
     ConfigurationError,
     CorruptIndexError,
@@ -17,7 +15,8 @@ from ragmem.errors import (
     NotFoundError,
 )
 from ragmem.filters import Filter, FilterLike, parse_filter
-from ragmem.retrievers.analysis import Analyzer, TextAnalyzer
+from ragmem.filters.columns import MetadataColumns
+from ragmem.retrievers.analysis import Analyzer, TextAnalyzer, Vocabulary
 from ragmem.retrievers.base import Retriever, _check_query
 from ragmem.retrievers.inverted import InvertedIndex, best
 from ragmem.retrievers.persist import (
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
 
 __all__ = ["BM25Retriever"]
 
-_WORD_CACHE_LIMIT = 2_000_000
 # Deleted and replaced documents leave dead slots; once they outnumber the live ones (and
 # this floor) they are reclaimed, so the cost is amortised over as many writes.
 _COMPACT_FLOOR = 1024
@@ -96,8 +94,7 @@ class BM25Retriever(Retriever):
         self.store_texts = store_texts
         self._index = InvertedIndex(k1=k1, b=b)
         self._lock = threading.RLock()
-        self._vocab: dict[str, int] = {}
-        self._word_ids: dict[str, int] = {}  # case-folded word -> term id (-1: dropped)
+        self._terms = Vocabulary(self.tokenizer)
         self._ids: list[str | None] = []
         self._texts: list[str | None] = []
         self._metadata: list[Metadata] = []
@@ -164,8 +161,8 @@ class BM25Retriever(Retriever):
         if not id_list:
             return
         with self._lock:
-            lengths, terms = self._analyze(text_list)
-            self._index.grow_terms(len(self._vocab))
+            lengths, terms = self._terms.analyze(text_list)
+            self._index.grow_terms(len(self._terms))
             self._delete_slots([s for s in map(self._slot_of.get, id_list) if s is not None])
             slots = self._index.add(lengths, terms)
             for id_, slot, text, meta in zip(id_list, slots.tolist(), text_list, metas):
@@ -231,48 +228,6 @@ class BM25Retriever(Retriever):
                 self._columns.clear(slot)
             self._metadata[slot] = {}
 
-    def _analyze(self, texts: list[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """Term ids of every kept token, doc by doc, and each doc's kept-token count."""
-        tokenizer = self.tokenizer
-        if isinstance(tokenizer, TextAnalyzer):
-            # analyse each distinct word once: most of a corpus is repeats
-            per_doc = [tokenizer.words(t) for t in texts]
-            flat = list(chain.from_iterable(per_doc))
-            cache = self._word_ids
-            new = list(set(flat).difference(cache))
-            for word, term in zip(new, tokenizer.terms(new)):
-                cache[word] = -1 if term is None else self._term_id(term)
-            raw = np.fromiter(map(cache.__getitem__, flat), np.int64, len(flat))
-            if len(cache) > _WORD_CACHE_LIMIT:
-                cache.clear()
-        else:
-            per_doc = [tokenizer(t) for t in texts]
-            flat = list(chain.from_iterable(per_doc))
-            raw = np.fromiter(map(self._term_id, flat), np.int64, len(flat))
-        doc_of = np.repeat(np.arange(len(texts)), [len(w) for w in per_doc])
-        keep = raw >= 0
-        lengths = np.bincount(doc_of[keep], minlength=len(texts)).astype(np.int64)
-        return lengths, raw[keep]
-
-    def _term_id(self, term: str) -> int:
-        return self._vocab.setdefault(term, len(self._vocab))
-
-    def _query_terms(self, query: str) -> npt.NDArray[np.int64]:
-        """Known term ids of the query (unknown terms score nothing and grow nothing)."""
-        tokenizer = self.tokenizer
-        if isinstance(tokenizer, TextAnalyzer):
-            out = []
-            for word in tokenizer.words(query):
-                tid = self._word_ids.get(word)
-                if tid is None:
-                    term = tokenizer.term(word)
-                    tid = -1 if term is None else self._vocab.get(term, -1)
-                if tid >= 0:
-                    out.append(tid)
-        else:
-            out = [t for t in map(self._vocab.get, tokenizer(query)) if t is not None]
-        return np.asarray(out, np.int64)
-
     # -- reads --------------------------------------------------------------------------------
 
     def _allowed(self, where: Filter | None) -> npt.NDArray[np.bool_]:
@@ -309,7 +264,7 @@ class BM25Retriever(Retriever):
             # one small dense score vector per query: measured faster than one bincount
             # over a (queries x slots) block, whose size defeats the CPU caches
             for query in queries:
-                slots, contrib = index.postings(self._query_terms(query))
+                slots, contrib = index.postings(self._terms.query(query))
                 scores = np.bincount(slots, weights=contrib, minlength=index.n_slots)
                 top, values = best(scores.astype(np.float64, copy=False), allowed, k)
                 results.append(self._hits(top.tolist(), values.tolist()))
@@ -342,7 +297,7 @@ class BM25Retriever(Retriever):
             if missing:
                 raise NotFoundError(missing)
             slots = np.fromiter(map(self._slot_of.__getitem__, id_list), np.int64, len(id_list))
-            dense = self._index.scores(self._query_terms(query))
+            dense = self._index.scores(self._terms.query(query))
             return [float(v) for v in dense[slots]]
 
     # -- persistence --------------------------------------------------------------------------
@@ -386,7 +341,7 @@ class BM25Retriever(Retriever):
     def _postings(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The postings cache: documents and vocabulary as fields, postings as arrays."""
         fields = {
-            "vocab": list(self._vocab),
+            "vocab": list(self._terms.ids),
             "ids": self._ids,
             "texts": self._texts,
             "metadata": self._metadata,
@@ -449,11 +404,11 @@ class BM25Retriever(Retriever):
 
     def _restore(self, meta: dict[str, Any], arrays: dict[str, Any]) -> None:
         index = self._index
-        self._vocab = {term: i for i, term in enumerate(meta["vocab"])}
+        self._terms = Vocabulary(self.tokenizer, meta["vocab"])
         n_slots = len(meta["ids"])
         if len(meta["texts"]) != n_slots:
             raise ValueError("slot lists disagree in length")
-        index.restore(arrays, n_slots, len(self._vocab))
+        index.restore(arrays, n_slots, len(self._terms))
         self._ids = list(meta["ids"])
         self._texts = list(meta["texts"])
         self._metadata = [validate_metadata(m) for m in meta["metadata"]]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 from ragmem.errors import ConfigurationError
 from ragmem.types import Hit
@@ -17,7 +17,7 @@ from ragmem.types import Hit
 __all__ = ["FUSIONS", "Fusion", "fuse", "normalize"]
 
 Fusion = Literal["rrf", "minmax", "zscore", "dbsf"]
-FUSIONS: tuple[str, ...] = ("rrf", "minmax", "zscore", "dbsf")
+FUSIONS: tuple[str, ...] = get_args(Fusion)
 
 
 def normalize(scores: Sequence[float], method: str, floor: float | None = None) -> list[float]:

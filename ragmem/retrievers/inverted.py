@@ -56,22 +56,9 @@ class Segment:
     @classmethod
     def build(cls, base: int, n_slots: int, slots: Ints, terms: Ints, n_terms: int) -> Segment:
         """From one (slot, term) pair per token occurrence (slots absolute)."""
-        if slots.size == 0:
-            empty = np.zeros(0, np.int64)
-            return cls(
-                base,
-                n_slots,
-                np.zeros(n_terms + 1, np.int64),
-                empty.astype(np.int32),
-                empty.astype(np.float32),
-                np.zeros(n_slots + 1, np.int64),
-                empty.astype(np.int32),
-            )
-        local = slots - base
-        keys, counts = np.unique(terms * n_slots + local, return_counts=True)
-        return cls.from_postings(
-            base, n_slots, keys // n_slots, keys % n_slots + base, counts, n_terms
-        )
+        width = max(n_slots, 1)  # one key per (term, slot) pair
+        keys, counts = np.unique(terms * width + (slots - base), return_counts=True)
+        return cls.from_postings(base, n_slots, keys // width, keys % width + base, counts, n_terms)
 
     @classmethod
     def from_postings(

@@ -137,6 +137,14 @@ class LateInteractionReranker(Reranker):
             texts.append(hit.text)
         return ids, texts
 
+    def _kept(self, ids: list[str], matrices: list[Vectors]) -> dict[str, Vectors]:
+        """Token vectors of unindexed hits: stored when caching, else returned for one use."""
+        if self.cache:
+            if ids:
+                self.store.put(ids, matrices)
+            return {}
+        return dict(zip(ids, matrices))
+
     def _score(
         self, query_tokens: Vectors, hits: list[Hit], extra: dict[str, Vectors]
     ) -> list[Hit]:
@@ -170,23 +178,13 @@ class LateInteractionReranker(Reranker):
     def _rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
         query_tokens = self.token_embedder.embed_tokens([query], purpose="query")[0]
         ids, texts = self._missing(hits)
-        extra: dict[str, Vectors] = {}
-        if ids:
-            matrices = self.token_embedder.embed_tokens(texts, purpose="document")
-            if self.cache:
-                self.store.put(ids, matrices)
-            else:
-                extra = dict(zip(ids, matrices))
-        return self._score(query_tokens, hits, extra)
+        matrices = self.token_embedder.embed_tokens(texts, purpose="document") if ids else []
+        return self._score(query_tokens, hits, self._kept(ids, matrices))
 
     async def _rerank_async(self, query: str, hits: list[Hit]) -> list[Hit]:
         query_tokens = (await self.token_embedder.embed_tokens_async([query], purpose="query"))[0]
         ids, texts = self._missing(hits)
-        extra: dict[str, Vectors] = {}
+        matrices = []
         if ids:
             matrices = await self.token_embedder.embed_tokens_async(texts, purpose="document")
-            if self.cache:
-                self.store.put(ids, matrices)
-            else:
-                extra = dict(zip(ids, matrices))
-        return self._score(query_tokens, hits, extra)
+        return self._score(query_tokens, hits, self._kept(ids, matrices))

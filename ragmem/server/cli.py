@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ragmem._cli_parts import add_llm_options, make_llm
 from ragmem._util import is_loopback
 from ragmem.errors import ConfigurationError, MissingDependencyError
 
@@ -32,16 +32,7 @@ def add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     serve.add_argument(
         "--embedder-options", metavar="JSON", help="embedder options, e.g. '{\"dimensions\": 256}'"
     )
-    serve.add_argument(
-        "--llm-model",
-        default=os.environ.get("RAGMEM_MODEL"),
-        help="chat model of an OpenAI-compatible server; without one, answers quote sources",
-    )
-    serve.add_argument(
-        "--llm-base-url",
-        default=os.environ.get("RAGMEM_BASE_URL"),
-        help="OpenAI-compatible endpoint of the chat model",
-    )
+    add_llm_options(serve, prefix="llm-", without="answers quote sources")
     serve.add_argument("--workers", type=int, default=8, help="requests worked on at once")
     serve.add_argument("--queue", type=int, default=64, help="requests waiting before 503")
     serve.add_argument("--max-body-mb", type=float, default=32.0, help="largest request body")
@@ -72,13 +63,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             options = json.loads(args.embedder_options)
         except json.JSONDecodeError as exc:
             raise ConfigurationError(f"--embedder-options is not JSON: {exc.msg}") from exc
-    if args.llm_base_url and not args.llm_model:
-        raise ConfigurationError("--llm-base-url needs --llm-model (the model name to ask)")
-    llm = None
-    if args.llm_model:
-        from ragmem.registry import get_llm
-
-        llm = get_llm("openai", model=args.llm_model, base_url=args.llm_base_url)
+    llm = make_llm(args.llm_model, args.llm_base_url, prefix="llm-")
     return Settings(
         store=Path(args.store),
         keys=keys,

@@ -147,7 +147,7 @@ async def test_an_unexpected_failure_is_a_tool_error_without_internals(toolbox, 
         raise RuntimeError("internal detail /secret/path")
 
     async with client_for(toolbox) as client:
-        monkeypatch.setattr(toolbox, "list_collections", broken)
+        monkeypatch.setattr(toolbox.documents, "list", broken)
         text = await fails(client, "list_collections", {}, "list_collections")
         assert "secret" not in text
         monkeypatch.undo()
@@ -156,7 +156,7 @@ async def test_an_unexpected_failure_is_a_tool_error_without_internals(toolbox, 
 
 async def test_infer_lets_the_configured_llm_extract_the_facts(tmp_path, monkeypatch):
     pytest.importorskip("openai")
-    from ragmem.mcp_server.command import _make_llm
+    from ragmem.registry import get_llm
     from tests.remote.fake_openai import KEY, FakeOpenAI
     from tests.remote.fakeserver import Fault
 
@@ -171,7 +171,7 @@ async def test_infer_lets_the_configured_llm_extract_the_facts(tmp_path, monkeyp
     box = Toolbox(
         tmp_path / "store",
         embedder="hashing",
-        llm=_make_llm("gpt-4o-mini", fake.server.url + "/v1"),
+        llm=get_llm("openai", model="gpt-4o-mini", base_url=fake.server.url + "/v1"),
     )
     try:
         async with client_for(box) as client:
