@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ragmem.errors import BackendResponseError
-from ragmem.llms.remote import RemoteChat
+from ragmem.llms.remote import RemoteChat, counted_usage
 from ragmem.remote.cohere import CohereClients, request_options
 
 if TYPE_CHECKING:
     import cohere
 
+    from ragmem.llms.base import Usage
     from ragmem.remote.resilience import RetryPolicy
 
 __all__ = ["CohereChat"]
@@ -93,3 +94,18 @@ class CohereChat(RemoteChat[CohereClients]):
         content = getattr(getattr(getattr(event, "delta", None), "message", None), "content", None)
         text = getattr(content, "text", None)
         return text if isinstance(text, str) else ""
+
+    def _usage(self, reply_or_event: object) -> Usage | None:
+        # a reply carries ``usage``; a stream carries it in its message-end event
+        usage = getattr(reply_or_event, "usage", None)
+        if getattr(reply_or_event, "type", None) == "message-end":
+            usage = getattr(getattr(reply_or_event, "delta", None), "usage", None)
+        # ``tokens`` counts what the model read and wrote (its preamble included), as
+        # OpenAI's counts do; ``billed_units``, what is billed, stands in when it is absent.
+        for counts in (getattr(usage, "tokens", None), getattr(usage, "billed_units", None)):
+            found = counted_usage(
+                getattr(counts, "input_tokens", None), getattr(counts, "output_tokens", None)
+            )
+            if found is not None:
+                return found
+        return None

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ragmem.errors import BackendResponseError
-from ragmem.llms.remote import RemoteChat
+from ragmem.llms.remote import RemoteChat, counted_usage
 from ragmem.remote.openai import OpenAIClients
 from ragmem.tokens import TiktokenTokenizer, is_openai_model
 
 if TYPE_CHECKING:
     import openai
 
-    from ragmem.llms.base import Message
+    from ragmem.llms.base import Message, Usage
     from ragmem.remote.resilience import RetryPolicy
 
 __all__ = ["OpenAIChat"]
@@ -78,8 +78,9 @@ class OpenAIChat(RemoteChat[OpenAIClients]):
 
     def _request(self, messages: list[Message], *, stream: bool) -> dict[str, Any]:
         body = super()._request(messages, stream=stream)
-        if stream:  # one endpoint for both: the body asks for a stream
+        if stream:  # one endpoint for both: the body asks for a stream, and its usage
             body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
         return body
 
     def _send(self, body: dict[str, Any], timeout: float, *, stream: bool) -> Any:
@@ -114,3 +115,12 @@ class OpenAIChat(RemoteChat[OpenAIClients]):
             return ""  # e.g. the closing usage chunk
         content = getattr(getattr(choices[0], "delta", None), "content", None)
         return content if isinstance(content, str) else ""
+
+    def _usage(self, reply_or_event: object) -> Usage | None:
+        # a reply's usage; in a stream, the last chunk's (the others carry null)
+        usage = getattr(reply_or_event, "usage", None)
+        return counted_usage(
+            getattr(usage, "prompt_tokens", None),
+            getattr(usage, "completion_tokens", None),
+            getattr(usage, "total_tokens", None),
+        )

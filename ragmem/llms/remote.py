@@ -2,19 +2,21 @@
 
 A vendor adapter builds its request body (``_request``), sends it with its SDK
 (``_send`` and ``_send_async``), and reads the reply and the stream's events (``_text``,
-``_piece``). This base runs every call through ragmem's retry policy and limits, keeps
-one async client per event loop, and runs a sync-only client (one passed as ``client``
-without ``async_client``) in a worker thread for the async twins.
+``_piece``, and ``_usage`` for the tokens used). This base runs every call through
+ragmem's retry policy and limits, keeps one async client per event loop, and runs a
+sync-only client (one passed as ``client`` without ``async_client``) in a worker thread
+for the async twins.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ragmem.errors import ConfigurationError
-from ragmem.llms.base import LLM, Message
+from ragmem.llms.base import LLM, Message, Reply, Usage
 from ragmem.remote.clients import SdkClients
 
 if TYPE_CHECKING:
@@ -22,9 +24,29 @@ if TYPE_CHECKING:
 
     from ragmem.remote.resilience import RetryPolicy
 
-__all__ = ["RemoteChat"]
+__all__ = ["RemoteChat", "counted_usage"]
 
 C = TypeVar("C", bound=SdkClients[Any, Any])
+
+
+def counted_usage(prompt: object, completion: object, total: object = None) -> Usage | None:
+    """A ``Usage`` from a provider's counts, or None unless both counts are valid.
+
+    SDKs type counts loosely (Cohere's are floats); a reply missing either count
+    reports no usage rather than a made-up zero.
+    """
+    p, c, t = _count(prompt), _count(completion), _count(total)
+    if p is None or c is None:
+        return None
+    return Usage(prompt_tokens=p, completion_tokens=c, total_tokens=p + c if t is None else t)
+
+
+def _count(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if not math.isfinite(value) or value < 0:
+        return None
+    return int(value)
 
 
 class RemoteChat(LLM, Generic[C]):
@@ -117,6 +139,10 @@ class RemoteChat(LLM, Generic[C]):
     def _piece(self, event: object) -> str:
         """The text a stream event adds ("" for events that carry none)."""
 
+    @abstractmethod
+    def _usage(self, reply_or_event: object) -> Usage | None:
+        """The tokens used, from a reply or a stream event (None where not reported)."""
+
     def _tokens(self, messages: list[Message]) -> int:
         """Tokens the request counts against ``tokens_per_minute`` (0: not counted)."""
         return 0
@@ -124,42 +150,51 @@ class RemoteChat(LLM, Generic[C]):
     # LLM ------------------------------------------------------------------------------
 
     def _complete(self, messages: list[Message]) -> str:
+        return self._reply(messages).text
+
+    def _reply(self, messages: list[Message]) -> Reply:
         body = self._request(messages, stream=False)
 
-        def attempt(timeout: float) -> str:
-            return self._text(self._send(body, timeout, stream=False))
+        def attempt(timeout: float) -> Reply:
+            return self._read(self._send(body, timeout, stream=False))
 
         return self._caller.call(attempt, tokens=self._tokens(messages))
 
-    def _stream(self, messages: list[Message]) -> Iterator[str]:
+    def _stream(self, messages: list[Message]) -> Iterator[str | Usage]:
         body = self._request(messages, stream=True)
 
         def open_stream(timeout: float) -> Any:
             return self._send(body, timeout, stream=True)
 
+        usage = None
         for event in self._caller.stream(open_stream, tokens=self._tokens(messages)):
             piece = self._piece(event)
             if piece:
                 yield piece
+            usage = self._usage(event) or usage
+        if usage is not None:
+            yield usage
 
     async def _complete_async(self, messages: list[Message]) -> str:
+        return (await self._reply_async(messages)).text
+
+    async def _reply_async(self, messages: list[Message]) -> Reply:
         if self._clients.sync_only:
-            return await asyncio.to_thread(self._complete, messages)
+            return await asyncio.to_thread(self._reply, messages)
         body = self._request(messages, stream=False)
         client = self._clients.for_loop()
 
-        async def attempt(timeout: float) -> str:
-            return self._text(await self._send_async(client, body, timeout, stream=False))
+        async def attempt(timeout: float) -> Reply:
+            return self._read(await self._send_async(client, body, timeout, stream=False))
 
         return await self._caller.call_async(attempt, tokens=self._tokens(messages))
 
-    async def _stream_async(self, messages: list[Message]) -> AsyncIterator[str]:
+    async def _stream_async(self, messages: list[Message]) -> AsyncIterator[str | Usage]:
         if self._clients.sync_only:
-            # the sync stream in a worker thread, one piece at a time
-            pieces = self._stream(messages)
-            done = object()
-            while (piece := await asyncio.to_thread(next, pieces, done)) is not done:
-                yield str(piece)
+            # the sync stream in a worker thread, one event at a time
+            events = self._stream(messages)
+            while (event := await asyncio.to_thread(next, events, None)) is not None:
+                yield event
             return
         body = self._request(messages, stream=True)
         client = self._clients.for_loop()
@@ -167,7 +202,14 @@ class RemoteChat(LLM, Generic[C]):
         async def open_stream(timeout: float) -> Any:
             return await self._send_async(client, body, timeout, stream=True)
 
+        usage = None
         async for event in self._caller.stream_async(open_stream, tokens=self._tokens(messages)):
             piece = self._piece(event)
             if piece:
                 yield piece
+            usage = self._usage(event) or usage
+        if usage is not None:
+            yield usage
+
+    def _read(self, response: object) -> Reply:
+        return Reply(text=self._text(response), usage=self._usage(response))
