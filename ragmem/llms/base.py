@@ -40,7 +40,7 @@ class Usage(BaseModel):
 
     prompt_tokens: int = Field(ge=0)
     completion_tokens: int = Field(ge=0)
-    total_tokens: int = Field(ge=0)
+    total_tokens: int = Field(default=0, ge=0)  # filled with the sum when not given
 
     @model_validator(mode="before")
     @classmethod

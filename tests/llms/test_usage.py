@@ -200,7 +200,8 @@ def _openai_over(handler: Recorder) -> OpenAIChat:
     client = openai.OpenAI(
         api_key="sk-x",
         base_url="http://llm.test/v1",
-        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+        # the SDK types its own httpx build; any httpx client with a transport works
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),  # type: ignore[arg-type]
     )
     return OpenAIChat("gpt-4o-mini", client=client, retry=FAST_RETRY)
 
