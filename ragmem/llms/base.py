@@ -79,15 +79,16 @@ class ReplyStream(Iterator[str]):
 
     def __init__(self, events: Iterator[str | Usage]) -> None:
         self._events = events
+        self._latest: Usage | None = None  # a provider may report usage more than once
         self.usage: Usage | None = None
 
     def __next__(self) -> str:
-        while True:  # StopIteration from the events ends the stream
-            event = next(self._events)
-            if isinstance(event, Usage):
-                self.usage = event
-            else:
+        for event in self._events:
+            if not isinstance(event, Usage):
                 return event
+            self._latest = event
+        self.usage = self._latest
+        raise StopIteration
 
     def close(self) -> None:
         """Stop the stream early, closing the request to the model."""
@@ -101,15 +102,16 @@ class AsyncReplyStream(AsyncIterator[str]):
 
     def __init__(self, events: AsyncIterator[str | Usage]) -> None:
         self._events = events
+        self._latest: Usage | None = None
         self.usage: Usage | None = None
 
     async def __anext__(self) -> str:
-        while True:
-            event = await anext(self._events)
-            if isinstance(event, Usage):
-                self.usage = event
-            else:
+        async for event in self._events:
+            if not isinstance(event, Usage):
                 return event
+            self._latest = event
+        self.usage = self._latest
+        raise StopAsyncIteration
 
     async def aclose(self) -> None:
         """Stop the stream early, closing the request to the model."""

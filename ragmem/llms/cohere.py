@@ -45,25 +45,20 @@ class CohereChat(RemoteChat[CohereClients]):
         requests_per_minute: float | None = None,
         max_concurrency: int = 8,
     ) -> None:
-        super().__init__(
-            model,
-            name=f"cohere:{model}",
-            clients=CohereClients(
-                api_key=api_key, base_url=base_url, client=client, async_client=async_client
-            ),
-            temperature=temperature,
-            max_tokens=max_tokens,
-            seed=seed,
+        clients = CohereClients(
+            f"cohere:{model}",
+            api_key=api_key,
             base_url=base_url,
-            timeout=timeout,
+            client=client,
+            async_client=async_client,
             retry=retry,
+            timeout=timeout,
             requests_per_minute=requests_per_minute,
-            tokens_per_minute=None,
             max_concurrency=max_concurrency,
         )
+        super().__init__(model, clients, temperature=temperature, max_tokens=max_tokens, seed=seed)
 
-    def _send(self, body: dict[str, Any], timeout: float, *, stream: bool) -> Any:
-        client = self._clients.sync()
+    def _send(self, client: Any, body: dict[str, Any], timeout: float, *, stream: bool) -> Any:
         send = client.chat_stream if stream else client.chat
         return send(**body, request_options=request_options(timeout))
 

@@ -51,26 +51,20 @@ class OpenAIChat(RemoteChat[OpenAIClients]):
         tokens_per_minute: float | None = None,
         max_concurrency: int = 8,
     ) -> None:
-        super().__init__(
-            model,
-            name=f"openai:{model}" + (f"@{base_url}" if base_url else ""),
-            clients=OpenAIClients(
-                api_key=api_key,
-                base_url=base_url,
-                organization=organization,
-                client=client,
-                async_client=async_client,
-            ),
-            temperature=temperature,
-            max_tokens=max_tokens,
-            seed=seed,
+        clients = OpenAIClients(
+            f"openai:{model}" + (f"@{base_url}" if base_url else ""),
+            api_key=api_key,
             base_url=base_url,
-            timeout=timeout,
+            organization=organization,
+            client=client,
+            async_client=async_client,
             retry=retry,
+            timeout=timeout,
             requests_per_minute=requests_per_minute,
             tokens_per_minute=tokens_per_minute,
             max_concurrency=max_concurrency,
         )
+        super().__init__(model, clients, temperature=temperature, max_tokens=max_tokens, seed=seed)
         # Prompt tokens feed the tokens/min limit; counted only for OpenAI models.
         self._tokenizer = TiktokenTokenizer.for_model(model) if is_openai_model(model) else None
 
@@ -83,8 +77,8 @@ class OpenAIChat(RemoteChat[OpenAIClients]):
             body["stream_options"] = {"include_usage": True}
         return body
 
-    def _send(self, body: dict[str, Any], timeout: float, *, stream: bool) -> Any:
-        return self._clients.sync().chat.completions.create(**body, timeout=timeout)
+    def _send(self, client: Any, body: dict[str, Any], timeout: float, *, stream: bool) -> Any:
+        return client.chat.completions.create(**body, timeout=timeout)
 
     async def _send_async(
         self, client: Any, body: dict[str, Any], timeout: float, *, stream: bool

@@ -22,7 +22,6 @@ from ragmem.remote.clients import SdkClients
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
-    from ragmem.remote.resilience import RetryPolicy
 
 __all__ = ["RemoteChat", "counted_usage"]
 
@@ -57,29 +56,19 @@ class RemoteChat(LLM, Generic[C]):
 
     Args:
         model: the vendor's model name.
-        name: the adapter's name (e.g. ``"openai:gpt-4o-mini"``).
-        clients: the vendor's client holder (key, SDK clients, error translation).
+        clients: the vendor's client holder (key, SDK clients, errors, call policy); its
+            ``backend`` is the adapter's name (e.g. ``"openai:gpt-4o-mini"``).
         temperature, max_tokens, seed: sampling options, sent only when given.
-        base_url: the server, for the repr (the clients holder uses it).
-        timeout, retry, requests_per_minute, tokens_per_minute, max_concurrency: the
-            call policy (see ``ragmem.remote.RetryPolicy``).
     """
 
     def __init__(
         self,
         model: str,
-        *,
-        name: str,
         clients: C,
+        *,
         temperature: float | None,
         max_tokens: int | None,
         seed: int | None,
-        base_url: str | None,
-        timeout: float,
-        retry: RetryPolicy | None,
-        requests_per_minute: float | None,
-        tokens_per_minute: float | None,
-        max_concurrency: int,
     ) -> None:
         if max_tokens is not None and max_tokens < 1:
             raise ConfigurationError(f"max_tokens must be positive, got {max_tokens}")
@@ -87,17 +76,9 @@ class RemoteChat(LLM, Generic[C]):
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.seed = seed
-        self.base_url = base_url
-        self.name = name
+        self.base_url = clients.base_url
+        self.name = clients.backend
         self._clients = clients
-        self._caller = clients.caller(
-            name,
-            retry=retry,
-            timeout=timeout,
-            requests_per_minute=requests_per_minute,
-            tokens_per_minute=tokens_per_minute,
-            max_concurrency=max_concurrency,
-        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
@@ -122,8 +103,8 @@ class RemoteChat(LLM, Generic[C]):
         return body
 
     @abstractmethod
-    def _send(self, body: dict[str, Any], timeout: float, *, stream: bool) -> Any:
-        """Send ``body`` with the sync client: the reply, or an iterable of stream events."""
+    def _send(self, client: Any, body: dict[str, Any], timeout: float, *, stream: bool) -> Any:
+        """Send ``body`` with the sync ``client``: the reply, or an iterable of stream events."""
 
     @abstractmethod
     async def _send_async(
@@ -154,40 +135,32 @@ class RemoteChat(LLM, Generic[C]):
 
     def _reply(self, messages: list[Message]) -> Reply:
         body = self._request(messages, stream=False)
-
-        def attempt(timeout: float) -> Reply:
-            return self._read(self._send(body, timeout, stream=False))
-
-        return self._caller.call(attempt, tokens=self._tokens(messages))
+        return self._clients.call(
+            lambda client, timeout: self._read(self._send(client, body, timeout, stream=False)),
+            tokens=self._tokens(messages),
+        )
 
     def _stream(self, messages: list[Message]) -> Iterator[str | Usage]:
         body = self._request(messages, stream=True)
 
         def open_stream(timeout: float) -> Any:
-            return self._send(body, timeout, stream=True)
+            return self._send(self._clients.sync(), body, timeout, stream=True)
 
-        usage = None
-        for event in self._caller.stream(open_stream, tokens=self._tokens(messages)):
-            piece = self._piece(event)
-            if piece:
-                yield piece
-            usage = self._usage(event) or usage
-        if usage is not None:
-            yield usage
+        for event in self._clients.caller.stream(open_stream, tokens=self._tokens(messages)):
+            yield from self._events(event)
 
     async def _complete_async(self, messages: list[Message]) -> str:
         return (await self._reply_async(messages)).text
 
     async def _reply_async(self, messages: list[Message]) -> Reply:
-        if self._clients.sync_only:
-            return await asyncio.to_thread(self._reply, messages)
         body = self._request(messages, stream=False)
-        client = self._clients.for_loop()
 
-        async def attempt(timeout: float) -> Reply:
+        async def send(client: Any, timeout: float) -> Reply:
             return self._read(await self._send_async(client, body, timeout, stream=False))
 
-        return await self._caller.call_async(attempt, tokens=self._tokens(messages))
+        return await self._clients.call_async(
+            send, lambda: self._reply(messages), tokens=self._tokens(messages)
+        )
 
     async def _stream_async(self, messages: list[Message]) -> AsyncIterator[str | Usage]:
         if self._clients.sync_only:
@@ -202,14 +175,15 @@ class RemoteChat(LLM, Generic[C]):
         async def open_stream(timeout: float) -> Any:
             return await self._send_async(client, body, timeout, stream=True)
 
-        usage = None
-        async for event in self._caller.stream_async(open_stream, tokens=self._tokens(messages)):
-            piece = self._piece(event)
-            if piece:
-                yield piece
-            usage = self._usage(event) or usage
-        if usage is not None:
-            yield usage
+        caller = self._clients.caller
+        async for event in caller.stream_async(open_stream, tokens=self._tokens(messages)):
+            for item in self._events(event):
+                yield item
 
     def _read(self, response: object) -> Reply:
         return Reply(text=self._text(response), usage=self._usage(response))
+
+    def _events(self, event: object) -> list[str | Usage]:
+        """What a stream event holds for ``ReplyStream``: its piece of text, its usage."""
+        piece, usage = self._piece(event), self._usage(event)
+        return [x for x in (piece, usage) if x]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 from ragmem.errors import (
     BackendError,
@@ -67,26 +68,17 @@ class OpenAIClients(SdkClients["openai.OpenAI", "openai.AsyncOpenAI"]):
     The key is read from ``api_key`` or ``OPENAI_API_KEY`` when the first client is
     built and kept only inside the SDK client. A ``client``/``async_client`` passed in
     is used as given, except that its own retries are disabled (``with_options``).
+    ``options`` are ``SdkClients``'s (key, clients, call policy).
     """
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None,
-        base_url: str | None,
-        organization: str | None,
-        client: openai.OpenAI | None,
-        async_client: openai.AsyncOpenAI | None,
-    ) -> None:
+    def __init__(self, backend: str, *, organization: str | None, **options: Any) -> None:
         self.organization = organization
-        super().__init__(
-            api_key=api_key,
-            base_url=base_url,
-            client=client.with_options(max_retries=0) if client is not None else None,
-            async_client=(
-                async_client.with_options(max_retries=0) if async_client is not None else None
-            ),
-        )
+        super().__init__(backend, **options)
+        # clients passed in are used as given, but without their own retries
+        if self._client is not None:
+            self._client = self._client.with_options(max_retries=0)
+        if self._async_client is not None:
+            self._async_client = self._async_client.with_options(max_retries=0)
 
     def key(self) -> str:
         """The API key: the one given, else the environment's, read at this moment."""
