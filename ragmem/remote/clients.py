@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import threading
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from ragmem.errors import BackendError, BackendHTTPError, RateLimitError
+from ragmem.errors import (
+    BackendError,
+    BackendHTTPError,
+    BackendResponseError,
+    ConfigurationError,
+    RateLimitError,
+)
 from ragmem.remote.resilience import LoopLocal, RemoteCaller, RetryPolicy, parse_retry_after
-from ragmem.remote.secrets import Secret
+from ragmem.remote.secrets import Secret, register
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -38,6 +46,8 @@ class SdkClients(ABC, Generic[S, A]):
     (retries, timeout, rate and concurrency limits), so an adapter only builds
     requests and reads replies. ``sync_only`` is true when the user passed a sync
     client and no async one: the async twins then run the sync path in a worker thread.
+    The key is the one given, else the first of ``key_variables`` set in the
+    environment, read when the first client is built.
 
     Args:
         backend: the adapter's name, for errors and limits.
@@ -45,6 +55,9 @@ class SdkClients(ABC, Generic[S, A]):
         retry, timeout, requests_per_minute, tokens_per_minute, max_concurrency: the
             call policy (see ``RetryPolicy`` and ``RemoteCaller``).
     """
+
+    vendor = "the vendor's"  # for messages: "no OpenAI API key"
+    key_variables: tuple[str, ...] = ()  # where the environment may hold the key
 
     def __init__(
         self,
@@ -71,7 +84,7 @@ class SdkClients(ABC, Generic[S, A]):
         self._loop_clients: LoopLocal[A] = LoopLocal(self.make_async)
         self.caller = RemoteCaller(
             backend,
-            translate=lambda exc: self.translate(exc, backend=backend),
+            translate=self.translate,
             retry=retry or RetryPolicy(),
             timeout=timeout,
             requests_per_minute=requests_per_minute,
@@ -79,13 +92,34 @@ class SdkClients(ABC, Generic[S, A]):
             max_concurrency=max_concurrency,
         )
 
-    @abstractmethod
     def secret(self) -> str | None:
         """The key as far as it is known, for redaction."""
+        found = (os.environ.get(name) for name in self.key_variables)
+        key = self._api_key.get() or next((k for k in found if k), None)
+        register(key)
+        return key
+
+    def key(self) -> str:
+        """The API key: the one given, else the environment's, read at this moment."""
+        key = self.secret()
+        if not key:
+            raise ConfigurationError(
+                f"no {self.vendor} API key: pass api_key=... or set the "
+                f"{self.key_variables[0]} environment variable"
+            )
+        return key
+
+    def translate(self, exc: BaseException) -> BackendError | None:
+        """The ragmem error for an exception the SDK raised (None if not one), key redacted."""
+        if isinstance(exc, json.JSONDecodeError):
+            return BackendResponseError(
+                f"malformed JSON in the response: {exc.msg}", backend=self.backend
+            )
+        return self._translate(exc, self.secret())
 
     @abstractmethod
-    def translate(self, exc: BaseException, *, backend: str) -> BackendError | None:
-        """The ragmem error for an exception this SDK raised (None if not one), key redacted."""
+    def _translate(self, exc: BaseException, secret: str | None) -> BackendError | None:
+        """``translate`` for this SDK's own exceptions; ``secret`` is redacted from messages."""
 
     @abstractmethod
     def _build_sync(self) -> S:
