@@ -62,13 +62,6 @@ class CohereChat(RemoteChat[CohereClients]):
         send = client.chat_stream if stream else client.chat
         return send(**body, request_options=request_options(timeout))
 
-    async def _send_async(
-        self, client: Any, body: dict[str, Any], timeout: float, *, stream: bool
-    ) -> Any:
-        if stream:  # the stream is an async iterator, opened as it is iterated
-            return client.chat_stream(**body, request_options=request_options(timeout))
-        return await client.chat(**body, request_options=request_options(timeout))
-
     def _text(self, response: object) -> str:
         content = getattr(getattr(response, "message", None), "content", None)
         if not isinstance(content, list):

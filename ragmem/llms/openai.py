@@ -80,11 +80,6 @@ class OpenAIChat(RemoteChat[OpenAIClients]):
     def _send(self, client: Any, body: dict[str, Any], timeout: float, *, stream: bool) -> Any:
         return client.chat.completions.create(**body, timeout=timeout)
 
-    async def _send_async(
-        self, client: Any, body: dict[str, Any], timeout: float, *, stream: bool
-    ) -> Any:
-        return await client.chat.completions.create(**body, timeout=timeout)
-
     def _tokens(self, messages: list[Message]) -> int:
         if self._tokenizer is None:
             return 0

@@ -1,16 +1,16 @@
-"""RemoteChat: what the chat adapters of remote APIs share, around three vendor hooks.
+"""RemoteChat: what the chat adapters of remote APIs share, around a few vendor hooks.
 
-A vendor adapter builds its request body (``_request``), sends it with its SDK
-(``_send`` and ``_send_async``), and reads the reply and the stream's events (``_text``,
-``_piece``, and ``_usage`` for the tokens used). This base runs every call through
-ragmem's retry policy and limits, keeps one async client per event loop, and runs a
-sync-only client (one passed as ``client`` without ``async_client``) in a worker thread
-for the async twins.
+A vendor adapter builds its request body (``_request``), sends it with its SDK on the
+sync or the async client (``_send``), and reads the reply and the stream's events
+(``_text``, ``_piece``, and ``_usage`` for the tokens used). This base runs every call
+through the vendor holder's retry policy and limits, and runs a sync-only client (one
+passed as ``client`` without ``async_client``) in a worker thread for the async twins.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -104,13 +104,11 @@ class RemoteChat(LLM, Generic[C]):
 
     @abstractmethod
     def _send(self, client: Any, body: dict[str, Any], timeout: float, *, stream: bool) -> Any:
-        """Send ``body`` with the sync ``client``: the reply, or an iterable of stream events."""
+        """Send ``body`` with ``client``: the reply, or the stream's events.
 
-    @abstractmethod
-    async def _send_async(
-        self, client: Any, body: dict[str, Any], timeout: float, *, stream: bool
-    ) -> Any:
-        """Async twin of ``_send`` on ``client``: the reply, or an async iterator of events."""
+        On an async client the reply may be a coroutine (it is awaited) and the events
+        an async iterator.
+        """
 
     @abstractmethod
     def _text(self, response: object) -> str:
@@ -156,7 +154,7 @@ class RemoteChat(LLM, Generic[C]):
         body = self._request(messages, stream=False)
 
         async def send(client: Any, timeout: float) -> Reply:
-            return self._read(await self._send_async(client, body, timeout, stream=False))
+            return self._read(await self._send(client, body, timeout, stream=False))
 
         return await self._clients.call_async(
             send, lambda: self._reply(messages), tokens=self._tokens(messages)
@@ -173,7 +171,9 @@ class RemoteChat(LLM, Generic[C]):
         client = self._clients.for_loop()
 
         async def open_stream(timeout: float) -> Any:
-            return await self._send_async(client, body, timeout, stream=True)
+            events = self._send(client, body, timeout, stream=True)
+            # OpenAI's async client returns a coroutine; Cohere's, an iterator opened as read
+            return await events if inspect.isawaitable(events) else events
 
         caller = self._clients.caller
         async for event in caller.stream_async(open_stream, tokens=self._tokens(messages)):
