@@ -18,14 +18,11 @@ import openai
 from ragmem.llms import LLM, Message, Reply, Usage
 from ragmem.llms.cohere import CohereChat
 from ragmem.llms.openai import OpenAIChat
+from tests.llms.conftest import sync_only_chat
+from tests.llms.test_chat import ANSWER, MESSAGES
 from tests.remote import fake_cohere, fake_openai
 from tests.remote.conftest import FAST_RETRY
 
-MESSAGES = [
-    Message(role="system", content="Answer briefly."),
-    Message(role="user", content="what is two plus two"),
-]
-ANSWER = "echo: what is two plus two"
 # The fakes count words: 2 + 5 in the prompt, 6 in the answer; Cohere's ``tokens``
 # add the server's preamble to the input.
 PROMPT, COMPLETION = 7, 6
@@ -116,13 +113,7 @@ def test_async_twins_carry_usage(vendor):
 
 def test_a_sync_client_alone_reports_usage_on_the_async_twins(vendor):
     name, _, server = vendor
-    llm: LLM
-    if name == "openai":
-        client = openai.OpenAI(api_key=fake_openai.KEY, base_url=server.url + "/v1")
-        llm = OpenAIChat("gpt-4o-mini", client=client, retry=FAST_RETRY)
-    else:
-        co = cohere.ClientV2(api_key=fake_cohere.KEY, base_url=server.url)
-        llm = CohereChat("command-a-03-2025", client=co, retry=FAST_RETRY)
+    llm = sync_only_chat(name, server.url)
 
     async def run():
         stream = llm.stream_async(MESSAGES)

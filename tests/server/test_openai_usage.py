@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -60,6 +62,13 @@ def _reported(upstream) -> dict[str, int]:
     }
 
 
+def _stream_with_usage(client) -> list[Any]:
+    stream = client.chat.completions.create(
+        model="docs", messages=QUESTION, stream=True, stream_options={"include_usage": True}
+    )
+    return list(stream)
+
+
 def test_completion_usage_is_the_models(tmp_path, upstream):
     with _serve(tmp_path, _upstream_llm(upstream)) as url:
         _seed(url)
@@ -73,15 +82,7 @@ def test_stream_ends_with_a_usage_chunk_when_asked(tmp_path, upstream):
     with _serve(tmp_path, _upstream_llm(upstream)) as url:
         _seed(url)
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
-        chunks = list(
-            client.chat.completions.create(
-                model="docs",
-                messages=QUESTION,
-                stream=True,
-                stream_options={"include_usage": True},
-            )
-        )
-        *body, last = chunks
+        *body, last = _stream_with_usage(client)
         assert last.choices == []
         assert last.usage is not None
         assert last.usage.model_dump(exclude_none=True) == _reported(upstream)
@@ -98,12 +99,4 @@ def test_no_model_no_usage(tmp_path):
         _seed(url)
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
         assert client.chat.completions.create(model="docs", messages=QUESTION).usage is None
-        chunks = list(
-            client.chat.completions.create(
-                model="docs",
-                messages=QUESTION,
-                stream=True,
-                stream_options={"include_usage": True},
-            )
-        )
-        assert all(c.usage is None for c in chunks)
+        assert all(c.usage is None for c in _stream_with_usage(client))
