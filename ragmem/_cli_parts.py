@@ -138,6 +138,7 @@ def answer_json(answer: Any) -> dict[str, Any]:
         "context": answer.context.text,
         "dropped": answer.context.dropped,
         "timings": answer.timings,
+        "usage": None if answer.usage is None else answer.usage.model_dump(),
     }
 
 

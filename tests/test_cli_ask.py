@@ -101,3 +101,20 @@ def test_ask_server_errors_are_one_line(capsys, monkeypatch, index, chat_server)
     assert err.startswith("ragmem: error: ")
     assert err.count("\n") == 1
     assert "wrong-key" not in err
+
+
+def test_ask_json_reports_the_tokens_the_model_used(capsys, monkeypatch, index, chat_server):
+    _, store = index
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    code, out, err = ask(capsys, store, chat_server.url, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    # the fake server counts words
+    request = chat_server.bodies("/v1/chat/completions")[-1]
+    prompt = sum(len(m["content"].split()) for m in request["messages"])
+    completion = len(result["answer"].split())
+    assert result["usage"] == {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }

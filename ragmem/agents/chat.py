@@ -14,7 +14,7 @@ from ragmem.agents.buffer import ConversationBuffer
 from ragmem.agents.memory import Memory
 from ragmem.context import Context, ContextBuilder, Source
 from ragmem.errors import InvalidInputError
-from ragmem.llms.base import LLM, Message
+from ragmem.llms.base import LLM, Message, Reply, Usage
 from ragmem.retrievers.base import Retriever
 from ragmem.tokens import Tokenizer, WhitespaceTokenizer
 from ragmem.types import Hit
@@ -38,7 +38,8 @@ class ChatReply(BaseModel):
     """The assistant's reply to one user message, with what grounded it.
 
     ``explain`` holds ``query``: what recall searched for (the message, or its
-    standalone rewrite when a follow-up was rewritten), and ``rewritten``.
+    standalone rewrite when a follow-up was rewritten), and ``rewritten``. ``usage``
+    holds the tokens the reply used, when the LLM reports them.
     """
 
     text: str
@@ -46,6 +47,7 @@ class ChatReply(BaseModel):
     sources: list[Source] = Field(default_factory=list)
     context: Context
     explain: dict[str, Any] = Field(default_factory=dict)
+    usage: Usage | None = None
 
 
 class ChatSession:
@@ -134,8 +136,8 @@ class ChatSession:
             query, explain = self._query(text, self.llm.complete)
             memories, documents = self._recall(query)
             messages, context = self._prompt(text, memories, documents)
-            reply = self.llm.complete(messages)
-            self._remember(text, reply)
+            reply = self.llm.reply(messages)
+            self._remember(text, reply.text)
             return self._reply(reply, memories, context, explain)
 
     async def send_async(self, text: str) -> ChatReply:
@@ -144,8 +146,8 @@ class ChatSession:
             query, explain = await self._query_async(text)
             memories, documents = await asyncio.to_thread(self._recall, query)
             messages, context = self._prompt(text, memories, documents)
-            reply = await self.llm.complete_async(messages)
-            await asyncio.to_thread(self._remember, text, reply)
+            reply = await self.llm.reply_async(messages)
+            await asyncio.to_thread(self._remember, text, reply.text)
             return self._reply(reply, memories, context, explain)
 
     def stream(self, text: str) -> Iterator[str]:
@@ -239,10 +241,15 @@ class ChatSession:
 
     @staticmethod
     def _reply(
-        reply: str, memories: list[Hit], context: Context, explain: dict[str, Any]
+        reply: Reply, memories: list[Hit], context: Context, explain: dict[str, Any]
     ) -> ChatReply:
         return ChatReply(
-            text=reply, memories=memories, sources=context.sources, context=context, explain=explain
+            text=reply.text,
+            memories=memories,
+            sources=context.sources,
+            context=context,
+            explain=explain,
+            usage=reply.usage,
         )
 
 

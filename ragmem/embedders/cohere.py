@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -116,10 +115,11 @@ class CohereEmbedder(Embedder):
             + (f"@{base_url}" if base_url else "")
         )
         self._clients = CohereClients(
-            api_key=api_key, base_url=base_url, client=client, async_client=async_client
-        )
-        self._caller = self._clients.caller(
             self.name,
+            api_key=api_key,
+            base_url=base_url,
+            client=client,
+            async_client=async_client,
             retry=retry,
             timeout=timeout,
             requests_per_minute=requests_per_minute,
@@ -200,21 +200,17 @@ class CohereEmbedder(Embedder):
 
     def _embed_batch(self, texts: Sequence[str], purpose: Purpose) -> Vectors:
         body = self._request(texts, purpose)
-
-        def attempt(timeout: float) -> Vectors:
-            response = self._clients.sync().embed(**body, request_options=request_options(timeout))
-            return self._parse(response, len(texts))
-
-        return self._caller.call(attempt)
+        return self._clients.call(
+            lambda co, timeout: self._parse(
+                co.embed(**body, request_options=request_options(timeout)), len(texts)
+            )
+        )
 
     async def _embed_batch_async(self, texts: Sequence[str], purpose: Purpose) -> Vectors:
-        if self._clients.sync_only:
-            return await asyncio.to_thread(self._embed_batch, texts, purpose)
         body = self._request(texts, purpose)
-        client = self._clients.for_loop()
 
-        async def attempt(timeout: float) -> Vectors:
-            response = await client.embed(**body, request_options=request_options(timeout))
-            return self._parse(response, len(texts))
+        async def send(co: cohere.AsyncClientV2, timeout: float) -> Vectors:
+            reply = await co.embed(**body, request_options=request_options(timeout))
+            return self._parse(reply, len(texts))
 
-        return await self._caller.call_async(attempt)
+        return await self._clients.call_async(send, lambda: self._embed_batch(texts, purpose))

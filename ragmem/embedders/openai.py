@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 from typing import TYPE_CHECKING, Any, Literal
@@ -142,14 +141,12 @@ class OpenAIEmbedder(Embedder):
             + (f"@{base_url}" if base_url else "")
         )
         self._clients = OpenAIClients(
+            self.name,
             api_key=api_key,
             base_url=base_url,
             organization=organization,
             client=client,
             async_client=async_client,
-        )
-        self._caller = self._clients.caller(
-            self.name,
             retry=retry,
             timeout=timeout,
             requests_per_minute=requests_per_minute,
@@ -261,23 +258,19 @@ class OpenAIEmbedder(Embedder):
 
     def _embed_batch(self, texts: Sequence[str], purpose: Purpose) -> Vectors:
         body = self._request(texts)
-        tokens = getattr(texts, "tokens", 0)
-
-        def attempt(timeout: float) -> Vectors:
-            response = self._clients.sync().embeddings.create(**body, timeout=timeout)
-            return self._parse(response, len(texts))
-
-        return self._caller.call(attempt, tokens=tokens)
+        return self._clients.call(
+            lambda client, timeout: self._parse(
+                client.embeddings.create(**body, timeout=timeout), len(texts)
+            ),
+            tokens=getattr(texts, "tokens", 0),
+        )
 
     async def _embed_batch_async(self, texts: Sequence[str], purpose: Purpose) -> Vectors:
-        if self._clients.sync_only:
-            return await asyncio.to_thread(self._embed_batch, texts, purpose)
         body = self._request(texts)
-        tokens = getattr(texts, "tokens", 0)
-        client = self._clients.for_loop()
 
-        async def attempt(timeout: float) -> Vectors:
-            response = await client.embeddings.create(**body, timeout=timeout)
-            return self._parse(response, len(texts))
+        async def send(client: openai.AsyncOpenAI, timeout: float) -> Vectors:
+            return self._parse(await client.embeddings.create(**body, timeout=timeout), len(texts))
 
-        return await self._caller.call_async(attempt, tokens=tokens)
+        return await self._clients.call_async(
+            send, lambda: self._embed_batch(texts, purpose), tokens=getattr(texts, "tokens", 0)
+        )

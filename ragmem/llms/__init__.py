@@ -1,9 +1,9 @@
 """Chat models. Vendor adapters load only when imported by name."""
 
 from ragmem._util import lazy_exports
-from ragmem.llms.base import LLM, Message
+from ragmem.llms.base import LLM, AsyncReplyStream, Message, Reply, ReplyStream, Usage
 
-__all__ = ["LLM", "Message"]
+__all__ = ["LLM", "AsyncReplyStream", "Message", "Reply", "ReplyStream", "Usage"]
 
 # Adapters whose modules import an optional SDK load on first attribute access, so
 # ``from ragmem.llms import OpenAIChat`` works without importing the SDK up front.

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ragmem.errors import BackendResponseError
-from ragmem.llms.remote import RemoteChat
+from ragmem.llms.remote import RemoteChat, counted_usage
 from ragmem.remote.cohere import CohereClients, request_options
 
 if TYPE_CHECKING:
     import cohere
 
+    from ragmem.llms.base import Usage
     from ragmem.remote.resilience import RetryPolicy
 
 __all__ = ["CohereChat"]
@@ -44,34 +45,22 @@ class CohereChat(RemoteChat[CohereClients]):
         requests_per_minute: float | None = None,
         max_concurrency: int = 8,
     ) -> None:
-        super().__init__(
-            model,
-            name=f"cohere:{model}",
-            clients=CohereClients(
-                api_key=api_key, base_url=base_url, client=client, async_client=async_client
-            ),
-            temperature=temperature,
-            max_tokens=max_tokens,
-            seed=seed,
+        clients = CohereClients(
+            f"cohere:{model}",
+            api_key=api_key,
             base_url=base_url,
-            timeout=timeout,
+            client=client,
+            async_client=async_client,
             retry=retry,
+            timeout=timeout,
             requests_per_minute=requests_per_minute,
-            tokens_per_minute=None,
             max_concurrency=max_concurrency,
         )
+        super().__init__(model, clients, temperature=temperature, max_tokens=max_tokens, seed=seed)
 
-    def _send(self, body: dict[str, Any], timeout: float, *, stream: bool) -> Any:
-        client = self._clients.sync()
+    def _send(self, client: Any, body: dict[str, Any], timeout: float, *, stream: bool) -> Any:
         send = client.chat_stream if stream else client.chat
         return send(**body, request_options=request_options(timeout))
-
-    async def _send_async(
-        self, client: Any, body: dict[str, Any], timeout: float, *, stream: bool
-    ) -> Any:
-        if stream:  # the stream is an async iterator, opened as it is iterated
-            return client.chat_stream(**body, request_options=request_options(timeout))
-        return await client.chat(**body, request_options=request_options(timeout))
 
     def _text(self, response: object) -> str:
         content = getattr(getattr(response, "message", None), "content", None)
@@ -93,3 +82,18 @@ class CohereChat(RemoteChat[CohereClients]):
         content = getattr(getattr(getattr(event, "delta", None), "message", None), "content", None)
         text = getattr(content, "text", None)
         return text if isinstance(text, str) else ""
+
+    def _usage(self, reply_or_event: object) -> Usage | None:
+        # a reply carries ``usage``; a stream carries it in its message-end event
+        usage = getattr(reply_or_event, "usage", None)
+        if getattr(reply_or_event, "type", None) == "message-end":
+            usage = getattr(getattr(reply_or_event, "delta", None), "usage", None)
+        # ``tokens`` counts what the model read and wrote (its preamble included), as
+        # OpenAI's counts do; ``billed_units``, what is billed, stands in when it is absent.
+        for counts in (getattr(usage, "tokens", None), getattr(usage, "billed_units", None)):
+            found = counted_usage(
+                getattr(counts, "input_tokens", None), getattr(counts, "output_tokens", None)
+            )
+            if found is not None:
+                return found
+        return None

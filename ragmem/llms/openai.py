@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ragmem.errors import BackendResponseError
-from ragmem.llms.remote import RemoteChat
+from ragmem.llms.remote import RemoteChat, counted_usage
 from ragmem.remote.openai import OpenAIClients
 from ragmem.tokens import TiktokenTokenizer, is_openai_model
 
 if TYPE_CHECKING:
     import openai
 
-    from ragmem.llms.base import Message
+    from ragmem.llms.base import Message, Usage
     from ragmem.remote.resilience import RetryPolicy
 
 __all__ = ["OpenAIChat"]
@@ -51,26 +51,20 @@ class OpenAIChat(RemoteChat[OpenAIClients]):
         tokens_per_minute: float | None = None,
         max_concurrency: int = 8,
     ) -> None:
-        super().__init__(
-            model,
-            name=f"openai:{model}" + (f"@{base_url}" if base_url else ""),
-            clients=OpenAIClients(
-                api_key=api_key,
-                base_url=base_url,
-                organization=organization,
-                client=client,
-                async_client=async_client,
-            ),
-            temperature=temperature,
-            max_tokens=max_tokens,
-            seed=seed,
+        clients = OpenAIClients(
+            f"openai:{model}" + (f"@{base_url}" if base_url else ""),
+            api_key=api_key,
             base_url=base_url,
-            timeout=timeout,
+            organization=organization,
+            client=client,
+            async_client=async_client,
             retry=retry,
+            timeout=timeout,
             requests_per_minute=requests_per_minute,
             tokens_per_minute=tokens_per_minute,
             max_concurrency=max_concurrency,
         )
+        super().__init__(model, clients, temperature=temperature, max_tokens=max_tokens, seed=seed)
         # Prompt tokens feed the tokens/min limit; counted only for OpenAI models.
         self._tokenizer = TiktokenTokenizer.for_model(model) if is_openai_model(model) else None
 
@@ -78,17 +72,13 @@ class OpenAIChat(RemoteChat[OpenAIClients]):
 
     def _request(self, messages: list[Message], *, stream: bool) -> dict[str, Any]:
         body = super()._request(messages, stream=stream)
-        if stream:  # one endpoint for both: the body asks for a stream
+        if stream:  # one endpoint for both: the body asks for a stream, and its usage
             body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
         return body
 
-    def _send(self, body: dict[str, Any], timeout: float, *, stream: bool) -> Any:
-        return self._clients.sync().chat.completions.create(**body, timeout=timeout)
-
-    async def _send_async(
-        self, client: Any, body: dict[str, Any], timeout: float, *, stream: bool
-    ) -> Any:
-        return await client.chat.completions.create(**body, timeout=timeout)
+    def _send(self, client: Any, body: dict[str, Any], timeout: float, *, stream: bool) -> Any:
+        return client.chat.completions.create(**body, timeout=timeout)
 
     def _tokens(self, messages: list[Message]) -> int:
         if self._tokenizer is None:
@@ -114,3 +104,12 @@ class OpenAIChat(RemoteChat[OpenAIClients]):
             return ""  # e.g. the closing usage chunk
         content = getattr(getattr(choices[0], "delta", None), "content", None)
         return content if isinstance(content, str) else ""
+
+    def _usage(self, reply_or_event: object) -> Usage | None:
+        # a reply's usage; in a stream, the last chunk's (the others carry null)
+        usage = getattr(reply_or_event, "usage", None)
+        return counted_usage(
+            getattr(usage, "prompt_tokens", None),
+            getattr(usage, "completion_tokens", None),
+            getattr(usage, "total_tokens", None),
+        )

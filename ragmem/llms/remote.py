@@ -1,30 +1,51 @@
-"""RemoteChat: what the chat adapters of remote APIs share, around three vendor hooks.
+"""RemoteChat: what the chat adapters of remote APIs share, around a few vendor hooks.
 
-A vendor adapter builds its request body (``_request``), sends it with its SDK
-(``_send`` and ``_send_async``), and reads the reply and the stream's events (``_text``,
-``_piece``). This base runs every call through ragmem's retry policy and limits, keeps
-one async client per event loop, and runs a sync-only client (one passed as ``client``
-without ``async_client``) in a worker thread for the async twins.
+A vendor adapter builds its request body (``_request``), sends it with its SDK on the
+sync or the async client (``_send``), and reads the reply and the stream's events
+(``_text``, ``_piece``, and ``_usage`` for the tokens used). This base runs every call
+through the vendor holder's retry policy and limits, and runs a sync-only client (one
+passed as ``client`` without ``async_client``) in a worker thread for the async twins.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+import math
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ragmem.errors import ConfigurationError
-from ragmem.llms.base import LLM, Message
+from ragmem.llms.base import LLM, Message, Reply, Usage
 from ragmem.remote.clients import SdkClients
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
-    from ragmem.remote.resilience import RetryPolicy
 
-__all__ = ["RemoteChat"]
+__all__ = ["RemoteChat", "counted_usage"]
 
 C = TypeVar("C", bound=SdkClients[Any, Any])
+
+
+def counted_usage(prompt: object, completion: object, total: object = None) -> Usage | None:
+    """A ``Usage`` from a provider's counts, or None unless both counts are valid.
+
+    SDKs type counts loosely (Cohere's are floats); a reply missing either count
+    reports no usage rather than a made-up zero.
+    """
+    p, c, t = _count(prompt), _count(completion), _count(total)
+    if p is None or c is None:
+        return None
+    return Usage(prompt_tokens=p, completion_tokens=c, total_tokens=p + c if t is None else t)
+
+
+def _count(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if not math.isfinite(value) or value < 0:
+        return None
+    return int(value)
 
 
 class RemoteChat(LLM, Generic[C]):
@@ -35,29 +56,19 @@ class RemoteChat(LLM, Generic[C]):
 
     Args:
         model: the vendor's model name.
-        name: the adapter's name (e.g. ``"openai:gpt-4o-mini"``).
-        clients: the vendor's client holder (key, SDK clients, error translation).
+        clients: the vendor's client holder (key, SDK clients, errors, call policy); its
+            ``backend`` is the adapter's name (e.g. ``"openai:gpt-4o-mini"``).
         temperature, max_tokens, seed: sampling options, sent only when given.
-        base_url: the server, for the repr (the clients holder uses it).
-        timeout, retry, requests_per_minute, tokens_per_minute, max_concurrency: the
-            call policy (see ``ragmem.remote.RetryPolicy``).
     """
 
     def __init__(
         self,
         model: str,
-        *,
-        name: str,
         clients: C,
+        *,
         temperature: float | None,
         max_tokens: int | None,
         seed: int | None,
-        base_url: str | None,
-        timeout: float,
-        retry: RetryPolicy | None,
-        requests_per_minute: float | None,
-        tokens_per_minute: float | None,
-        max_concurrency: int,
     ) -> None:
         if max_tokens is not None and max_tokens < 1:
             raise ConfigurationError(f"max_tokens must be positive, got {max_tokens}")
@@ -65,17 +76,9 @@ class RemoteChat(LLM, Generic[C]):
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.seed = seed
-        self.base_url = base_url
-        self.name = name
+        self.base_url = clients.base_url
+        self.name = clients.backend
         self._clients = clients
-        self._caller = clients.caller(
-            name,
-            retry=retry,
-            timeout=timeout,
-            requests_per_minute=requests_per_minute,
-            tokens_per_minute=tokens_per_minute,
-            max_concurrency=max_concurrency,
-        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
@@ -100,14 +103,12 @@ class RemoteChat(LLM, Generic[C]):
         return body
 
     @abstractmethod
-    def _send(self, body: dict[str, Any], timeout: float, *, stream: bool) -> Any:
-        """Send ``body`` with the sync client: the reply, or an iterable of stream events."""
+    def _send(self, client: Any, body: dict[str, Any], timeout: float, *, stream: bool) -> Any:
+        """Send ``body`` with ``client``: the reply, or the stream's events.
 
-    @abstractmethod
-    async def _send_async(
-        self, client: Any, body: dict[str, Any], timeout: float, *, stream: bool
-    ) -> Any:
-        """Async twin of ``_send`` on ``client``: the reply, or an async iterator of events."""
+        On an async client the reply may be a coroutine (it is awaited) and the events
+        an async iterator.
+        """
 
     @abstractmethod
     def _text(self, response: object) -> str:
@@ -117,6 +118,10 @@ class RemoteChat(LLM, Generic[C]):
     def _piece(self, event: object) -> str:
         """The text a stream event adds ("" for events that carry none)."""
 
+    @abstractmethod
+    def _usage(self, reply_or_event: object) -> Usage | None:
+        """The tokens used, from a reply or a stream event (None where not reported)."""
+
     def _tokens(self, messages: list[Message]) -> int:
         """Tokens the request counts against ``tokens_per_minute`` (0: not counted)."""
         return 0
@@ -124,50 +129,61 @@ class RemoteChat(LLM, Generic[C]):
     # LLM ------------------------------------------------------------------------------
 
     def _complete(self, messages: list[Message]) -> str:
+        return self._reply(messages).text
+
+    def _reply(self, messages: list[Message]) -> Reply:
         body = self._request(messages, stream=False)
+        return self._clients.call(
+            lambda client, timeout: self._read(self._send(client, body, timeout, stream=False)),
+            tokens=self._tokens(messages),
+        )
 
-        def attempt(timeout: float) -> str:
-            return self._text(self._send(body, timeout, stream=False))
-
-        return self._caller.call(attempt, tokens=self._tokens(messages))
-
-    def _stream(self, messages: list[Message]) -> Iterator[str]:
+    def _stream(self, messages: list[Message]) -> Iterator[str | Usage]:
         body = self._request(messages, stream=True)
 
         def open_stream(timeout: float) -> Any:
-            return self._send(body, timeout, stream=True)
+            return self._send(self._clients.sync(), body, timeout, stream=True)
 
-        for event in self._caller.stream(open_stream, tokens=self._tokens(messages)):
-            piece = self._piece(event)
-            if piece:
-                yield piece
+        for event in self._clients.caller.stream(open_stream, tokens=self._tokens(messages)):
+            yield from self._events(event)
 
     async def _complete_async(self, messages: list[Message]) -> str:
-        if self._clients.sync_only:
-            return await asyncio.to_thread(self._complete, messages)
+        return (await self._reply_async(messages)).text
+
+    async def _reply_async(self, messages: list[Message]) -> Reply:
         body = self._request(messages, stream=False)
-        client = self._clients.for_loop()
 
-        async def attempt(timeout: float) -> str:
-            return self._text(await self._send_async(client, body, timeout, stream=False))
+        async def send(client: Any, timeout: float) -> Reply:
+            return self._read(await self._send(client, body, timeout, stream=False))
 
-        return await self._caller.call_async(attempt, tokens=self._tokens(messages))
+        return await self._clients.call_async(
+            send, lambda: self._reply(messages), tokens=self._tokens(messages)
+        )
 
-    async def _stream_async(self, messages: list[Message]) -> AsyncIterator[str]:
+    async def _stream_async(self, messages: list[Message]) -> AsyncIterator[str | Usage]:
         if self._clients.sync_only:
-            # the sync stream in a worker thread, one piece at a time
-            pieces = self._stream(messages)
-            done = object()
-            while (piece := await asyncio.to_thread(next, pieces, done)) is not done:
-                yield str(piece)
+            # the sync stream in a worker thread, one event at a time
+            events = self._stream(messages)
+            while (event := await asyncio.to_thread(next, events, None)) is not None:
+                yield event
             return
         body = self._request(messages, stream=True)
         client = self._clients.for_loop()
 
         async def open_stream(timeout: float) -> Any:
-            return await self._send_async(client, body, timeout, stream=True)
+            events = self._send(client, body, timeout, stream=True)
+            # OpenAI's async client returns a coroutine; Cohere's, an iterator opened as read
+            return await events if inspect.isawaitable(events) else events
 
-        async for event in self._caller.stream_async(open_stream, tokens=self._tokens(messages)):
-            piece = self._piece(event)
-            if piece:
-                yield piece
+        caller = self._clients.caller
+        async for event in caller.stream_async(open_stream, tokens=self._tokens(messages)):
+            for item in self._events(event):
+                yield item
+
+    def _read(self, response: object) -> Reply:
+        return Reply(text=self._text(response), usage=self._usage(response))
+
+    def _events(self, event: object) -> list[str | Usage]:
+        """What a stream event holds for ``ReplyStream``: its piece of text, its usage."""
+        piece, usage = self._piece(event), self._usage(event)
+        return [x for x in (piece, usage) if x]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from ragmem.context import Context, Source
-from ragmem.llms.base import Message
+from ragmem.llms.base import Message, Usage
 from ragmem.types import Hit
 
 if TYPE_CHECKING:
@@ -38,6 +38,9 @@ class Answer(BaseModel):
             (the question, or its standalone rewrite for a follow-up).
         timings: seconds spent per stage: ``rewrite``, ``retrieve``, ``rerank``,
             ``assemble``, ``generate`` (those that ran).
+        usage: the tokens the answering call used (``prompt_tokens``,
+            ``completion_tokens``, ``total_tokens``), or ``None`` when there is no LLM
+            or it reported none. A follow-up's rewrite is a separate call, not counted.
     """
 
     question: str
@@ -47,6 +50,7 @@ class Answer(BaseModel):
     citations: list[Source] = Field(default_factory=list)
     explain: dict[str, Any] = Field(default_factory=dict)
     timings: dict[str, float] = Field(default_factory=dict)
+    usage: Usage | None = None
 
     @property
     def sources(self) -> list[Source]:
@@ -91,7 +95,8 @@ def build_messages(
 class AnswerStream:
     """An answer arriving in pieces: iterate for the text, then read ``answer``.
 
-    The context and its sources are known before the first piece arrives.
+    The context and its sources are known before the first piece arrives; ``usage``
+    once the stream has ended (when the LLM reports it).
 
     Example:
         >>> # for piece in pipeline.stream("What is ragmem?"):
@@ -120,6 +125,11 @@ class AnswerStream:
         """The numbered sources sent to the model."""
         return self.context.sources
 
+    @property
+    def usage(self) -> Usage | None:
+        """The tokens used, once the stream has ended; ``None`` before, or if not reported."""
+        return getattr(self._pieces, "usage", None) if self._done else None
+
     def __iter__(self) -> Iterator[str]:
         for piece in self._pieces:
             self._received.append(piece)
@@ -140,4 +150,5 @@ class AnswerStream:
             hits=self.hits,
             citations=cited_sources(text, self.context.sources),
             explain=self.explain,
+            usage=self.usage,
         )

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from ragmem.context import Context, ContextBuilder
     from ragmem.filters import FilterLike
-    from ragmem.llms.base import LLM, Message
+    from ragmem.llms.base import LLM, Message, Reply
     from ragmem.retrievers.base import Reranker, Retriever
     from ragmem.types import Hit
 
@@ -127,9 +127,9 @@ class Asking:
         if self.llm is None:
             return _answer(question, None, context, hits, search_query, timings)
         started = time.perf_counter()
-        text = self.llm.complete(self._messages(question, context, messages))
+        reply = self.llm.reply(self._messages(question, context, messages))
         timings["generate"] = time.perf_counter() - started
-        return _answer(question, text, context, hits, search_query, timings)
+        return _answer(question, reply, context, hits, search_query, timings)
 
     async def query_async(
         self,
@@ -164,9 +164,9 @@ class Asking:
         if self.llm is None:
             return _answer(question, None, context, hits, search_query, timings)
         started = time.perf_counter()
-        text = await self.llm.complete_async(self._messages(question, context, messages))
+        reply = await self.llm.reply_async(self._messages(question, context, messages))
         timings["generate"] = time.perf_counter() - started
-        return _answer(question, text, context, hits, search_query, timings)
+        return _answer(question, reply, context, hits, search_query, timings)
 
     def stream(
         self,
@@ -189,9 +189,7 @@ class Asking:
         hits = self._search(search_query, k, where, min_score, {})
         context = self.build_context(question, hits, history=messages)
         pieces = self.llm.stream(self._messages(question, context, messages))
-        return AnswerStream(
-            question, context, hits, iter(pieces), explain={"search_query": search_query}
-        )
+        return AnswerStream(question, context, hits, pieces, explain={"search_query": search_query})
 
     def _assemble(
         self, question: str, hits: list[Hit], history: list[Message], timings: dict[str, float]
@@ -232,7 +230,7 @@ def _cut(hits: list[Hit], k: int, min_score: float | None) -> list[Hit]:
 
 def _answer(
     question: str,
-    text: str | None,
+    reply: Reply | None,
     context: Context,
     hits: list[Hit],
     search_query: str,
@@ -240,10 +238,11 @@ def _answer(
 ) -> Answer:
     return Answer(
         question=question,
-        text=text,
+        text=None if reply is None else reply.text,
         context=context,
         hits=hits,
-        citations=cited_sources(text, context.sources) if text is not None else [],
+        citations=[] if reply is None else cited_sources(reply.text, context.sources),
         explain={"search_query": search_query},
         timings=timings,
+        usage=None if reply is None else reply.usage,
     )

@@ -7,13 +7,12 @@ any OpenAI-compatible server (vLLM, Ollama, LM Studio, TEI) through ``base_url``
 from __future__ import annotations
 
 import json
-import os
+from typing import Any
 
 from ragmem.errors import (
     BackendError,
     BackendResponseError,
     BackendUnavailableError,
-    ConfigurationError,
     MissingDependencyError,
 )
 from ragmem.remote.clients import SdkClients, status_error
@@ -24,7 +23,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependencyError(package="openai", extra="openai") from exc
 
-__all__ = ["OpenAIClients", "translate_openai"]
+__all__ = ["OpenAIClients"]
 
 # Compatible servers (vLLM, Ollama, LM Studio) ignore the key but the SDK requires one.
 _PLACEHOLDER_KEY = "not-needed"
@@ -39,77 +38,56 @@ def _body_text(body: object) -> str:
     return str(body)[:1000]
 
 
-def translate_openai(
-    exc: BaseException, *, backend: str, secret: str | None
-) -> BackendError | None:
-    """The ragmem error for an exception raised by the OpenAI SDK (None if not one)."""
-    if isinstance(exc, openai.APITimeoutError):
-        return BackendUnavailableError("request timed out", backend=backend)
-    if isinstance(exc, openai.APIConnectionError):
-        return BackendUnavailableError(
-            redact(f"connection failed: {exc.message}", [secret]), backend=backend
-        )
-    if isinstance(exc, openai.APIStatusError):
-        text = redact(_body_text(exc.body), [secret])
-        return status_error(exc.status_code, text, exc.response.headers, backend=backend)
-    if isinstance(exc, openai.APIResponseValidationError):
-        return BackendResponseError(redact(exc.message, [secret]), backend=backend)
-    if isinstance(exc, json.JSONDecodeError):
-        return BackendResponseError(f"malformed JSON in the response: {exc.msg}", backend=backend)
-    if isinstance(exc, openai.OpenAIError):
-        return BackendError(redact(str(exc), [secret]), backend=backend)
-    return None
-
-
 class OpenAIClients(SdkClients["openai.OpenAI", "openai.AsyncOpenAI"]):
     """Lazily built sync and async SDK clients with SDK retries turned off.
 
     The key is read from ``api_key`` or ``OPENAI_API_KEY`` when the first client is
     built and kept only inside the SDK client. A ``client``/``async_client`` passed in
     is used as given, except that its own retries are disabled (``with_options``).
+    ``options`` are ``SdkClients``'s (key, clients, call policy).
     """
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None,
-        base_url: str | None,
-        organization: str | None,
-        client: openai.OpenAI | None,
-        async_client: openai.AsyncOpenAI | None,
-    ) -> None:
+    def __init__(self, backend: str, *, organization: str | None, **options: Any) -> None:
         self.organization = organization
-        super().__init__(
-            api_key=api_key,
-            base_url=base_url,
-            client=client.with_options(max_retries=0) if client is not None else None,
-            async_client=(
-                async_client.with_options(max_retries=0) if async_client is not None else None
-            ),
-        )
+        super().__init__(backend, **options)
+        # clients passed in are used as given, but without their own retries
+        if self._client is not None:
+            self._client = self._client.with_options(max_retries=0)
+        if self._async_client is not None:
+            self._async_client = self._async_client.with_options(max_retries=0)
+
+    vendor = "OpenAI"
+    key_variables = ("OPENAI_API_KEY",)
 
     def key(self) -> str:
         """The API key: the one given, else the environment's, read at this moment."""
-        key = self._api_key.get() or os.environ.get("OPENAI_API_KEY")
-        if key:
-            register(key)
-            return key
-        if self.base_url is not None:
+        if self.base_url is not None and not self.secret():
             return _PLACEHOLDER_KEY
-        raise ConfigurationError(
-            "no OpenAI API key: pass api_key=... or set the OPENAI_API_KEY environment variable"
-        )
-
-    def translate(self, exc: BaseException, *, backend: str) -> BackendError | None:
-        """The ragmem error for an exception this SDK raised (None if not one), key redacted."""
-        return translate_openai(exc, backend=backend, secret=self.secret())
+        return super().key()
 
     def secret(self) -> str | None:
-        """The key as far as it is known, for redaction."""
-        key = str(self._client.api_key) if self._client is not None else None
-        key = key or self._api_key.get() or os.environ.get("OPENAI_API_KEY")
-        register(key)
-        return key
+        """The key as far as it is known, for redaction: a given client's first."""
+        if self._client is not None and self._client.api_key:
+            register(str(self._client.api_key))
+            return str(self._client.api_key)
+        return super().secret()
+
+    def _translate(self, exc: BaseException, secret: str | None) -> BackendError | None:
+        backend = self.backend
+        if isinstance(exc, openai.APITimeoutError):
+            return BackendUnavailableError("request timed out", backend=backend)
+        if isinstance(exc, openai.APIConnectionError):
+            return BackendUnavailableError(
+                redact(f"connection failed: {exc.message}", [secret]), backend=backend
+            )
+        if isinstance(exc, openai.APIStatusError):
+            text = redact(_body_text(exc.body), [secret])
+            return status_error(exc.status_code, text, exc.response.headers, backend=backend)
+        if isinstance(exc, openai.APIResponseValidationError):
+            return BackendResponseError(redact(exc.message, [secret]), backend=backend)
+        if isinstance(exc, openai.OpenAIError):
+            return BackendError(redact(str(exc), [secret]), backend=backend)
+        return None
 
     def _build_sync(self) -> openai.OpenAI:
         return openai.OpenAI(

@@ -62,10 +62,11 @@ class CohereReranker(Reranker):
         self.base_url = base_url
         self.name = f"cohere:{model}"
         self._clients = CohereClients(
-            api_key=api_key, base_url=base_url, client=client, async_client=async_client
-        )
-        self._caller = self._clients.caller(
             self.name,
+            api_key=api_key,
+            base_url=base_url,
+            client=client,
+            async_client=async_client,
             retry=retry,
             timeout=timeout,
             requests_per_minute=requests_per_minute,
@@ -129,35 +130,28 @@ class CohereReranker(Reranker):
 
     # transport ------------------------------------------------------------------------
 
+    def _score(self, query: str, documents: Sequence[str]) -> list[float]:
+        body = self._request(query, documents)
+        return self._clients.call(
+            lambda co, timeout: self._scores(
+                co.rerank(**body, request_options=request_options(timeout)), len(documents)
+            )
+        )
+
+    async def _score_async(self, query: str, documents: Sequence[str]) -> list[float]:
+        body = self._request(query, documents)
+
+        async def send(co: cohere.AsyncClientV2, timeout: float) -> list[float]:
+            reply = await co.rerank(**body, request_options=request_options(timeout))
+            return self._scores(reply, len(documents))
+
+        return await self._clients.call_async(send, lambda: self._score(query, documents))
+
     def _rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
-        scores: list[float] = []
-        for documents in batched(self._texts(hits), self.max_documents_per_request):
-            body = self._request(query, documents)
-
-            def attempt(timeout: float, body: dict[str, Any] = body) -> list[float]:
-                response = self._clients.sync().rerank(
-                    **body, request_options=request_options(timeout)
-                )
-                return self._scores(response, len(body["documents"]))
-
-            scores.extend(self._caller.call(attempt))
-        return self._ranked(hits, scores)
+        batches = batched(self._texts(hits), self.max_documents_per_request)
+        return self._ranked(hits, [s for d in batches for s in self._score(query, d)])
 
     async def _rerank_async(self, query: str, hits: list[Hit]) -> list[Hit]:
-        if self._clients.sync_only:
-            return await asyncio.to_thread(self._rerank, query, hits)
-        client = self._clients.for_loop()
-
-        async def score(documents: Sequence[str]) -> list[float]:
-            body = self._request(query, documents)
-
-            async def attempt(timeout: float) -> list[float]:
-                response = await client.rerank(**body, request_options=request_options(timeout))
-                return self._scores(response, len(documents))
-
-            return await self._caller.call_async(attempt)
-
-        parts = await asyncio.gather(
-            *(score(d) for d in batched(self._texts(hits), self.max_documents_per_request))
-        )
+        batches = batched(self._texts(hits), self.max_documents_per_request)
+        parts = await asyncio.gather(*(self._score_async(query, d) for d in batches))
         return self._ranked(hits, [s for part in parts for s in part])

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ragmem.llms.base import Message
+from ragmem.llms.base import Message, Usage
 from ragmem.pipeline.answer import build_messages, cited_sources
 from ragmem.server.collections import _ERRORS, run_search
 from ragmem.server.errors import ApiError, error_payload, status_of
@@ -88,6 +88,7 @@ class ChatRequest(BaseModel):
     model: str = Field(examples=["docs"])
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
+    stream_options: dict[str, Any] | None = None
     k: int | None = Field(default=None, ge=1, le=100)
     where: dict[str, Any] | None = None
 
@@ -125,6 +126,7 @@ class ChatCompletion(BaseModel):
     choices: list[Choice]
     sources: list[SourceOut]
     citations: list[SourceOut]
+    usage: Usage | None = None  # the model's, when it reported them
 
 
 class EmbeddingRequest(BaseModel):
@@ -229,11 +231,13 @@ async def chat_completions(
             first,
             pieces,
             cite_all=llm is None,
+            include_usage=bool((request.stream_options or {}).get("include_usage")),
         )
         return StreamingResponse(
             events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
-    text = await llm.complete_async(messages) if llm is not None else _extractive(context)
+    reply = await llm.reply_async(messages) if llm is not None else None
+    text = reply.text if reply is not None else _extractive(context)
     cited = cited_sources(text, context.sources) if llm is not None else context.sources
     return ChatCompletion(
         id=completion_id,
@@ -242,6 +246,7 @@ async def chat_completions(
         choices=[Choice(message=AssistantMessage(content=text))],
         sources=sources,
         citations=[_source(s) for s in cited],
+        usage=reply.usage if reply is not None else None,
     )
 
 
@@ -278,6 +283,7 @@ async def _events(
     pieces: AsyncIterator[str],
     *,
     cite_all: bool,
+    include_usage: bool,
 ) -> AsyncIterator[str]:
     """The server-sent events of a streamed answer.
 
@@ -315,6 +321,11 @@ async def _events(
         "stop",
         citations=[_source(s).model_dump() for s in cited],
     )
+    usage = getattr(pieces, "usage", None)  # known once the model's stream has ended
+    if include_usage and usage is not None:  # as OpenAI: a last chunk with no choices
+        body = {"id": completion_id, "object": "chat.completion.chunk", "created": created}
+        body |= {"model": model, "choices": [], "usage": usage.model_dump()}
+        yield f"data: {json.dumps(body)}\n\n"
     yield "data: [DONE]\n\n"
 
 

@@ -15,6 +15,7 @@ from ragmem.llms import LLM, Message
 from ragmem.llms.cohere import CohereChat
 from ragmem.llms.openai import OpenAIChat
 from ragmem.registry import load_backend
+from tests.llms.conftest import sync_only_chat
 from tests.remote import fake_cohere, fake_openai
 from tests.remote.conftest import FAST_RETRY
 from tests.remote.fakeserver import Fault
@@ -143,16 +144,8 @@ def test_repr_has_no_key(chat):
 
 @pytest.mark.parametrize("vendor", ["openai", "cohere"])
 def test_a_sync_client_alone_serves_the_async_twins(vendor, openai_server, cohere_server):
-    import cohere
-    import openai
-
-    llm: LLM
-    if vendor == "openai":
-        client = openai.OpenAI(api_key=fake_openai.KEY, base_url=openai_server.url + "/v1")
-        llm = OpenAIChat("gpt-4o-mini", client=client, retry=FAST_RETRY)
-    else:
-        co = cohere.ClientV2(api_key=fake_cohere.KEY, base_url=cohere_server.url)
-        llm = CohereChat("command-a-03-2025", client=co, retry=FAST_RETRY)
+    server = openai_server if vendor == "openai" else cohere_server
+    llm = sync_only_chat(vendor, server.url)
 
     async def run():
         text = await llm.complete_async(MESSAGES)

@@ -3,7 +3,9 @@
 It validates requests like api.cohere.com (required fields, enums, the 96-text
 limit, output_dimension only on embed-v4.0, unknown fields rejected) and answers
 with the same shapes and error bodies. Float vectors come from HashingEmbedder;
-int8/uint8/binary/ubinary are derived from them the way Cohere documents.
+int8/uint8/binary/ubinary are derived from them the way Cohere documents. Chat usage
+counts words, in both of Cohere's forms: ``billed_units`` bills the prompt's and the
+answer's words, ``tokens`` adds PREAMBLE_TOKENS of the server's own preamble to the input.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ _EMBED_FIELDS = {
     "output_dimension", "max_tokens", "truncate", "priority",
 }  # fmt: skip
 _CHAT_FIELDS = {"model", "messages", "stream", "temperature", "max_tokens", "seed"}
+PREAMBLE_TOKENS = 10
 _RERANK_FIELDS = {"model", "query", "documents", "top_n", "max_tokens_per_doc", "priority"}
 
 
@@ -145,16 +148,21 @@ class FakeCohere:
             if not isinstance(m.get("content"), str):
                 return self._bad("invalid request: bad message content")
         answer = "echo: " + messages[-1]["content"]
+        prompt, output = sum(len(m["content"].split()) for m in messages), len(answer.split())
+        usage = {
+            "billed_units": {"input_tokens": prompt, "output_tokens": output},
+            "tokens": {"input_tokens": prompt + PREAMBLE_TOKENS, "output_tokens": output},
+        }
         if body.get("stream"):
-            return Reply(200, self._events(answer))
+            return Reply(200, self._events(answer, usage))
         return Reply(200, {
             "id": "chat-1",
             "finish_reason": "COMPLETE",
             "message": {"role": "assistant", "content": [{"type": "text", "text": answer}]},
-            "usage": {"billed_units": {"input_tokens": 3, "output_tokens": 3}},
+            "usage": usage,
         })  # fmt: skip
 
-    def _events(self, answer: str) -> Iterator[str]:
+    def _events(self, answer: str, usage: dict[str, Any]) -> Iterator[str]:
         def event(kind: str, data: dict[str, Any]) -> str:
             return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n"
 
@@ -167,7 +175,7 @@ class FakeCohere:
             delta = {"message": {"content": {"text": piece}}}
             yield event("content-delta", {"index": 0, "delta": delta})
         yield event("content-end", {"index": 0})
-        yield event("message-end", {"delta": {"finish_reason": "COMPLETE"}})
+        yield event("message-end", {"delta": {"finish_reason": "COMPLETE", "usage": usage}})
 
     # rerank -----------------------------------------------------------------------
 

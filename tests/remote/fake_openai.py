@@ -2,9 +2,12 @@
 
 It validates requests the way api.openai.com does (required fields, types, unknown
 arguments, the 2048-input, 8192-token and 300k-token limits, `dimensions` only for
-text-embedding-3 models) and answers with the same shapes, including base64
-vectors, error bodies and usage. Vectors come from HashingEmbedder, so similar texts
-get similar vectors and the embedder contract can run against it.
+text-embedding-3 models, `stream_options` only on streams) and answers with the same
+shapes, including base64 vectors, error bodies and usage (a stream ends with a usage
+chunk when `stream_options.include_usage` asks for it). Vectors come from
+HashingEmbedder, so similar texts get similar vectors and the embedder contract can
+run against it. Chat usage counts words: the prompt's words across all messages, and
+the answer's.
 """
 
 from __future__ import annotations
@@ -197,10 +200,23 @@ class FakeOpenAI:
                 return self._bad("Invalid message role", param="messages")
             if not isinstance(m.get("content"), str):
                 return self._bad("Invalid message content", param="messages")
+        options = body.get("stream_options")
+        if options is not None and not body.get("stream"):
+            return self._bad(
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                param="stream_options",
+            )
         answer = "echo: " + messages[-1]["content"]
         created = int(time.time())
+        prompt = sum(len(m["content"].split()) for m in messages)
+        usage = {
+            "prompt_tokens": prompt,
+            "completion_tokens": len(answer.split()),
+            "total_tokens": prompt + len(answer.split()),
+        }
         if body.get("stream"):
-            return Reply(200, self._chunks(model, answer, created))
+            wants_usage = isinstance(options, dict) and options.get("include_usage") is True
+            return Reply(200, self._chunks(model, answer, created, usage if wants_usage else None))
         return Reply(
             200,
             {
@@ -216,24 +232,35 @@ class FakeOpenAI:
                         "logprobs": None,
                     }
                 ],
-                "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10},
+                "usage": usage,
             },
         )
 
-    def _chunks(self, model: str, answer: str, created: int) -> Iterator[str]:
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+    def _chunks(
+        self, model: str, answer: str, created: int, usage: dict[str, int] | None
+    ) -> Iterator[str]:
+        def chunk(choices: list[dict[str, Any]], **extra: Any) -> str:
             data = {
                 "id": "chatcmpl-1",
                 "object": "chat.completion.chunk",
                 "created": created,
                 "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                "choices": choices,
+                **extra,
             }
             return f"data: {json.dumps(data)}\n\n"
 
+        def delta(content: dict[str, Any], finish: str | None = None) -> str:
+            choice = {"index": 0, "delta": content, "finish_reason": finish}
+            # with include_usage, every chunk carries "usage": null until the last one
+            return chunk([choice], **({"usage": None} if usage is not None else {}))
+
         words = answer.split(" ")
         pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
-        events = [chunk({"role": "assistant", "content": ""})]
-        events += [chunk({"content": p}) for p in pieces]
-        events += [chunk({}, "stop"), "data: [DONE]\n\n"]
+        events = [delta({"role": "assistant", "content": ""})]
+        events += [delta({"content": p}) for p in pieces]
+        events.append(delta({}, "stop"))
+        if usage is not None:
+            events.append(chunk([], usage=usage))
+        events.append("data: [DONE]\n\n")
         return iter(events)
