@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from ragmem._storage.cache_file import fsync_dir
 from ragmem._storage.database import Database, Item
 from ragmem._storage.database import _crc as item_checksum
-from ragmem.errors import CorruptIndexError, StorageError, StoreLockedError
+from ragmem.errors import ConfigurationError, CorruptIndexError, StorageError, StoreLockedError
 
 if TYPE_CHECKING:
     import argparse
@@ -46,6 +46,7 @@ _STORE_CACHES = ("table.cache", "graph.cache")
 _PIPELINE_CONFIG = "ragmem.json"
 _PIPELINE_KEYWORD = "keyword.bm25"
 _MANIFEST = "manifest.json"
+_MEMORY_LEDGER = "memory.sqlite"
 _STORE_KIND = "ragmem-local-store"
 # every way to reach a row: a damaged page stops one scan, not the others
 _SCANS = (
@@ -99,6 +100,7 @@ def repair(target: str | os.PathLike[str]) -> list[Repaired]:
 
     Raises:
         StorageError: ``target`` holds no ragmem database.
+        ConfigurationError: ``target`` is (inside) an agent memory directory.
         StoreLockedError: another process has the index open for writing.
         CorruptIndexError: a database is damaged beyond salvage (nothing was changed).
 
@@ -108,6 +110,13 @@ def repair(target: str | os.PathLike[str]) -> list[Repaired]:
         ...     print(report.path, report.kept, [d.id for d in report.dropped])
     """
     path = Path(target).absolute()
+    for place in (path, path.parent, path.parent.parent):
+        if (place / _MEMORY_LEDGER).exists():
+            raise ConfigurationError(
+                f"{place} is an agent memory: its vector store is derived from the ledger "
+                f"{_MEMORY_LEDGER}, which `ragmem repair` does not handle; see "
+                "docs/reliability.md"
+            )
     if path.is_file():
         parent = path.parent
         if path.name == STORE_DATABASE:
@@ -385,17 +394,17 @@ def add_command(commands: Any) -> None:
 
 def _command(args: argparse.Namespace) -> int:
     for report in repair(args.path):
-        if not report.damaged:
+        if report.damaged:
+            print(f"{report.path}: kept {report.kept} rows, dropped {len(report.dropped)}")
+        else:
             print(f"{report.path}: no damage found ({report.kept} rows)")
-            continue
-        print(f"{report.path}: kept {report.kept} rows, dropped {len(report.dropped)}")
         for problem in report.problems[:20]:
             print(f"  found: {problem}")
         for dropped in report.dropped:
             name = "(id unknown)" if dropped.id is None else repr(dropped.id)
             print(f"  dropped row {dropped.seq} {name}: {dropped.reason}")
         if report.backup is not None:
-            print(f"  the damaged file is kept as {report.backup}")
+            print(f"  the file as it was is kept as {report.backup}")
         for removed in report.removed:
             print(f"  removed {removed.name} (rebuilt on the next open)")
         for note in report.notes:

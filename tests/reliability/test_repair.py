@@ -226,3 +226,53 @@ def test_a_repaired_database_keeps_its_settings_and_journal(tmp_path, capsys):
         meta = dict(db.execute("SELECT key, value FROM meta"))
     assert json.loads(meta["config"]) == {"dimensions": DIM, "metric": "dot"}
     assert meta["kind"] == "ragmem-local-store"
+
+
+def test_a_pipeline_index_drops_the_hurt_source_until_it_is_indexed_again(tmp_path, capsys):
+    src, index = tmp_path / "src", tmp_path / "index"
+    src.mkdir()
+    for name, words in [("a.txt", "apples and pears"), ("b.txt", "zebras graze"), ("c.txt", "")]:
+        (src / name).write_text(f"{words or 'clouds drift'} in file {name}\n")
+    assert main(["index", str(src), "--store", str(index), "--embedder", "hashing"]) == 0
+    (index / "vectors" / "table.cache").unlink()  # so opening reads every row
+
+    def flip(data, at):
+        data[at] = ord("Z")
+
+    _damage(index / "vectors" / "store.sqlite", b"zebras graze", flip)
+    capsys.readouterr()
+    assert main(["search", "zebras", "--store", str(index)]) == 1
+    assert "ragmem repair" in capsys.readouterr().err
+
+    code, out, _ = _repair_cli(index, capsys)
+    assert code == 0
+    assert "dropped 1" in out
+    assert "1 source(s) lost chunks" in out
+    assert "b.txt" in out
+    assert "keyword.bm25 is rebuilt" in out
+    assert main(["search", "apples", "--store", str(index)]) == 0
+    assert "a.txt" in capsys.readouterr().out
+
+    assert main(["index", str(src), "--store", str(index)]) == 0
+    capsys.readouterr()
+    assert main(["search", "zebras graze", "--store", str(index), "--k", "1"]) == 0
+    assert "b.txt" in capsys.readouterr().out
+    with LocalVectorStore(index_dims(index), path=index / "vectors", read_only=True) as store:
+        assert store.count() == 3
+
+
+def index_dims(index) -> int:
+    with sqlite3.connect(index / "vectors" / "store.sqlite") as db:
+        (config,) = db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+    return int(json.loads(config)["dimensions"])
+
+
+def test_an_agent_memory_is_refused_untouched(tmp_path):
+    from ragmem import ConfigurationError, HashingEmbedder
+    from ragmem.agents import Memory
+
+    with Memory(tmp_path, embedder=HashingEmbedder(16)) as memory:
+        memory.add("a fact", user_id="u")
+    for target in (tmp_path, tmp_path / "vectors", tmp_path / "vectors" / "store.sqlite"):
+        with pytest.raises(ConfigurationError, match="agent memory"):
+            repair(target)
