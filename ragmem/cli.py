@@ -129,6 +129,12 @@ def _add_mcp(commands: Subparsers) -> None:
     add_command(commands)
 
 
+def _add_repair(commands: Subparsers) -> None:
+    from ragmem._storage.repair import add_command
+
+    add_command(commands)
+
+
 COMMANDS: list[Callable[[Subparsers], None]] = [
     _add_index,
     _add_search,
@@ -138,6 +144,7 @@ COMMANDS: list[Callable[[Subparsers], None]] = [
     _add_demo,
     _add_serve,
     _add_mcp,
+    _add_repair,
 ]
 
 

@@ -69,6 +69,11 @@ def _crc(item: Item) -> int:
     return zlib.crc32(vector, crc) if vector else crc
 
 
+def _damaged(path: object, reason: str) -> CorruptIndexError:
+    # the way out of damage to the truth itself (docs/reliability.md)
+    return CorruptIndexError(path, f"{reason}; `ragmem repair {path}` keeps every intact row")
+
+
 def translate(exc: BaseException, path: object) -> BaseException:
     """The ragmem error for an ``sqlite3`` or OS error raised while using ``path``."""
     code = getattr(exc, "sqlite_errorcode", None)
@@ -78,7 +83,7 @@ def translate(exc: BaseException, path: object) -> BaseException:
     if code == _FULL or (isinstance(exc, OSError) and exc.errno == errno.ENOSPC):
         return StorageError(f"disk full while writing {path}: {exc}")
     if code in (_CORRUPT, _NOTADB) or "Could not decode" in str(exc):  # damaged text
-        return CorruptIndexError(path, f"not a readable ragmem database ({exc})")
+        return _damaged(path, f"not a readable ragmem database ({exc})")
     return StorageError(f"cannot use {path}: {exc}")
 
 
@@ -179,9 +184,9 @@ class Database:
         except OSError as exc:
             raise translate(exc, self.path) from exc
         if not head:
-            raise CorruptIndexError(self.path, "file is empty")
+            raise _damaged(self.path, "file is empty")
         if head != _HEADER:
-            raise CorruptIndexError(self.path, "not a SQLite database")
+            raise _damaged(self.path, "not a SQLite database")
 
     def _generation(self) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
@@ -300,7 +305,7 @@ class Database:
             query += f" WHERE gen > {int(since)}"
         for *item, crc in db.execute(query + " ORDER BY seq"):
             if _crc(item) != crc:
-                raise CorruptIndexError(self.path, f"item {item[0]!r} fails its checksum")
+                raise _damaged(self.path, f"item {item[0]!r} fails its checksum")
             yield item
 
     def count(self, db: sqlite3.Connection) -> int:

@@ -60,6 +60,12 @@ class MemoryIndex:
         current = {i: m for i, (h, m) in tokens.items() if h == items_by_id[i].hash}
         self._index(items, current)
         self._token_hash.update((i, tokens[i][0]) for i in current)
+        if self.store.count() < len(items):
+            # the store lost memories the ledger holds (its folder deleted or damaged):
+            # embed those again, rather than fail every search that meets one
+            metadata = [index_metadata(i) for i in items]
+            vectors = self._dense_vectors(items, metadata)
+            self.store.upsert([i.id for i in items], vectors, metadata=metadata)
 
     def sync(self) -> None:
         """Apply queued ledger changes to every index (idempotent)."""

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ragmem._storage.values import check_text, metadata_json
 from ragmem.context import ContextBuilder
 from ragmem.embedders.base import Embedder
 from ragmem.errors import ConfigurationError, InvalidInputError
@@ -272,7 +273,7 @@ class RAGPipeline(Asking):
         """
         self._check_writable()
         extra = _check_metadata(metadata)
-        pending = []
+        pending: list[PendingSource] = []
         report = IngestReport()
         seen: set[str] = set()
         for item in documents:
@@ -282,6 +283,7 @@ class RAGPipeline(Asking):
             if doc.id in seen:
                 raise InvalidInputError(f"document id {doc.id!r} appears twice")
             seen.add(doc.id)
+            _check_stored(doc, len(pending))  # refuse the whole call before writing any of it
             digest = hashlib.sha256(
                 json.dumps([doc.text, doc.metadata], sort_keys=True).encode()
             ).hexdigest()
@@ -403,6 +405,16 @@ def _check_metadata(metadata: Metadata | None) -> Metadata:
         return validate_metadata(metadata)
     except InvalidInputError as exc:
         raise InvalidInputError(f"metadata: {exc}") from None
+
+
+def _check_stored(doc: Document, position: int) -> None:
+    check_text(doc.id, f"documents[{position}].id")
+    check_text(doc.text, f"documents[{position}].text")
+    try:
+        metadata = validate_metadata(doc.metadata)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"documents[{position}].metadata: {exc}") from None
+    metadata_json(metadata, f"documents[{position}].metadata")
 
 
 def _text_document(text: str) -> Document:
