@@ -318,7 +318,7 @@ class Database:
             CorruptIndexError: an item fails its checksum.
         """
         query = "SELECT id, text, metadata, vector, crc FROM items"
-        rows: Iterable[tuple[Any, ...]]
+        rows: Iterable[Any]
         if since:
             new = (since + 1) << _SEQ_BITS
             replaced = db.execute(
