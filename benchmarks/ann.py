@@ -54,6 +54,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse
+import ctypes
 import gc
 import gzip
 import importlib.util
@@ -624,7 +625,9 @@ MEMORY_ENGINES = ["faiss", "hnsw", "float32", "int8", "binary"]
 
 
 def _resident() -> int:
-    """Resident bytes of this process now (Linux)."""
+    """Resident bytes of this process now (Linux), after the C heap returned its free
+    memory: temporary copies freed during a build are not the index's memory."""
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
@@ -632,22 +635,29 @@ def _resident() -> int:
 def memory_child(engine: str, n: int, dim: int) -> None:
     """Build one engine over the clustered vectors; print the resident bytes it added."""
     base, _ = clustered(n, 0, dim)
-    gc.collect()
-    before = _resident()
-    if engine == "faiss":
-        index: Any = faiss.IndexHNSWFlat(dim, M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = EF_CONSTRUCTION
-        index.add(base)
-    else:
+
+    def build(vectors: np.ndarray) -> Any:
+        if engine == "faiss":
+            index = faiss.IndexHNSWFlat(dim, M, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = EF_CONSTRUCTION
+            index.add(vectors)
+            return index
         options: dict[str, Any] = (
             {"index": "hnsw", "m": M, "ef_construction": EF_CONSTRUCTION}
             if engine == "hnsw"
             else {"dtype": engine}
         )
-        index = LocalVectorStore(dim, **options)
-        index.upsert([str(i) for i in range(n)], base)
+        store = LocalVectorStore(dim, **options)
+        store.upsert([str(i) for i in range(len(vectors))], vectors)
+        return store
+
+    build(base[:100])  # loads every module the build uses: not the index's memory
+    gc.collect()
+    before = _resident()
+    index = build(base)
     gc.collect()
     print(_resident() - before)
+    del index
 
 
 def memory(n: int, dim: int, engines: list[str]) -> None:
