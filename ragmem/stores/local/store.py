@@ -200,12 +200,8 @@ class LocalVectorStore(VectorStore):
             raise
 
     def _load(self, directory: Path, db: Database, loaded: disk.Loaded) -> bool:
-        """Adopt the rows read at open, then apply the changes made since they were cached.
-
-        Returns False when the table came without vectors (an HNSW store's graph keeps
-        them) and this store cannot take them from its graph: the rows must then be read
-        from the database.
-        """
+        """Adopt the rows read at open, then the changes since; False when the cache has no
+        vectors (a graph keeps them) and this store has no graph to take them from."""
         if loaded.matrix is None and not self._table.vectors_elsewhere:
             return False
         self._table.adopt(loaded.matrix, len(loaded.ids))
@@ -289,8 +285,7 @@ class LocalVectorStore(VectorStore):
         assert db is not None
         assert directory is not None
         generation = db.generation
-        # the graph's file holds the vectors when the graph keeps them
-        matrix = None if self._table.vectors_elsewhere else self._table.view()
+        matrix = None if self._table.vectors_elsewhere else self._table.view()  # else: graph's
         disk.write_table(directory, db, matrix, self._ids, self._texts, self._metadata)
         self._index.save(directory, f"{db.uid}/{generation}")
         db.prune(generation)
