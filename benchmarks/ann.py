@@ -32,7 +32,13 @@ M=16 and ef_construction=200:
 1M x 384 is not run by default: on this shared 2-core machine one single-threaded HNSW
 build of it takes well over 10 minutes per engine (``--n 1000000`` runs it).
 
+4. Resident memory: raw faiss ``IndexHNSWFlat`` and ragmem's stores (HNSW, flat float32,
+   int8 and binary codes), each built over the same vectors in a fresh process; what the
+   build added to the process's resident set, per vector and against the raw vectors.
+
 Run:  PYTHONPATH=. python benchmarks/ann.py            (about 15 minutes on 2 busy cores)
+      PYTHONPATH=. python benchmarks/ann.py --skip sift,hnsw,quantized
+                                                       (resident memory only)
       PYTHONPATH=. python benchmarks/ann.py --n 20000  (a quick smoke run)
       PYTHONPATH=. python benchmarks/ann.py --engines faiss,ragmem --skip sift,quantized
                                                        (the wrapper lines only)
@@ -48,17 +54,19 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse
+import ctypes
 import gc
 import gzip
+import importlib.util
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import faiss
-import hnswlib
 import numpy as np
-from usearch.index import Index as USearchIndex
 
 from ragmem import LocalVectorStore
 from ragmem.stores.local.hnsw import HnswIndex
@@ -73,6 +81,9 @@ M, EF_CONSTRUCTION, K = 16, 200, 10
 EFS = [10, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128, 192, 256]
 SELECTIVITIES = [0.5, 0.1, 0.01, 0.001]
 ENGINES = ["faiss", "ragmem", "hnswlib", "usearch"]
+DEFAULT_ENGINES = ["faiss", "ragmem"] + [
+    name for name in ("hnswlib", "usearch") if importlib.util.find_spec(name) is not None
+]
 SAME_GRAPH = "faiss@ragmem graph"
 # raw faiss plus the caller's own lookups, handing back what store.search does
 PAYLOAD = "faiss+payload"
@@ -229,6 +240,8 @@ def build_engines(
         return store
 
     def raw_hnswlib() -> Any:
+        import hnswlib  # an optional peer: only imported when asked for
+
         index = hnswlib.Index(space="l2" if metric == "l2" else "ip", dim=dim)
         index.init_index(
             max_elements=len(base), M=M, ef_construction=EF_CONSTRUCTION, random_seed=100
@@ -237,6 +250,8 @@ def build_engines(
         return index
 
     def raw_usearch() -> Any:
+        from usearch.index import Index as USearchIndex  # an optional peer
+
         index = USearchIndex(
             ndim=dim,
             metric="l2sq" if metric == "l2" else "ip",
@@ -270,9 +285,10 @@ def build_engines(
     engines[SAME_GRAPH_PAYLOAD] = {"index": (graph, ids, metadata), "build": None, "cpu": None}
 
     engines["faiss"]["bytes"] = int(faiss.serialize_index(engines["faiss"]["index"]).nbytes)
-    # the graph (faiss inside) plus node <-> row maps; the store's own rows come on top
+    # the graph (faiss inside) plus node <-> row maps
     engines["ragmem"]["bytes"] = int(faiss.serialize_index(graph._graph).nbytes) + 17 * graph.nodes
-    engines["ragmem store"]["bytes"] = engines["ragmem"]["bytes"] + base.nbytes
+    # the store's table (live flags and norms; vectors only when the graph does not keep them)
+    engines["ragmem store"]["bytes"] = engines["ragmem"]["bytes"] + store._table.nbytes()
     engines[SAME_GRAPH]["bytes"] = engines["ragmem"]["bytes"]
     engines[PAYLOAD]["bytes"] = engines["faiss"]["bytes"]
     engines[SAME_GRAPH_PAYLOAD]["bytes"] = engines["ragmem"]["bytes"]
@@ -603,6 +619,78 @@ def quantized(base: np.ndarray, queries: np.ndarray, truth: np.ndarray, rounds: 
         del store
 
 
+# -- resident memory ---------------------------------------------------------------------------
+
+MEMORY_ENGINES = ["faiss", "hnsw", "float32", "int8", "binary"]
+
+
+def _resident() -> int:
+    """Resident bytes of this process now (Linux), after the C heap returned its free
+    memory: temporary copies freed during a build are not the index's memory."""
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory_child(engine: str, n: int, dim: int) -> None:
+    """Build one engine over the clustered vectors; print the resident bytes it added."""
+    base, _ = clustered(n, 0, dim)
+
+    def build(vectors: np.ndarray) -> Any:
+        if engine == "faiss":
+            index = faiss.IndexHNSWFlat(dim, M, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = EF_CONSTRUCTION
+            index.add(vectors)
+            return index
+        options: dict[str, Any] = (
+            {"index": "hnsw", "m": M, "ef_construction": EF_CONSTRUCTION}
+            if engine == "hnsw"
+            else {"dtype": engine}
+        )
+        store = LocalVectorStore(dim, **options)
+        store.upsert([str(i) for i in range(len(vectors))], vectors)
+        return store
+
+    build(base[:100])  # loads every module the build uses: not the index's memory
+    gc.collect()
+    before = _resident()
+    index = build(base)
+    gc.collect()
+    print(_resident() - before)
+    del index
+
+
+def memory(n: int, dim: int, engines: list[str]) -> None:
+    """Resident memory of raw faiss and of ragmem's stores, each built in a fresh process."""
+    print(f"\n## Resident memory, {n:,} x {dim} (each engine in a fresh process, M={M})")
+    added = {}
+    for engine in engines:
+        out = subprocess.run(
+            [sys.executable, __file__, "--n", str(n), "--dim", str(dim), "--memory-child", engine],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        added[engine] = int(out.stdout.split()[-1])
+    raw = n * dim * 4
+    code_bytes = {"float32": dim * 4, "int8": dim, "binary": (dim + 7) // 8}
+    names = {
+        "faiss": "raw faiss IndexHNSWFlat",
+        "hnsw": 'LocalVectorStore(index="hnsw")',
+        "float32": "LocalVectorStore() (flat)",
+        "int8": 'LocalVectorStore(dtype="int8")',
+        "binary": 'LocalVectorStore(dtype="binary")',
+    }
+    for engine, value in added.items():
+        line = f"  {names[engine]:<34} {value / 2**20:9.1f} MiB  {value / n:8.1f} B/vector"
+        line += f"  {value / raw:5.2f}x the float32 vectors"
+        if engine in code_bytes and engine != "float32":
+            line += f" (codes {code_bytes[engine]} B + float32 rows {dim * 4} B for rescoring)"
+        print(line)
+    if "faiss" in added and "hnsw" in added:
+        print(f"  HNSW store / raw faiss: {added['hnsw'] / added['faiss']:.2f}x resident")
+
+
 # -- main --------------------------------------------------------------------------------------
 
 
@@ -616,15 +704,24 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="timing rounds (best is kept)")
     parser.add_argument(
         "--engines",
-        default=",".join(ENGINES),
-        help="engines to build (faiss and ragmem always are); default: all",
+        default=",".join(DEFAULT_ENGINES),
+        help="engines to build (faiss and ragmem always are); default: all installed",
     )
     parser.add_argument(
         "--skip",
         default="",
-        help="comma-separated parts to leave out: sift, filtered, quantized",
+        help="comma-separated parts to leave out: sift, hnsw, filtered, quantized, memory",
     )
+    parser.add_argument(
+        "--memory-engines",
+        default=",".join(MEMORY_ENGINES),
+        help=f"engines whose resident memory is measured (of {MEMORY_ENGINES})",
+    )
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child, args.n, args.dim)
+        return
     names = [n for n in args.engines.split(",") if n]
     unknown = sorted(set(names) - set(ENGINES))
     if unknown:
@@ -650,19 +747,24 @@ def main() -> None:
         )
         del engines
 
+    if "memory" not in skip:
+        memory(args.n, args.dim, [e for e in args.memory_engines.split(",") if e])
+    if skip >= {"hnsw", "quantized"}:
+        return
     base, queries = clustered(args.n, args.queries, args.dim)
     truth = exact_truth(base, queries)
     fraction = np.random.default_rng(7).random(len(base))  # row i matches "r < s" with odds s
-    engines = build_engines(base, "cosine", fraction, names)
-    curves = sweep(engines, queries, truth, args.rounds)
-    report_hnsw(
-        f"synthetic clustered unit vectors {args.n:,} x {args.dim}, cosine", engines, curves
-    )
-    if "filtered" not in skip:
-        target = at_recall(curves["ragmem"], 0.99) or at_recall(curves["ragmem"], 0.95)
-        filtered(engines, base, queries[:300], fraction, target[0] if target else 64)
-    del engines
-    gc.collect()
+    if "hnsw" not in skip:
+        engines = build_engines(base, "cosine", fraction, names)
+        curves = sweep(engines, queries, truth, args.rounds)
+        report_hnsw(
+            f"synthetic clustered unit vectors {args.n:,} x {args.dim}, cosine", engines, curves
+        )
+        if "filtered" not in skip:
+            target = at_recall(curves["ragmem"], 0.99) or at_recall(curves["ragmem"], 0.95)
+            filtered(engines, base, queries[:300], fraction, target[0] if target else 64)
+        del engines
+        gc.collect()
     if "quantized" not in skip:
         quantized(base, queries, truth, args.rounds)
 

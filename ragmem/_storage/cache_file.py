@@ -143,6 +143,8 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         if len(head) < len(_MAGIC) + _HEAD.size:
             raise ValueError("truncated header")
         length, crc = _HEAD.unpack_from(head, len(_MAGIC))
+        if length > os.fstat(fh.fileno()).st_size:  # a damaged length: never allocate it
+            raise ValueError("header length past the end of the file")
         header = fh.read(length)
         if len(header) != length or zlib.crc32(header) != crc:
             raise ValueError("header checksum mismatch")

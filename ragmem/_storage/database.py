@@ -3,12 +3,14 @@
 Every persistent part of ragmem keeps its truth in one SQLite database (WAL journal,
 ``synchronous=FULL``: a committed transaction survives a crash or a power cut) with
 one shape: a ``meta`` table (format, configuration, the write ``generation``) and an
-``items`` table of ``(seq, id, gen, text, metadata, vector)``. ``seq`` orders items by
-first insertion (a replaced item keeps its place), ``gen`` is the generation of the
-transaction that last wrote it, and ``deleted`` remembers which ids each generation
-removed. Anything derived from the items (numpy tables, graphs, postings) is a cache
-tagged with the database's ``uid`` and generation, so :meth:`Database.changes` can
-bring it up to date without reading everything.
+``items`` table of ``(seq, id, text, metadata, vector)``. ``seq`` orders items by first
+insertion (a replaced item keeps its place): an item first written by generation ``g``
+gets ``seq = g << 32 | i``, so the items new since a generation are a range of the
+table's own key, with no index to maintain. Two small logs, emptied whenever a cache
+is saved, name what else changed: ``replaced`` the places each generation rewrote (a
+trigger fills it), ``deleted`` the ids it removed. Anything derived from the items (numpy
+tables, graphs, postings) is a cache tagged with the database's ``uid`` and generation, so
+:meth:`Database.cached` can bring it up to date without reading everything.
 
 Locking is SQLite's own. A writer that holds the database for its whole life
 (``hold=True``) keeps a write transaction open between its writes, so a second writer
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import json
 import os
 import sqlite3
@@ -28,7 +31,12 @@ import zlib
 from typing import TYPE_CHECKING, Any
 
 from ragmem._storage.cache_file import fsync_dir, read_cache
-from ragmem.errors import CorruptIndexError, StorageError, StoreLockedError
+from ragmem.errors import (
+    ConfigurationError,
+    CorruptIndexError,
+    StorageError,
+    StoreLockedError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -48,15 +56,21 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE items (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
-    gen INTEGER NOT NULL,
     text TEXT,
     metadata TEXT NOT NULL,
     vector BLOB,
     crc INTEGER NOT NULL
 );
-CREATE INDEX items_gen ON items (gen);
+CREATE TABLE replaced (gen INTEGER NOT NULL, seq INTEGER NOT NULL);
+CREATE TRIGGER items_replaced AFTER UPDATE ON items BEGIN
+    INSERT INTO replaced SELECT CAST(value AS INTEGER) + 1, NEW.seq FROM meta
+    WHERE key = 'generation';
+END;
 CREATE TABLE deleted (id TEXT PRIMARY KEY, gen INTEGER NOT NULL);
 """
+_SCHEMA_VERSION = "2"
+# seq = generation << _SEQ_BITS | position in the write
+_SEQ_BITS = 32
 _HEADER = b"SQLite format 3\x00"
 _BUSY_MS = 30_000
 # sqlite3 result codes (the low byte of an extended code)
@@ -136,6 +150,11 @@ class Database:
             meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
             if meta.get("kind") != kind:
                 raise CorruptIndexError(path, f"holds a {meta.get('kind')!r}, not a {kind!r}")
+            if meta.get("schema") != _SCHEMA_VERSION:
+                raise ConfigurationError(
+                    f"{path} was written by a development version of ragmem whose tables "
+                    "this version does not read; delete it and index again"
+                )
             self.uid: str = meta["uid"]
             self.config: dict[str, Any] = json.loads(meta["config"])
             if hold:
@@ -164,6 +183,7 @@ class Database:
                 db.executescript(f"BEGIN; {_SCHEMA} COMMIT;")
                 values = {"kind": kind, "uid": uuid.uuid4().hex, "config": json.dumps(config)}
                 values["generation"] = values["pruned"] = "0"
+                values["schema"] = _SCHEMA_VERSION
                 db.executemany("INSERT INTO meta VALUES (?, ?)", values.items())
             # a link never replaces: a process that created the file first keeps it
             with contextlib.suppress(FileExistsError):
@@ -216,11 +236,12 @@ class Database:
                 raise StoreLockedError(self.path)
             if not self._in_txn:
                 self._db.execute("BEGIN IMMEDIATE")
-            self._in_txn = True
+                self._in_txn = True
+                # another process may have written since this one last held the lock
+                self.generation = self._generation()
             try:
-                self.generation = self._generation()  # another process may have written
                 yield self._db
-                generation = self._generation() + bump
+                generation = self.generation + bump
                 self._db.execute(
                     "UPDATE meta SET value = ? WHERE key = 'generation'", (str(generation),)
                 )
@@ -262,16 +283,16 @@ class Database:
         A replaced id keeps its ``seq`` (its place in ``items`` order), or with
         ``keep_place=False`` moves to the end, as if newly inserted.
         """
-        gen = self.generation + 1
-        sql = "INSERT INTO items (id, gen, text, metadata, vector, crc) VALUES (?, ?, ?, ?, ?, ?) "
+        first = (self.generation + 1) << _SEQ_BITS
+        sql = "INSERT INTO items (seq, id, text, metadata, vector, crc) VALUES (?, ?, ?, ?, ?, ?) "
         if keep_place:
             sql += (
-                "ON CONFLICT (id) DO UPDATE SET gen = excluded.gen, text = excluded.text, "
+                "ON CONFLICT (id) DO UPDATE SET text = excluded.text, "
                 "metadata = excluded.metadata, vector = excluded.vector, crc = excluded.crc"
             )
         else:
             sql = sql.replace("INSERT", "INSERT OR REPLACE", 1)
-        db.executemany(sql, ((*item[:1], gen, *item[1:], _crc(item)) for item in items))
+        db.executemany(sql, ((first + i, *item, _crc(item)) for i, item in enumerate(items)))
 
     def replace_all(
         self, db: sqlite3.Connection, items: Iterable[Item], config: dict[str, Any]
@@ -281,6 +302,7 @@ class Database:
         Caches of earlier generations can no longer be brought up to date: they rebuild.
         """
         db.execute("DELETE FROM items")
+        db.execute("DELETE FROM replaced")
         db.execute("DELETE FROM deleted")
         db.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(config),))
         pruned = str(self.generation + 1)
@@ -301,9 +323,20 @@ class Database:
             CorruptIndexError: an item fails its checksum.
         """
         query = "SELECT id, text, metadata, vector, crc FROM items"
+        rows: Iterable[Any]
         if since:
-            query += f" WHERE gen > {int(since)}"
-        for *item, crc in db.execute(query + " ORDER BY seq"):
+            new = (since + 1) << _SEQ_BITS
+            replaced = db.execute(
+                f"{query} WHERE seq IN (SELECT seq FROM replaced WHERE gen > ?) AND seq < ? "
+                "ORDER BY seq",
+                (since, new),
+            )
+            rows = itertools.chain(
+                replaced, db.execute(f"{query} WHERE seq >= ? ORDER BY seq", (new,))
+            )
+        else:
+            rows = db.execute(query + " ORDER BY seq")
+        for *item, crc in rows:
             if _crc(item) != crc:
                 raise _damaged(self.path, f"item {item[0]!r} fails its checksum")
             yield item
@@ -334,6 +367,7 @@ class Database:
     def prune(self, generation: int) -> None:
         """Forget deletions up to ``generation``: a cache of it was written."""
         with self.write(bump=False) as db:
+            db.execute("DELETE FROM replaced WHERE gen <= ?", (generation,))
             db.execute("DELETE FROM deleted WHERE gen <= ?", (generation,))
             db.execute("UPDATE meta SET value = ? WHERE key = 'pruned'", (str(generation),))
 

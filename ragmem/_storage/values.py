@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["check_text", "check_texts", "metadata_json"]
 
 _INT64 = (-(2**63), 2**63 - 1)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 def check_text(value: str, field: str) -> str:
@@ -53,13 +54,21 @@ def metadata_json(metadata: Metadata, field: str) -> str:
         InvalidInputError: a key or string has no UTF-8 form, or an integer does not
             fit in 64 bits.
     """
-    for key, value in metadata.items():
-        check_text(key, f"{field} key {key!r}")
-        for item in value if isinstance(value, list) else (value,):
+    for value in metadata.values():
+        for item in value if type(value) is list else (value,):
             if type(item) is int and not _INT64[0] <= item <= _INT64[1]:
+                key = next(k for k, v in metadata.items() if v is value)
                 raise InvalidInputError(
                     f"{field}[{key!r}] is an integer outside the 64-bit range; store it as a string"
                 )
-            if type(item) is str:
-                check_text(item, f"{field}[{key!r}]")
-    return json.dumps(metadata, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    text = _ENCODER.encode(metadata)
+    try:
+        text.encode("utf-8")  # one check of every key and string at once
+    except UnicodeEncodeError:
+        for key, value in metadata.items():
+            check_text(key, f"{field} key {key!r}")
+            for item in value if isinstance(value, list) else (value,):
+                if type(item) is str:
+                    check_text(item, f"{field}[{key!r}]")
+        raise  # pragma: no cover - the loop above names the culprit
+    return text

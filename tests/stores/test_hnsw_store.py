@@ -13,6 +13,7 @@ from ragmem import LocalVectorStore
 from ragmem.errors import ConfigurationError
 from ragmem.stores.local import indexes
 from ragmem.testing import VectorStoreContract
+from ragmem.testing.stores import unit_vectors
 
 DIM = 16
 # a small ef_construction keeps graph builds quick; search still goes through the graph
@@ -220,3 +221,30 @@ def test_few_matches_are_searched_exactly_with_the_exact_stores_results(metric):
         assert [[(h.id, h.score) for h in hits] for hits in got] == [
             [(h.id, h.score) for h in hits] for hits in want
         ]
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2"])
+def test_the_graph_alone_keeps_the_vectors(tmp_path, metric):
+    vectors = unit_vectors(3000, dim=16, seed=11)
+    ids = [str(i) for i in range(3000)]
+    meta = [{"rare": i % 500 == 0} for i in range(3000)]
+    flat = LocalVectorStore(16, metric=metric)
+    flat.upsert(ids, vectors, metadata=meta)
+    with LocalVectorStore(16, metric=metric, index="hnsw", path=tmp_path) as store:
+        store.upsert(ids, vectors, metadata=meta)
+        assert store._table.matrix.nbytes == 0  # one copy: the graph's
+        queries = unit_vectors(5, dim=16, seed=12)
+        # a rare filter is answered exactly, from the graph's copy of the rows
+        for got, want in zip(
+            store.search(queries, k=4, where={"rare": True}),
+            flat.search(queries, k=4, where={"rare": True}),
+        ):
+            assert [h.id for h in got] == [h.id for h in want]
+            assert [h.score for h in got] == pytest.approx([h.score for h in want], abs=1e-5)
+        assert np.array_equal(store.get(["7"])[0].vector, flat.get(["7"])[0].vector)
+    (tmp_path / "graph.cache").unlink()  # the table cache holds no vectors: read from SQLite
+    with LocalVectorStore(16, metric=metric, index="hnsw", path=tmp_path) as again:
+        assert np.array_equal(again.get(["2999"])[0].vector, flat.get(["2999"])[0].vector)
+        assert again.count({"rare": True}) == 6
+    with LocalVectorStore(16, metric=metric, path=tmp_path, read_only=True) as exact:
+        assert np.array_equal(exact.get(["5"])[0].vector, flat.get(["5"])[0].vector)

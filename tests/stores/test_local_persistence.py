@@ -290,3 +290,31 @@ def test_a_store_rebuilt_from_the_database_takes_writes_in_place(tmp_path):
     with LocalVectorStore(4, path=tmp_path) as reopened:
         reopened.upsert(["only"], unit_vectors(1, dim=4, seed=9))  # replaces its row in place
         assert reopened.count() == 1
+
+
+def test_rows_replaced_after_the_cache_keep_their_place_on_reopen(tmp_path):
+    with LocalVectorStore(4, path=tmp_path) as store:
+        _, vectors = _fill(store, n=6)
+        store.compact()
+    store = LocalVectorStore(4, path=tmp_path)
+    # id-4 takes id-1's vector: the tie must still be broken by id-1's earlier place
+    store.upsert(["id-4", "id-1", "tail"], np.stack([vectors[1], vectors[1], vectors[1]]))
+    store.upsert(["id-4"], vectors[1:2], texts=["twice"])
+    expected = _snapshot(store, unit_vectors(3, dim=4, seed=5))
+    store._files.close()  # a crash: the cache is two writes behind
+    with LocalVectorStore(4, path=tmp_path) as reopened:
+        assert _snapshot(reopened, unit_vectors(3, dim=4, seed=5)) == expected
+        hits = reopened.search(vectors[1], k=3)[0]
+        assert [h.id for h in hits] == ["id-1", "id-4", "tail"]
+        assert reopened.get(["id-4"])[0].text == "twice"
+
+
+def test_a_database_of_an_unknown_schema_is_refused(tmp_path):
+    import sqlite3
+
+    with LocalVectorStore(4, path=tmp_path) as store:
+        _fill(store, n=3)
+    with sqlite3.connect(tmp_path / "store.sqlite") as db:
+        db.execute("DELETE FROM meta WHERE key = 'schema'")
+    with pytest.raises(ConfigurationError, match="delete it and index again"):
+        LocalVectorStore(4, path=tmp_path)

@@ -57,7 +57,7 @@ class Loaded:
     """Rows read at open: a whole table (from the cache or the database), then changes."""
 
     generation: int  # of the table below
-    matrix: Vectors  # (dimensions, n)
+    matrix: Vectors | None  # (dimensions, n); None: the graph's file keeps the vectors
     ids: list[str | None]  # None: a deleted row kept in place
     texts: list[str | None]
     metadata: list[Metadata]
@@ -137,10 +137,12 @@ def load_rows(
     found, deleted, items = db.cached(conn, directory / TABLE if cache else None, _FORMAT)
     if found is not None:
         fields, arrays = found
-        matrix = arrays["vectors"]
+        matrix = arrays.get("vectors")
         ids, texts, metadata = json.loads(arrays["records"].tobytes())
-        lengths = {len(ids), len(texts), len(metadata), matrix.shape[1]}
-        if matrix.shape[0] == dimensions and len(lengths) == 1:
+        lengths = {len(ids), len(texts), len(metadata)}
+        if matrix is not None:
+            lengths.add(matrix.shape[1])
+        if (matrix is None or matrix.shape[0] == dimensions) and len(lengths) == 1:
             generation = fields["generation"]
             return Loaded(generation, matrix, ids, texts, metadata, deleted, items)
         logger.warning("%s does not match %s; rebuilding it", directory / TABLE, db.path)
@@ -161,16 +163,16 @@ def load_rows(
 def write_table(
     directory: Path,
     db: Database,
-    matrix: Vectors,
+    matrix: Vectors | None,
     ids: list[str | None],
     texts: list[str | None],
     metadata: list[Metadata],
 ) -> None:
-    """Write the table cache of the database's current generation (rows without tombstones)."""
+    """Write the table cache of the database's current generation (tombstones included);
+    without vectors (``matrix=None``) when the graph's file keeps them."""
     records = json.dumps([ids, texts, metadata], ensure_ascii=False).encode()
     fields: dict[str, Any] = {"format": _FORMAT, "uid": db.uid, "generation": db.generation}
-    write_cache(
-        directory / TABLE,
-        fields,
-        {"vectors": matrix, "records": np.frombuffer(records, np.uint8)},
-    )
+    arrays: dict[str, np.ndarray] = {"records": np.frombuffer(records, np.uint8)}
+    if matrix is not None:
+        arrays["vectors"] = matrix
+    write_cache(directory / TABLE, fields, arrays)

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from ragmem.stores.local.table import squared_norms
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -73,7 +75,7 @@ class RowIndex(Protocol):
     (after compaction or loading), so an index rebuilds from the table.
     """
 
-    def added(self, rows: Rows) -> None: ...
+    def added(self, rows: Rows, vectors: Vectors) -> None: ...
 
     def removed(self, rows: Rows) -> None: ...
 
@@ -95,8 +97,8 @@ class FlatIndex:
         self.metric = metric
 
     # Flat search reads the table directly, so it has nothing to update.
-    def added(self, rows: Rows) -> None:
-        """Rows were written (new or replaced)."""
+    def added(self, rows: Rows, vectors: Vectors) -> None:
+        """Rows were written (new or replaced) with ``vectors``."""
 
     def removed(self, rows: Rows) -> None:
         """Rows were deleted."""
@@ -107,6 +109,10 @@ class FlatIndex:
     def renumbered(self, kept: Rows) -> None:
         """Deleted rows were dropped: row ``kept[i]`` is now row ``i``."""
         self.reset()
+
+    def vectors(self, rows: Rows) -> Vectors:
+        """The ``(m, d)`` vectors of live ``rows``."""
+        return self.table.rows(rows)
 
     def save(self, directory: Path, version: str) -> None:
         """Write derived files for the table of ``version`` (flat search has none)."""
@@ -143,18 +149,25 @@ class FlatIndex:
         n_match = n if mask is None else int(np.count_nonzero(mask))
         if n_match == 0:
             return [(np.empty(0, np.int64), np.empty(0, np.float32)) for _ in queries]
-        matrix, sq_norms = table.view(), table.sq_norms[:n]
+        matrix: Vectors | None = None
+        sq_norms = table.sq_norms[:n]
         rows: Rows | None = None
         bias = None
-        if mask is not None and n_match < _GATHER_FRACTION * n:
+        if not table.holds_vectors:
+            # the index keeps the vectors: gather the candidates chunk by chunk
+            assert gather is not None
+            rows = np.arange(n) if mask is None else np.flatnonzero(mask)
+        elif mask is not None and n_match < _GATHER_FRACTION * n:
             rows = np.flatnonzero(mask)
-            matrix = matrix[:, rows] if gather is None else gather(rows).T
+            matrix = table.view()[:, rows] if gather is None else gather(rows).T
             sq_norms = sq_norms[rows]
-        elif mask is not None:
-            # one additive pass instead of a fancy-indexed assignment per score block
-            bias = np.where(mask, np.float32(0), _NEG_INF)
+        else:
+            matrix = table.view()
+            if mask is not None:
+                # one additive pass instead of a fancy-indexed assignment per score block
+                bias = np.where(mask, np.float32(0), _NEG_INF)
         k = min(k, n_match)
-        width = matrix.shape[1]
+        width = n_match if matrix is None else matrix.shape[1]
         out: list[Ranked] = []
         for start in range(0, len(queries), _QUERY_BLOCK):
             block = queries[start : start + _QUERY_BLOCK]
@@ -164,7 +177,14 @@ class FlatIndex:
             best = _Best(len(block), k)
             for lo in range(0, width, step):
                 hi = min(width, lo + step)
-                scores = self._scores(block, matrix[:, lo:hi], sq_norms[lo:hi])
+                if matrix is None:
+                    assert gather is not None
+                    assert rows is not None
+                    chunk = gather(rows[lo:hi])
+                    norms = squared_norms(chunk) if self.metric == "l2" else sq_norms[:0]
+                    scores = self._scores(block, chunk.T, norms)
+                else:
+                    scores = self._scores(block, matrix[:, lo:hi], sq_norms[lo:hi])
                 if bias is not None:
                     scores += bias[lo:hi]
                 best.merge(scores, lo)

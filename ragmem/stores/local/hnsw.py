@@ -1,19 +1,15 @@
 """An HNSW graph over the store's rows (faiss ``IndexHNSWFlat``), derived and rebuildable.
 
-The store's numpy rows stay the source of truth; this index only maps graph nodes to
-store rows. Updates never rebuild the graph: a replaced row gets a new node and its old
-node becomes a tombstone, a deleted row's node becomes a tombstone, and tombstones are
-excluded inside the traversal by an id selector. Once tombstones pass
-``compact_fraction`` of the nodes, :meth:`HnswIndex.needs_compaction` says so and the
-owner rebuilds the graph from its live rows.
+The graph maps its nodes to store rows. Updates never rebuild it: a replaced row gets a
+new node and its old node becomes a tombstone, a deleted row's node becomes a
+tombstone, and tombstones are excluded inside the traversal by an id selector. Once
+tombstones pass ``compact_fraction`` of the nodes, :meth:`HnswIndex.needs_compaction`
+says so and the owner rebuilds the graph from its live rows.
 
-faiss-cpu was chosen by measurement (``benchmarks/ann.py``). Its id selector runs
-inside the C++ traversal (hnswlib's filter is a Python callback per visited node: 75
-QPS at 1% selectivity on 100k x 384), and it installs from wheels on Linux,
-macOS and Windows (hnswlib ships only a source distribution). Raw, in insertion order,
-faiss traverses about 20% slower than hnswlib at equal recall; renumbering the nodes
-breadth-first after a large batch (``layout``) closes that gap, and asking for huge
-pages under the graph's arrays (``hugepages``) speeds up graphs larger than the caches.
+faiss is used because its id selector filters inside the C++ traversal and it installs
+from wheels everywhere. Renumbering the nodes breadth-first after a large batch
+(``layout``) and huge pages under the graph's arrays (``hugepages``) make traversals
+faster (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -21,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -79,6 +76,10 @@ class HnswIndex:
         ef_search: candidate list size while searching (raised to ``k`` when smaller,
             and widened for filters).
         compact_fraction: tombstone share of the nodes past which compaction is due.
+
+    Attributes:
+        nodes: graph nodes, tombstones included.
+        tombstones: nodes whose row was deleted or replaced.
     """
 
     def __init__(
@@ -104,12 +105,15 @@ class HnswIndex:
         self.ef_construction = ef_construction
         self._ef_search = self._check_ef(ef_search)
         self.compact_fraction = compact_fraction
+        self._clear()
+
+    def _clear(self) -> None:
+        """An empty graph."""
         self._graph = self._new_graph()
         self._node_row = np.empty(0, np.int64)  # node -> store row
         self._node_alive = np.empty(0, np.bool_)
         self._row_node = np.empty(0, np.int64)  # store row -> node, -1 when absent
-        self._nodes = 0
-        self._tombstones = 0
+        self.nodes = self.tombstones = 0
         self._alive_selector: Selector | None = None
         self._last_filtered: _Filtered | None = None  # the last filter's nodes
         self._identity = True  # node i holds row i and nothing is tombstoned
@@ -140,22 +144,12 @@ class HnswIndex:
         self._ef_search = self._check_ef(ef)
         self._graph.hnsw.efSearch = self._ef_search
 
-    @property
-    def nodes(self) -> int:
-        """Graph nodes, tombstones included."""
-        return self._nodes
-
-    @property
-    def tombstones(self) -> int:
-        """Nodes whose row was deleted or replaced."""
-        return self._tombstones
-
     def __len__(self) -> int:
-        return self._nodes - self._tombstones
+        return self.nodes - self.tombstones
 
     def needs_compaction(self) -> bool:
         """Whether tombstones passed ``compact_fraction`` of the nodes (rebuild is due)."""
-        return self._tombstones > 0 and self._tombstones >= self.compact_fraction * self._nodes
+        return self.tombstones > 0 and self.tombstones >= self.compact_fraction * self.nodes
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -164,23 +158,20 @@ class HnswIndex:
         rows = np.asarray(rows, np.int64)
         if len(rows) == 0:
             return
-        self._retire(rows)
-        start, end = self._nodes, self._nodes + len(rows)
+        self.remove(rows)
+        start, end = self.nodes, self.nodes + len(rows)
         if self._identity and not (
             rows[0] == start and np.array_equal(rows, np.arange(start, end))
         ):
             self._identity = False
-        self._grow_nodes(end)
-        top = int(rows.max()) + 1
-        if top > len(self._row_node):
-            grown = np.full(max(top, int(len(self._row_node) * 1.5) + 16), -1, np.int64)
-            grown[: len(self._row_node)] = self._row_node
-            self._row_node = grown
+        self._node_row = _grown(self._node_row, end, 0)
+        self._node_alive = _grown(self._node_alive, end, False)
+        self._row_node = _grown(self._row_node, int(rows.max()) + 1, -1)
         self._graph.add(np.ascontiguousarray(vectors, np.float32))
         self._node_row[start:end] = rows
         self._node_alive[start:end] = True
         self._row_node[rows] = np.arange(start, end, dtype=np.int64)
-        self._nodes = end
+        self.nodes = end
         # the new nodes are in neither cached bitmap
         self._alive_selector = self._last_filtered = None
         if len(rows) >= _REORDER_MIN and 2 * len(rows) >= end:
@@ -191,25 +182,28 @@ class HnswIndex:
 
     def remove(self, rows: Rows) -> None:
         """Forget store ``rows`` (their nodes become tombstones); unknown rows are ignored."""
-        self._retire(np.asarray(rows, np.int64))
+        rows = np.asarray(rows, np.int64)
+        known = rows[rows < len(self._row_node)]
+        nodes = self._row_node[known]
+        nodes = nodes[nodes >= 0]
+        if len(nodes) == 0:
+            return
+        self._node_alive[nodes] = False
+        self._row_node[self._node_row[nodes]] = -1
+        self.tombstones += len(nodes)
+        self._alive_selector = self._last_filtered = None
+        self._identity = False
 
     def rebuild(self, rows: Rows, vectors: Vectors) -> None:
         """Drop the graph and build it anew from the live ``rows`` and their ``vectors``."""
-        self._graph = self._new_graph()
-        self._advised = {}
-        self._node_row = np.empty(0, np.int64)
-        self._node_alive = np.empty(0, np.bool_)
-        self._row_node = np.empty(0, np.int64)
-        self._nodes = self._tombstones = 0
-        self._alive_selector = self._last_filtered = None
-        self._identity = True
+        self._clear()
         self.add(rows, vectors)
 
     def _reorder(self) -> None:
         """Renumber the nodes breadth-first (see ``layout``); rows keep their nodes' links."""
-        order = bfs_order(self._graph.hnsw, self._nodes)
+        order = bfs_order(self._graph.hnsw, self.nodes)
         self._graph.permute_entries(order)
-        n = self._nodes
+        n = self.nodes
         self._node_row[:n] = self._node_row[order]
         self._node_alive[:n] = self._node_alive[order]
         live = np.flatnonzero(self._node_alive[:n])
@@ -218,21 +212,12 @@ class HnswIndex:
         self._alive_selector = self._last_filtered = None
 
     def _use_huge_pages(self) -> None:
-        """Ask for 2 MiB pages under the graph's vectors and links (see ``hugepages``).
-
-        Asked again only when faiss moved an array or grew it by an eighth since.
-        """
+        """Ask for 2 MiB pages under the graph's vectors and links (see ``hugepages``)."""
         storage = faiss.downcast_index(self._graph.storage)
         for name, vector in (("codes", storage.codes), ("links", self._graph.hnsw.neighbors)):
-            if vector.size() == 0:
-                continue
-            array = faiss.rev_swig_ptr(vector.data(), vector.size())
-            address, size = int(array.ctypes.data), int(array.nbytes)
-            last = self._advised.get(name)
-            if last is not None and last[0] == address and size < last[1] * 9 // 8:
-                continue
-            hugepages.advise(address, size)
-            self._advised[name] = (address, size)
+            if vector.size():
+                array = faiss.rev_swig_ptr(vector.data(), vector.size())
+                hugepages.advise_once(self._advised, name, array)
 
     def renumber(self, kept: Rows) -> bool:
         """Relabel rows after the store dropped its deleted rows: ``kept[i]`` is now row ``i``.
@@ -242,41 +227,19 @@ class HnswIndex:
             means the index was out of step with the store and must be rebuilt.
         """
         kept = np.asarray(kept, np.int64)
-        live = np.flatnonzero(self._node_alive[: self._nodes])
+        live = np.flatnonzero(self._node_alive[: self.nodes])
         old = self._node_row[live]
         new = np.searchsorted(kept, old)
         if len(live) and (new.max() >= len(kept) or not np.array_equal(kept[new], old)):
             return False
-        self._node_row[: self._nodes][~self._node_alive[: self._nodes]] = -1
+        self._node_row[: self.nodes][~self._node_alive[: self.nodes]] = -1
         self._node_row[live] = new
         self._row_node = np.full(len(kept), -1, np.int64)
         self._row_node[new] = live
-        self._identity = self._tombstones == 0 and np.array_equal(
-            self._node_row[: self._nodes], np.arange(self._nodes)
+        self._identity = self.tombstones == 0 and np.array_equal(
+            self._node_row[: self.nodes], np.arange(self.nodes)
         )
         return True
-
-    def _retire(self, rows: Rows) -> None:
-        known = rows[rows < len(self._row_node)]
-        nodes = self._row_node[known]
-        nodes = nodes[nodes >= 0]
-        if len(nodes) == 0:
-            return
-        self._node_alive[nodes] = False
-        self._row_node[self._node_row[nodes]] = -1
-        self._tombstones += len(nodes)
-        self._alive_selector = self._last_filtered = None
-        self._identity = False
-
-    def _grow_nodes(self, size: int) -> None:
-        if size <= len(self._node_row):
-            return
-        capacity = max(size, int(len(self._node_row) * 1.5) + 16)
-        node_row = np.empty(capacity, np.int64)
-        node_row[: self._nodes] = self._node_row[: self._nodes]
-        alive = np.zeros(capacity, np.bool_)
-        alive[: self._nodes] = self._node_alive[: self._nodes]
-        self._node_row, self._node_alive = node_row, alive
 
     # -- search -------------------------------------------------------------------------------
 
@@ -306,23 +269,23 @@ class HnswIndex:
         graph traversal as an id selector, with ef widened by ``1 / selectivity``.
         """
         ef = max(self.ef_search if ef is None else self._check_ef(ef), k)
-        if self._nodes == 0:
+        if self.nodes == 0:
             return [_empty() for _ in range(len(queries))]
         if mask is None:
             # a graph search computes about ef * m distances; below that, scan every row
-            if exact is not None and self._nodes - self._tombstones <= ef * self.m:
+            if exact is not None and self.nodes - self.tombstones <= ef * self.m:
                 return exact(queries, k, None)
-            if self._tombstones == 0:
+            if self.tombstones == 0:
                 return self._graph_search(queries, k, ef, None)
-            selector = self._alive_selector or self._selector(self._node_alive[: self._nodes])
+            selector = self._alive_selector or self._selector(self._node_alive[: self.nodes])
             self._alive_selector = selector
-            matching = self._nodes - self._tombstones
+            matching = self.nodes - self.tombstones
         else:
             filtered = self._filtered(mask)
             matching = filtered.matching
             if matching == 0:
                 return [_empty() for _ in range(len(queries))]
-            widened = min(math.ceil(ef * self._nodes / matching), _MAX_EF)
+            widened = min(math.ceil(ef * self.nodes / matching), _MAX_EF)
             if exact is not None and (
                 matching <= widened * self.m or widened == _MAX_EF or matching <= k
             ):
@@ -330,7 +293,7 @@ class HnswIndex:
             if filtered.selector is None:
                 filtered.selector = self._selector(filtered.node_ok)
             selector = filtered.selector
-        widened = min(math.ceil(ef * self._nodes / matching), _MAX_EF)
+        widened = min(math.ceil(ef * self.nodes / matching), _MAX_EF)
         results = self._graph_search(queries, k, widened, selector)
         if exact is not None and any(len(r) < min(k, matching) for r, _ in results):
             # the filter cut the graph into pieces the traversal could not reach
@@ -338,10 +301,8 @@ class HnswIndex:
         return results
 
     def vectors_of(self, rows: Rows) -> Vectors:
-        """The ``(m, d)`` vectors of live store ``rows``, copied from the graph's storage.
-
-        The graph keeps the vectors it was given row-major, so this is ``m`` contiguous
-        copies rather than a gather across the store's dimension-major table.
+        """The ``(m, d)`` vectors of live store ``rows``, copied from the graph's (row-major)
+        storage, which is the store's only copy of them.
 
         Raises:
             KeyError: a row has no live node (the index is out of step with the store).
@@ -352,8 +313,8 @@ class HnswIndex:
         if len(nodes) and nodes.min() < 0:
             raise KeyError("rows without a live graph node")
         storage = faiss.downcast_index(self._graph.storage)
-        flat = faiss.rev_swig_ptr(storage.get_xb(), self._nodes * self.dimensions)
-        vectors: Vectors = flat.reshape(self._nodes, self.dimensions)[nodes]
+        flat = faiss.rev_swig_ptr(storage.get_xb(), self.nodes * self.dimensions)
+        vectors: Vectors = flat.reshape(self.nodes, self.dimensions)[nodes]
         return vectors
 
     def _filtered(self, mask: Mask) -> _Filtered:
@@ -361,10 +322,10 @@ class HnswIndex:
         last = self._last_filtered
         if last is not None and last.mask is mask and not mask.flags.writeable:
             return last  # the same read-only array: the store has not written since
-        if self._identity and len(mask) >= self._nodes:
-            node_ok = mask[: self._nodes]  # skips a gather over every node
+        if self._identity and len(mask) >= self.nodes:
+            node_ok = mask[: self.nodes]  # skips a gather over every node
         else:
-            node_ok = self._node_alive[: self._nodes] & _take(mask, self._node_row[: self._nodes])
+            node_ok = self._node_alive[: self.nodes] & _take(mask, self._node_row[: self.nodes])
         filtered = _Filtered(mask, node_ok, int(np.count_nonzero(node_ok)))
         self._last_filtered = filtered
         return filtered
@@ -418,8 +379,8 @@ class HnswIndex:
         fields = self._fields(generation, rows)
         arrays: dict[str, np.ndarray] = {
             "graph": faiss.serialize_index(self._graph),
-            "node_row": self._node_row[: self._nodes],
-            "node_alive": self._node_alive[: self._nodes],
+            "node_row": self._node_row[: self.nodes],
+            "node_alive": self._node_alive[: self.nodes],
         }
         write_cache(path, fields, arrays)
 
@@ -440,47 +401,44 @@ class HnswIndex:
             logger.warning("HNSW graph %s is malformed (%s); rebuilding", path, exc)
             return False
         node_row, node_alive = arrays["node_row"], arrays["node_alive"]
+        live = np.flatnonzero(node_alive)
         if (
             not isinstance(graph, faiss.IndexHNSWFlat)
             or graph.d != self.dimensions
-            or graph.ntotal != len(node_row)
-            or len(node_alive) != len(node_row)
+            or not graph.ntotal == len(node_row) == len(node_alive)
+            or (len(live) and int(node_row[live].max()) >= rows)
         ):
             return False
         row_node = np.full(rows, -1, np.int64)
-        live = np.flatnonzero(node_alive)
-        if len(live) and int(node_row[live].max()) >= rows:
-            return False
         row_node[node_row[live]] = live
         graph.hnsw.efSearch = self._ef_search
         self._graph = graph
         self._advised = {}
         self._use_huge_pages()
         self._node_row, self._node_alive, self._row_node = node_row, node_alive, row_node
-        self._nodes = len(node_row)
-        self._tombstones = self._nodes - len(live)
+        self.nodes = len(node_row)
+        self.tombstones = self.nodes - len(live)
         self._alive_selector = self._last_filtered = None
-        self._identity = self._tombstones == 0 and np.array_equal(node_row, np.arange(self._nodes))
+        self._identity = self.tombstones == 0 and np.array_equal(node_row, np.arange(self.nodes))
         return True
 
     def _fields(self, generation: int | str, rows: int) -> dict[str, Any]:
-        return {
-            "format": _FORMAT,
-            "dimensions": self.dimensions,
-            "metric": self.metric,
-            "m": self.m,
-            "generation": generation,
-            "rows": rows,
-        }
+        shape = {"dimensions": self.dimensions, "metric": self.metric, "m": self.m}
+        return {"format": _FORMAT, **shape, "generation": generation, "rows": rows}
+
+
+def _grown(array: np.ndarray, size: int, fill: object) -> np.ndarray:
+    """``array``, or a copy grown by half (new entries ``fill``) if shorter than ``size``."""
+    if size <= len(array):
+        return array
+    grown = np.full(max(size, int(len(array) * 1.5) + 16), fill, array.dtype)
+    grown[: len(array)] = array
+    return grown
 
 
 def _take(mask: Mask, rows: Rows) -> Mask:
     # rows past the end of the mask are not candidates
-    if len(rows) and int(rows.max()) >= len(mask):
-        padded = np.zeros(int(rows.max()) + 1, np.bool_)
-        padded[: len(mask)] = mask
-        mask = padded
-    taken: Mask = mask[rows]
+    taken: Mask = _grown(mask, int(rows.max()) + 1 if len(rows) else 0, False)[rows]
     return taken
 
 
@@ -488,13 +446,11 @@ def _empty() -> Result:
     return np.empty(0, np.int64), np.empty(0, np.float32)
 
 
+@dataclass(slots=True)
 class _Filtered:
     """The nodes one candidate mask selects, and the faiss selector built for them."""
 
-    __slots__ = ("mask", "matching", "node_ok", "selector")
-
-    def __init__(self, mask: Mask, node_ok: Mask, matching: int) -> None:
-        self.mask = mask
-        self.node_ok = node_ok
-        self.matching = matching
-        self.selector: Selector | None = None
+    mask: Mask
+    node_ok: Mask
+    matching: int
+    selector: Selector | None = None

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import ctypes
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["HUGE_PAGE", "MIN_BYTES", "advise"]
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["HUGE_PAGE", "MIN_BYTES", "advise", "advise_once"]
 
 HUGE_PAGE = 2 << 20
 # below this an array fits the TLB's reach anyway; not worth a system call
@@ -57,3 +60,14 @@ def advise(address: int, size: int) -> bool:
     # a partial collapse (some page had no huge page free) still helps; errors are ignored
     _MADVISE(start, end - start, _MADV_COLLAPSE)
     return hinted
+
+
+def advise_once(advised: dict[str, tuple[int, int]], name: str, array: np.ndarray) -> None:
+    """:func:`advise` for ``array``, unless it was asked for ``name`` already: asked again
+    only when the array moved or grew by an eighth since (``advised`` remembers)."""
+    address, size = int(array.ctypes.data), int(array.nbytes)
+    last = advised.get(name)
+    if last is not None and last[0] == address and size < last[1] * 9 // 8:
+        return
+    advise(address, size)
+    advised[name] = (address, size)

@@ -103,8 +103,8 @@ class QuantizedSearch(FlatIndex):
         super().__init__(table, metric)
         self.codes = codes
 
-    def added(self, rows: Rows) -> None:
-        self.codes.add(rows, self.table.rows(rows))
+    def added(self, rows: Rows, vectors: Vectors) -> None:
+        self.codes.add(rows, vectors)
 
     def reset(self) -> None:
         # codes are cheap to derive (a pass over the table), so they are never saved
@@ -126,6 +126,9 @@ class QuantizedSearch(FlatIndex):
 class HnswSearch(FlatIndex):
     """HNSW graph search over the table's rows; exact search is the fallback and the guide.
 
+    With ``min_rows=0`` the graph is always there, so it alone keeps the vectors (the
+    table holds none): exact searches gather them from the graph's row-major copy.
+
     Args:
         table: the store's rows.
         metric: the store's metric.
@@ -141,13 +144,23 @@ class HnswSearch(FlatIndex):
         self.graph = graph
         self.min_rows = min_rows
         self.active = min_rows == 0
+        table.vectors_elsewhere = self.active
 
-    def added(self, rows: Rows) -> None:
+    def added(self, rows: Rows, vectors: Vectors) -> None:
         if self.active:
-            self.graph.add(rows, self.table.rows(rows))
+            self.graph.add(rows, vectors)
             self._maybe_compact()
         elif self.table.live >= self.min_rows:
             self.reset()
+
+    def vectors(self, rows: Rows) -> Vectors:
+        return self.graph.vectors_of(rows) if self.active else self.table.rows(rows)
+
+    def _live_vectors(self) -> tuple[Rows, Vectors]:
+        live = np.flatnonzero(self.table.live_mask())
+        if self.table.holds_vectors:
+            return live, self.table.rows(live)
+        return live, self.graph.vectors_of(live)
 
     def removed(self, rows: Rows) -> None:
         if self.active:
@@ -159,12 +172,13 @@ class HnswSearch(FlatIndex):
         self.active = self.table.live >= self.min_rows or (
             self.active and self.table.live >= self.min_rows // 2
         )
-        live = np.flatnonzero(self.table.live_mask())
+        live, vectors = self._live_vectors()
         if self.active:
             logger.info("building the HNSW graph over %d rows", len(live))
-            self.graph.rebuild(live, self.table.rows(live))
+            self.graph.rebuild(live, vectors)
         else:
-            self.graph.rebuild(live[:0], self.table.rows(live[:0]))
+            self.graph.rebuild(live[:0], vectors[:0])
+        self.table.release_vectors()
 
     def renumbered(self, kept: Rows) -> None:
         """Rows ``kept[i]`` became row ``i``: relabel the graph's nodes, no rebuild."""
@@ -176,12 +190,19 @@ class HnswSearch(FlatIndex):
             self.graph.save(graph_path(directory), generation=version, rows=self.table.n)
 
     def load(self, directory: Path, version: str) -> bool:
-        """Adopt the saved graph of ``version`` if it is whole and current, else rebuild."""
+        """Adopt the saved graph of ``version`` if it is whole and current, else rebuild.
+
+        Returns False, as for a rebuild, also when the graph cannot be rebuilt because
+        the table was loaded without vectors: the caller then reads them from the truth.
+        """
         wanted = self.table.live >= self.min_rows
         path = graph_path(directory)
         if wanted and self.graph.load(path, generation=version, rows=self.table.n):
             self.active = True
+            self.table.release_vectors()
             return True
+        if not self.table.holds_vectors:
+            return False
         self.reset()
         return not self.active
 

@@ -186,8 +186,8 @@ class LocalVectorStore(VectorStore):
         try:
             with db.read() as conn:
                 loaded = disk.load_rows(directory, db, conn, self.dimensions)
-                self._load(directory, db, loaded)
-                if len(self._slot_of) != db.count(conn):
+                whole = self._load(directory, db, loaded)
+                if not whole or len(self._slot_of) != db.count(conn):
                     # a cache that does not add up is stale whatever its tag says
                     self._reset_memory()
                     loaded = disk.load_rows(directory, db, conn, self.dimensions, cache=False)
@@ -199,9 +199,12 @@ class LocalVectorStore(VectorStore):
             self._files.close()
             raise
 
-    def _load(self, directory: Path, db: Database, loaded: disk.Loaded) -> None:
-        """Adopt the rows read at open, then apply the changes made since they were cached."""
-        self._table.adopt(loaded.matrix)
+    def _load(self, directory: Path, db: Database, loaded: disk.Loaded) -> bool:
+        """Adopt the rows read at open, then the changes since; False when the cache has no
+        vectors (a graph keeps them) and this store has no graph to take them from."""
+        if loaded.matrix is None and not self._table.vectors_elsewhere:
+            return False
+        self._table.adopt(loaded.matrix, len(loaded.ids))
         self._ids = loaded.ids
         self._texts = loaded.texts
         self._metadata = [stored_metadata(m) for m in loaded.metadata]
@@ -213,6 +216,8 @@ class LocalVectorStore(VectorStore):
         self._columns = MetadataColumns.of_rows(self._metadata)
         # before the changes apply, so they update a graph loaded for the cached table
         fresh = self._index.load(directory, f"{db.uid}/{loaded.generation}")
+        if not self._table.holds_vectors and not fresh:
+            return False
         self._cached = loaded.generation if fresh and loaded.generation == db.generation else None
         if loaded.deleted:
             self._apply_delete(loaded.deleted)
@@ -220,6 +225,7 @@ class LocalVectorStore(VectorStore):
             self._apply_items(loaded.written)
         if loaded.deleted or loaded.written:
             self._cached = None
+        return True
 
     def _apply_items(self, items: list[Item]) -> None:
         blob = b"".join(i[3] or b"" for i in items)
@@ -279,7 +285,8 @@ class LocalVectorStore(VectorStore):
         assert db is not None
         assert directory is not None
         generation = db.generation
-        disk.write_table(directory, db, self._table.view(), self._ids, self._texts, self._metadata)
+        matrix = None if self._table.vectors_elsewhere else self._table.view()  # else: graph's
+        disk.write_table(directory, db, matrix, self._ids, self._texts, self._metadata)
         self._index.save(directory, f"{db.uid}/{generation}")
         db.prune(generation)
         self._cached = generation
@@ -354,11 +361,12 @@ class LocalVectorStore(VectorStore):
                 self._texts[row] = texts[i]
                 self._metadata[row] = stored_metadata(metadata[i])
                 self._columns.set(row, metadata[i])
-            self._index.added(rows)
+            self._index.added(rows, vectors[old])
         new = [i for i, id_ in enumerate(ids) if id_ not in slot_of] if old else range(len(ids))
         if len(new):
             first = self._table.n
-            self._table.append(vectors if not old else vectors[list(new)])
+            added = vectors if not old else vectors[list(new)]
+            self._table.append(added)
             for offset, i in enumerate(new):
                 row = first + offset
                 slot_of[ids[i]] = row
@@ -367,7 +375,7 @@ class LocalVectorStore(VectorStore):
                 self._metadata.append(stored_metadata(metadata[i]))
                 if metadata[i]:
                     self._columns.set(row, metadata[i])
-            self._index.added(np.arange(first, self._table.n, dtype=np.int64))
+            self._index.added(np.arange(first, self._table.n, dtype=np.int64), added)
 
     def _apply_delete(self, ids: list[str]) -> int:
         self._masks.clear()
@@ -407,7 +415,7 @@ class LocalVectorStore(VectorStore):
             if missing:
                 raise NotFoundError(missing)
             rows = np.array([self._slot_of[i] for i in ids], np.int64)
-            vectors = self._table.rows(rows)
+            vectors = self._index.vectors(rows)
             return [
                 Record(
                     id=id_,

@@ -5,6 +5,9 @@ The matrix is held as ``(dimensions, capacity)`` float32, so one query is a
 ``matrix @ q`` for single queries on the same BLAS. Rows are numbered in insertion
 order; a deleted row stays as a tombstone until ``compact`` renumbers the survivors
 (keeping their relative order, which is how score ties are broken).
+
+An index that keeps every vector itself (the HNSW graph) sets ``vectors_elsewhere``:
+the table then keeps only the live flags and norms, so the vectors are held once.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class VectorTable:
         self.dimensions = dimensions
         self.n = 0  # rows in use, live or tombstoned
         self.live = 0
+        self.vectors_elsewhere = False
         self.matrix = np.empty((dimensions, 0), np.float32)
         self.sq_norms = np.empty(0, np.float32)
         self.alive = np.empty(0, np.bool_)
@@ -51,18 +55,29 @@ class VectorTable:
     def capacity(self) -> int:
         return int(self.matrix.shape[1])
 
+    @property
+    def holds_vectors(self) -> bool:
+        """Whether ``view`` and ``rows`` can answer (the matrix covers every row)."""
+        return self.capacity >= self.n
+
+    def release_vectors(self) -> None:
+        """Drop the matrix when an index keeps the vectors (after it was built from it)."""
+        if self.vectors_elsewhere:
+            self.matrix = np.empty((self.dimensions, 0), np.float32)
+
     def view(self) -> Vectors:
         """The ``(dimensions, n)`` matrix of rows in use (a view, no copy)."""
         return self.matrix[:, : self.n]
 
     def reserve(self, rows: int) -> None:
         """Make room for ``rows`` rows in total."""
-        if rows <= self.capacity:
+        if rows <= len(self.alive):
             return
-        capacity = max(rows, int(self.capacity * (1 + GROWTH)) + 64)
-        matrix = np.empty((self.dimensions, capacity), np.float32)
-        matrix[:, : self.n] = self.matrix[:, : self.n]
-        self.matrix = matrix
+        capacity = max(rows, int(len(self.alive) * (1 + GROWTH)) + 64)
+        if not self.vectors_elsewhere:
+            matrix = np.empty((self.dimensions, capacity), np.float32)
+            matrix[:, : self.n] = self.matrix[:, : self.n]
+            self.matrix = matrix
         sq_norms = np.zeros(capacity, np.float32)
         sq_norms[: self.n] = self.sq_norms[: self.n]
         self.sq_norms = sq_norms
@@ -77,7 +92,8 @@ class VectorTable:
         top = int(rows.max()) + 1
         self.reserve(top)
         newly_alive = int((~self.alive[rows]).sum())
-        self.matrix[:, rows] = vectors.T
+        if not self.vectors_elsewhere:
+            self.matrix[:, rows] = vectors.T
         self.sq_norms[rows] = squared_norms(vectors)
         self.alive[rows] = True
         self.n = max(self.n, top)
@@ -88,23 +104,26 @@ class VectorTable:
         m = len(vectors)
         self.reserve(self.n + m)
         end = self.n + m
-        self.matrix[:, self.n : end] = vectors.T
+        if not self.vectors_elsewhere:
+            self.matrix[:, self.n : end] = vectors.T
         self.sq_norms[self.n : end] = squared_norms(vectors)
         self.alive[self.n : end] = True
         self.n = end
         self.live += m
 
-    def adopt(self, matrix: Vectors) -> None:
-        """Take a ``(dimensions, n)`` C-contiguous matrix (no copy) as the live rows."""
-        rows = matrix.shape[1]
-        self.matrix = matrix
-        self.sq_norms = np.empty(rows, np.float32)
-        self.alive = np.empty(rows, np.bool_)
+    def adopt(self, matrix: Vectors | None, rows: int) -> None:
+        """Take a ``(dimensions, rows)`` C-contiguous matrix (no copy) as the live rows.
+
+        With ``matrix=None`` the index that keeps the vectors supplies them (``rows``
+        rows, norms left at zero: only the index reads them).
+        """
+        self.matrix = np.empty((self.dimensions, 0), np.float32) if matrix is None else matrix
+        self.sq_norms = np.zeros(rows, np.float32)
+        self.alive = np.ones(rows, np.bool_)
         self.n = self.live = rows
-        for start in range(0, rows, 65536):
+        for start in range(0, rows if matrix is not None else 0, 65536):
             end = min(rows, start + 65536)
             self.sq_norms[start:end] = squared_norms(self.matrix[:, start:end].T)
-        self.alive[:rows] = True
 
     def kill(self, rows: Rows) -> None:
         """Mark rows deleted (their numbers are not reused until ``compact``)."""
@@ -127,12 +146,13 @@ class VectorTable:
         """
         kept = np.flatnonzero(self.alive[: self.n])
         m = len(kept)
-        matrix = np.empty((self.dimensions, m), np.float32)
-        # column blocks keep the temporary copy small for large tables
-        for start in range(0, m, 65536):
-            block = kept[start : start + 65536]
-            matrix[:, start : start + len(block)] = self.matrix[:, block]
-        self.matrix = matrix
+        if self.holds_vectors:
+            matrix = np.empty((self.dimensions, m), np.float32)
+            # column blocks keep the temporary copy small for large tables
+            for start in range(0, m, 65536):
+                block = kept[start : start + 65536]
+                matrix[:, start : start + len(block)] = self.matrix[:, block]
+            self.matrix = matrix
         self.sq_norms = self.sq_norms[kept].copy()
         self.alive = np.ones(m, np.bool_)
         self.n = self.live = m
