@@ -7,7 +7,7 @@ database file itself, as a ``CorruptIndexError`` names it. For each database it:
 1. takes the write lock (another process using the index makes it fail, changing nothing)
    and copies the file, with its WAL, to ``NAME.damaged-YYYYmmddTHHMMSS``;
 2. runs ``PRAGMA integrity_check`` and reads every row it can reach (forward and backward
-   through the table and through both indexes, then each row on its own), checking each
+   through the table both ways and through its id index, then each row on its own), checking each
    row's CRC-32, its text encoding, its metadata JSON and its vector's length;
 3. writes the intact rows, in their order, to a fresh database and renames it over the
    damaged one (the caches derived from it are deleted, so they are rebuilt on open);
@@ -53,17 +53,16 @@ _SCANS = (
     "SELECT seq, id FROM items ORDER BY seq",
     "SELECT seq, id FROM items ORDER BY seq DESC",
     "SELECT seq, id FROM items INDEXED BY sqlite_autoindex_items_1",
-    "SELECT seq, NULL FROM items INDEXED BY items_gen",
 )
 
 
 @dataclass
 class Dropped:
     """A row that could not be kept: its id (None when no index names it), its position
-    in insertion order (``seq``), and why."""
+    in insertion order (1 for the first row found), and why."""
 
     id: str | None
-    seq: int
+    position: int
     reason: str
 
 
@@ -275,22 +274,22 @@ def _salvage(
             stopped += 1
     if stopped == len(_SCANS):
         report.notes.append(
-            "parts of the table and of both indexes cannot be read: rows stored there are "
+            "parts of the table and of its id index cannot be read: rows stored there are "
             "lost without a trace and are not listed above"
         )
     items: list[Item] = []
     seen: set[str] = set()
     width = 4 * int(config["dimensions"]) if meta.get("kind") == _STORE_KIND else None
-    for seq in sorted(seqs):
+    for position, seq in enumerate(sorted(seqs), 1):
         try:
             item = _row(db, seq, width)
         except (sqlite3.DatabaseError, ValueError, TypeError) as exc:
             raw = seqs[seq]
             id_ = None if raw is None else raw.decode("utf-8", "replace")
-            report.dropped.append(Dropped(id_, seq, str(exc) or type(exc).__name__))
+            report.dropped.append(Dropped(id_, position, str(exc) or type(exc).__name__))
             continue
         if item[0] in seen:
-            report.dropped.append(Dropped(item[0], seq, "a second row with this id"))
+            report.dropped.append(Dropped(item[0], position, "a second row with this id"))
             continue
         seen.add(item[0])
         items.append(item)
@@ -402,7 +401,7 @@ def _command(args: argparse.Namespace) -> int:
             print(f"  found: {problem}")
         for dropped in report.dropped:
             name = "(id unknown)" if dropped.id is None else repr(dropped.id)
-            print(f"  dropped row {dropped.seq} {name}: {dropped.reason}")
+            print(f"  dropped row {dropped.position} {name}: {dropped.reason}")
         if report.backup is not None:
             print(f"  the file as it was is kept as {report.backup}")
         for removed in report.removed:
