@@ -1,4 +1,4 @@
-"""Loading files into Documents, and the manifest that makes folder ingestion incremental.
+"""Loading files into Documents for ingestion (``IngestReport`` and ``Manifest`` are re-exported).
 
 Supported: ``.txt``, ``.md``/``.markdown``, ``.rst``, ``.html``/``.htm`` (converted to
 text), source code (``CODE_SUFFIXES``: Python, JavaScript, TypeScript, Go, Rust, Java,
@@ -8,10 +8,10 @@ field; any other JSON is indexed as text), ``.jsonl`` (one object per line), and
 with the ``ragmem[pdf]`` extra. Files are read as UTF-8; a file that cannot be read or
 parsed is reported, never half-ingested; a bad record of a JSON file is reported with its
 line (or position) and skipped. A text longer than ``PART_CHARS`` is split at line ends
-into parts (``doc_id:partN``, with ``part_start`` in metadata), each chunked on its own.
-
-Folders are walked without following symlinks that lead outside them (unless asked),
-and only regular files are read: a FIFO named ``notes.txt`` is reported, not opened.
+into parts (``doc_id:partN``, with ``part_start`` in metadata), each chunked on its own;
+``iter_documents`` reads a large text file one part at a time. Folders are walked without
+following symlinks that lead outside them (unless asked), and only regular files are
+read: a FIFO named ``notes.txt`` is reported, not opened.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ import json
 import math
 import os
 import stat
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragmem.errors import InvalidInputError, MissingDependencyError
+from ragmem.htmltext import html_to_text
 from ragmem.manifest import FileProblem, IngestReport, Manifest
 from ragmem.types import Document
 
@@ -409,50 +409,3 @@ def _read_pdf(path: Path) -> str:
         return "\n\n".join(page.extract_text() or "" for page in reader.pages)
     except Exception as exc:  # pypdf raises many unrelated types on damaged files
         raise UnreadableFileError(path, f"cannot read PDF ({exc})") from exc
-
-
-class _TextExtractor(HTMLParser):
-    _SKIP = frozenset({"script", "style", "head", "template", "noscript"})
-    _BLOCK = frozenset(
-        {"p", "div", "br", "li", "ul", "ol", "tr", "table", "section", "article", "pre",
-         "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "header", "footer", "hr", "title"}
-    )  # fmt: skip
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skipping += 1
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP:
-            self._skipping = max(0, self._skipping - 1)
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            self.parts.append(data)
-
-
-def html_to_text(html: str) -> str:
-    """Visible text of an HTML page: scripts and styles dropped, blocks on their own lines."""
-    parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
-    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
-    paragraphs: list[str] = []
-    blank = True
-    for line in lines:
-        if line:
-            paragraphs.append(line)
-            blank = False
-        elif not blank:
-            paragraphs.append("")
-            blank = True
-    return "\n".join(paragraphs).strip()
