@@ -246,6 +246,9 @@ class IndexWriter:
                 todo.append(source)
         if not todo:
             return
+        # parts of a source that an earlier failed call left in flight
+        self._written.clear()
+        self.finish_deletes()
         reporter = ProgressReporter(progress)
         reporter.start("chunking", len(todo), "files")
         written = 0

@@ -191,3 +191,25 @@ def test_a_crash_while_writing_parts_leaves_one_whole_version(tmp_path, small_pa
     if after == 40:
         assert lines[-1] == "done"
         assert found == new
+
+
+def test_a_write_in_parts_that_failed_is_retried_whole_in_the_same_process(tmp_path, small_parts):
+    rag = _pipeline(tmp_path)
+    rag.ingest([_big(1)])
+    upsert = rag.store.upsert
+    calls = iter(range(100))
+
+    def failing(ids, *args, **kwargs):
+        if next(calls) == 3:
+            raise OSError("disk full")
+        upsert(ids, *args, **kwargs)
+
+    rag.store.upsert = failing
+    with pytest.raises(OSError, match="disk full"):
+        rag.ingest([_big(2)])
+    rag.store.upsert = upsert
+    assert rag.ingest([_big(2)]).updated == ["big"]
+    chunks = rag.manifest.entries["doc:big"]["chunks"]
+    assert len(chunks) == len(set(chunks))
+    assert set(chunks) == all_ids(rag.store) == _ids(2)
+    assert not rag.manifest.deleting
