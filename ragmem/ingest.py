@@ -1,4 +1,4 @@
-"""Loading files into Documents, and the manifest that makes folder ingestion incremental.
+"""Loading files into Documents for ingestion (``IngestReport`` and ``Manifest`` are re-exported).
 
 Supported: ``.txt``, ``.md``/``.markdown``, ``.rst``, ``.html``/``.htm`` (converted to
 text), source code (``CODE_SUFFIXES``: Python, JavaScript, TypeScript, Go, Rust, Java,
@@ -8,28 +8,32 @@ field; any other JSON is indexed as text), ``.jsonl`` (one object per line), and
 with the ``ragmem[pdf]`` extra. Files are read as UTF-8; a file that cannot be read or
 parsed is reported, never half-ingested; a bad record of a JSON file is reported with its
 line (or position) and skipped. A text longer than ``PART_CHARS`` is split at line ends
-into parts (``doc_id:partN``, with ``part_start`` in metadata), each chunked on its own.
-
-Folders are walked without following symlinks that lead outside them (unless asked),
-and only regular files are read: a FIFO named ``notes.txt`` is reported, not opened.
+into parts (``doc_id:partN``, with ``part_start`` in metadata), each chunked on its own;
+``iter_documents`` reads a large text file one part at a time. Folders are walked without
+following symlinks that lead outside them (unless asked), and only regular files are
+read: a FIFO named ``notes.txt`` is reported, not opened.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import itertools
 import json
 import math
 import os
 import stat
-import tempfile
-from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
-
-from ragmem.errors import CorruptIndexError, InvalidInputError, MissingDependencyError
+from ragmem.errors import InvalidInputError, MissingDependencyError
+from ragmem.htmltext import html_to_text
+from ragmem.manifest import FileProblem, IngestReport, Manifest
 from ragmem.types import Document
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import TextIO
 
 __all__ = [
     "CODE_SUFFIXES",
@@ -41,6 +45,7 @@ __all__ = [
     "Manifest",
     "UnreadableFileError",
     "file_sha256",
+    "iter_documents",
     "list_files",
     "load_file",
 ]
@@ -67,6 +72,8 @@ SUPPORTED_SUFFIXES = tuple(
 _LISTED_PROBLEMS = 3
 PART_CHARS = 1 << 20
 """A text file longer than this (in characters) is indexed as parts of at most this size."""
+# files that must be parsed whole (their text is not a slice of the file's text)
+_WHOLE_SUFFIXES = frozenset({".pdf", ".json", ".jsonl", ".html", ".htm"})
 
 
 class UnreadableFileError(InvalidInputError):
@@ -81,36 +88,6 @@ class UnreadableFileError(InvalidInputError):
         super().__init__(f"{path}: {reason}")
         self.path = str(path)
         self.reason = reason
-
-
-class FileProblem(BaseModel):
-    """A file that was skipped or could not be read, and why."""
-
-    path: str
-    reason: str
-
-
-class IngestReport(BaseModel):
-    """What one ingestion did, file by file (paths as given) and in chunk counts."""
-
-    added: list[str] = Field(default_factory=list)
-    updated: list[str] = Field(default_factory=list)
-    unchanged: list[str] = Field(default_factory=list)
-    removed: list[str] = Field(default_factory=list)
-    skipped: list[FileProblem] = Field(default_factory=list)
-    failed: list[FileProblem] = Field(default_factory=list)
-    chunks_added: int = 0
-    chunks_deleted: int = 0
-    embedded: int = 0
-
-    def summary(self) -> str:
-        """One line for people, e.g. ``3 added, 1 updated, 0 removed, 12 unchanged ...``."""
-        return (
-            f"{len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed, "
-            f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped, "
-            f"{len(self.failed)} unreadable; {self.chunks_added} chunks written, "
-            f"{self.chunks_deleted} deleted, {self.embedded} texts embedded"
-        )
 
 
 def file_sha256(path: Path) -> str:
@@ -220,9 +197,7 @@ def load_file(
         text = html_to_text(text)
     if not text.strip():
         return []
-    metadata: dict[str, Any] = {"source": doc_id}
-    if suffix in CODE_SUFFIXES:
-        metadata.update(path=doc_id, language=CODE_SUFFIXES[suffix])
+    metadata = _text_metadata(suffix, doc_id)
     if len(text) <= PART_CHARS:
         return [Document(id=doc_id, text=text, metadata=metadata)]
     # a large file becomes parts, so chunking (and a tokenizer's offsets) never holds
@@ -231,6 +206,95 @@ def load_file(
         Document(id=f"{doc_id}:part{n}", text=part, metadata={**metadata, "part_start": start})
         for n, (start, part) in enumerate(_parts(text, PART_CHARS))
     ]
+
+
+def iter_documents(
+    path: Path,
+    *,
+    doc_id: str,
+    text_field: str = "text",
+    id_field: str = "id",
+    problems: list[FileProblem] | None = None,
+) -> Iterator[Document]:
+    """The documents of ``load_file``, read as they are needed.
+
+    A text file (Markdown, code, configuration, plain text) larger than ``PART_CHARS``
+    is streamed: its parts are read one at a time, so memory holds one part however
+    large the file. The file is checked to be UTF-8 before the first part is yielded,
+    so an undecodable file fails before anything of it is indexed. Other files are
+    loaded whole by ``load_file``.
+
+    Raises:
+        UnreadableFileError: as ``load_file``, before the first document.
+    """
+    suffix = path.suffix.lower()
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise UnreadableFileError(path, str(exc.strerror or exc)) from exc
+    if suffix in _WHOLE_SUFFIXES or size <= PART_CHARS:
+        yield from load_file(
+            path, doc_id=doc_id, text_field=text_field, id_field=id_field, problems=problems
+        )
+        return
+    _check_utf8(path)
+    metadata = _text_metadata(suffix, doc_id)
+    try:
+        with path.open(encoding="utf-8") as fh:
+            parts = _stream_parts(fh, PART_CHARS)
+            first = next(parts, None)
+            if first is None:
+                return
+            second = next(parts, None)
+            if second is None:  # fewer characters than bytes: one document, as load_file
+                if first[1].strip():
+                    yield Document(id=doc_id, text=first[1], metadata=metadata)
+                return
+            for n, (start, part) in enumerate(itertools.chain([first, second], parts)):
+                part_metadata = {**metadata, "part_start": start}
+                yield Document(id=f"{doc_id}:part{n}", text=part, metadata=part_metadata)
+    except UnicodeDecodeError as exc:  # the file changed since it was checked
+        raise UnreadableFileError(path, f"not UTF-8 text ({exc.reason})") from exc
+    except OSError as exc:
+        raise UnreadableFileError(path, str(exc.strerror or exc)) from exc
+
+
+def _check_utf8(path: Path) -> None:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise UnreadableFileError(path, f"not UTF-8 text ({exc.reason})") from exc
+    except OSError as exc:
+        raise UnreadableFileError(path, str(exc.strerror or exc)) from exc
+
+
+def _text_metadata(suffix: str, doc_id: str) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"source": doc_id}
+    if suffix in CODE_SUFFIXES:
+        metadata.update(path=doc_id, language=CODE_SUFFIXES[suffix])
+    return metadata
+
+
+def _stream_parts(fh: TextIO, size: int) -> Iterator[tuple[int, str]]:
+    """``_parts`` of the text read from ``fh``, holding at most one part and a tail."""
+    buffer = ""
+    start = 0
+    while True:
+        # one character beyond a part tells whether the text ends here
+        buffer += fh.read(size + 1 - len(buffer))
+        if len(buffer) <= size:
+            if buffer:
+                yield start, buffer
+            return
+        newline = buffer.rfind("\n", size // 2, size)
+        end = newline + 1 if newline >= 0 else size
+        yield start, buffer[:end]
+        buffer = buffer[end:]
+        start += end
 
 
 def _parts(text: str, size: int) -> list[tuple[int, str]]:
@@ -345,104 +409,3 @@ def _read_pdf(path: Path) -> str:
         return "\n\n".join(page.extract_text() or "" for page in reader.pages)
     except Exception as exc:  # pypdf raises many unrelated types on damaged files
         raise UnreadableFileError(path, f"cannot read PDF ({exc})") from exc
-
-
-class _TextExtractor(HTMLParser):
-    _SKIP = frozenset({"script", "style", "head", "template", "noscript"})
-    _BLOCK = frozenset(
-        {"p", "div", "br", "li", "ul", "ol", "tr", "table", "section", "article", "pre",
-         "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "header", "footer", "hr", "title"}
-    )  # fmt: skip
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skipping += 1
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP:
-            self._skipping = max(0, self._skipping - 1)
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            self.parts.append(data)
-
-
-def html_to_text(html: str) -> str:
-    """Visible text of an HTML page: scripts and styles dropped, blocks on their own lines."""
-    parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
-    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
-    paragraphs: list[str] = []
-    blank = True
-    for line in lines:
-        if line:
-            paragraphs.append(line)
-            blank = False
-        elif not blank:
-            paragraphs.append("")
-            blank = True
-    return "\n".join(paragraphs).strip()
-
-
-class Manifest:
-    """What has been ingested: for each source key, its content hash and chunk ids.
-
-    Stored as JSON beside the index and replaced atomically (write, fsync, rename).
-    """
-
-    VERSION = 1
-
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path
-        self.entries: dict[str, dict[str, Any]] = {}
-        # chunk ids of deleted sources not yet confirmed gone from the store and BM25
-        self.deleting: list[str] = []
-        if path is not None and path.exists():
-            self.entries, self.deleting = self._read(path)
-
-    @staticmethod
-    def _read(path: Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise CorruptIndexError(path, f"unreadable manifest ({exc})") from exc
-        if not isinstance(data, dict) or data.get("version") != Manifest.VERSION:
-            raise CorruptIndexError(path, "not a ragmem manifest of a known version")
-        entries = data.get("entries")
-        deleting = data.get("deleting", [])
-        if not isinstance(entries, dict) or not isinstance(deleting, list):
-            raise CorruptIndexError(path, "manifest has no entries")
-        return entries, deleting
-
-    def chunk_ids(self) -> list[str]:
-        """Every chunk id the manifest knows, in ingestion order."""
-        return [cid for entry in self.entries.values() for cid in entry["chunks"]]
-
-    def save(self) -> None:
-        """Write the manifest atomically (no-op for an in-memory manifest)."""
-        if self.path is None:
-            return
-        state: dict[str, Any] = {"version": self.VERSION, "entries": self.entries}
-        if self.deleting:
-            state["deleting"] = self.deleting
-        payload = json.dumps(state, sort_keys=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".manifest-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise

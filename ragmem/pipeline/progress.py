@@ -1,4 +1,7 @@
-"""Progress of an ingestion over the whole run: chunking files, then embedding and writing chunks.
+"""Progress of an ingestion over the whole run: reading the first files, then indexing chunks.
+
+Files are read and chunked while earlier chunks are embedded and written, so the
+``indexing`` stage's total is extrapolated from the files chunked so far until all are.
 
 ``progress=True`` draws one line on stderr (redrawn in place on a terminal, every tenth
 of the work otherwise); a callable receives a ``Progress`` after each step, to drive a
@@ -21,10 +24,10 @@ class Progress:
     """One step of an ingestion.
 
     Attributes:
-        stage: ``"chunking"`` (reading and splitting files; unit ``files``) or
-            ``"indexing"`` (embedding and writing; unit ``chunks``).
+        stage: ``"chunking"`` (reading and splitting the first files; unit ``files``) or
+            ``"indexing"`` (embedding and writing, while later files are read; unit ``chunks``).
         done: units finished in this stage.
-        total: units in this stage.
+        total: units in this stage (while files are still being read, an estimate).
         unit: ``"files"`` or ``"chunks"``.
         elapsed: seconds since the stage started.
     """

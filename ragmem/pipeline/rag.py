@@ -13,7 +13,7 @@ from ragmem.context import ContextBuilder
 from ragmem.embedders.base import Embedder
 from ragmem.errors import ConfigurationError, InvalidInputError
 from ragmem.filters import matches, parse_filter
-from ragmem.ingest import FileProblem, IngestReport, Manifest, load_file
+from ragmem.ingest import IngestReport, Manifest, iter_documents
 from ragmem.llms.base import LLM
 from ragmem.pipeline.answer import (
     SYSTEM_PROMPT,
@@ -45,7 +45,7 @@ from ragmem.stores.base import VectorStore
 from ragmem.types import Document, validate_metadata
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from ragmem.filters import FilterLike
     from ragmem.pipeline.progress import ProgressLike
@@ -170,6 +170,7 @@ class RAGPipeline(Asking):
             if isinstance(reranker, str)
             else reranker
         )
+        self._share_forward_pass()
         self.llm: LLM | None = load_backend("llms", llm)() if isinstance(llm, str) else llm
         model = getattr(self.llm, "model", None)
         self.context_builder = context or ContextBuilder(
@@ -211,6 +212,23 @@ class RAGPipeline(Asking):
                 return  # a run that stored nothing pins nothing
             write_config(self.path, self._embedder_entry)
             self._config = read_config(self.path)
+
+    def _share_forward_pass(self) -> None:
+        """Give a late-interaction reranker the token vectors of what is ingested, made in
+        the same forward pass as the sentence vectors, instead of a second one when reranking.
+        """
+        from ragmem.retrievers.rerank import LateInteractionReranker
+
+        reranker = self.reranker
+        if not isinstance(reranker, LateInteractionReranker):
+            return
+        token_embedder: object = reranker.token_embedder
+        if (
+            reranker.cache
+            and token_embedder is self.embedder
+            and hasattr(self.embedder, "embed_with_tokens")
+        ):
+            self.writer.tokens = reranker.store.put
 
     def _check_writable(self) -> None:
         if self.read_only:
@@ -320,21 +338,14 @@ class RAGPipeline(Asking):
         salt = json.dumps(extra, sort_keys=True) if extra else ""
         pending = []
         for file in scan.changed:
-            try:
-                documents = load_file(
-                    file.path, doc_id=file.label, text_field=text_field, problems=report.failed
-                )
-            except (InvalidInputError, ImportError) as exc:
-                report.failed.append(_problem(file.label, exc))
-                continue
-            documents = [
-                d.model_copy(update={"metadata": {**extra, **d.metadata}}) for d in documents
-            ]
             digest = file.sha256
             if salt:
                 digest = hashlib.sha256((file.sha256 + salt).encode()).hexdigest()
             chunker = self._chunker_for(file.path.suffix)
-            pending.append(PendingSource(file.key, digest, file.label, documents, chunker))
+            source = PendingSource(file.key, digest, file.label, [], chunker)
+            # read in the writer's reading thread, part by part for a large text file
+            source.documents = _file_documents(file.path, file.label, text_field, extra, source)
+            pending.append(source)
         self.writer.write(pending, report, progress=progress)
         self.writer.delete_sources(scan.removed, report)
         return report
@@ -423,5 +434,12 @@ def _text_document(text: str) -> Document:
     return Document(id=hashlib.sha256(text.encode()).hexdigest()[:16], text=text)
 
 
-def _problem(label: str, exc: Exception) -> FileProblem:
-    return FileProblem(path=label, reason=getattr(exc, "reason", None) or str(exc))
+def _file_documents(
+    path: Path, label: str, text_field: str, extra: Metadata, source: PendingSource
+) -> Iterator[Document]:
+    for document in iter_documents(
+        path, doc_id=label, text_field=text_field, problems=source.problems
+    ):
+        if extra:
+            document = document.model_copy(update={"metadata": {**extra, **document.metadata}})
+        yield document

@@ -10,40 +10,49 @@ half-written file, and the next run finishes the job (writes are idempotent).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from ragmem.errors import InvalidInputError
 from ragmem.ingest import FileProblem, IngestReport, Manifest, file_sha256, list_files
+from ragmem.pipeline.overlap import overlapped
 from ragmem.pipeline.progress import ProgressLike, ProgressReporter
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable, Iterator, Sequence
     from pathlib import Path
 
     from ragmem.embedders.base import Embedder
     from ragmem.pipeline.defaults import Chunker
     from ragmem.retrievers.bm25 import BM25Retriever
     from ragmem.stores.base import VectorStore
-    from ragmem.types import Document, Metadata
+    from ragmem.types import Document, Metadata, Purpose, Vectors
 
 __all__ = ["IndexWriter", "PendingSource", "ScanResult", "ScannedFile", "scan_folder"]
 
-# Chunks embedded per call: large enough for efficient batches, small enough that a long
-# ingestion persists its progress often.
+# Chunks embedded per call: large enough for efficient batches, small enough that the
+# batches in flight between the threads hold little memory.
 _FLUSH_CHUNKS = 256
+# A source of at most this many chunks is written in one store call; a larger one in parts.
+_WHOLE_CHUNKS = 2048
 
 
 @dataclass
 class PendingSource:
-    """One file or document to (re)index: its manifest key, content hash and documents."""
+    """One file or document to (re)index: its manifest key, content hash and documents.
+
+    ``documents`` may be lazy (a generator reading the file): it is iterated in the
+    reading thread, and an ``InvalidInputError`` or ``ImportError`` it raises reports
+    the source as unreadable. ``problems`` collects what loading skipped (bad records).
+    """
 
     key: str
     sha256: str
     label: str
-    documents: list[Document]
+    documents: Iterable[Document]
     chunker: Chunker | None = None  # None: the writer's
+    problems: list[FileProblem] = field(default_factory=list)
 
 
 @dataclass
@@ -69,6 +78,42 @@ class _Chunk:
     id: str
     text: str
     metadata: Metadata
+
+
+@dataclass
+class _Segment:
+    """A source's chunks, all of them (``whole``) or one part; ``failed``: it could not be read."""
+
+    source: PendingSource
+    chunks: list[_Chunk]
+    whole: bool
+    last: bool
+    failed: FileProblem | None = None
+
+
+@dataclass
+class _Batch:
+    """Segments embedded in one call, with the reading thread's counts when it made them."""
+
+    segments: list[_Segment]
+    size: int  # chunks
+    files: int  # sources chunked so far
+    made: int  # chunks made so far
+
+
+@dataclass
+class _Embedded:
+    vectors: Vectors
+    tokens: list[Vectors] | None
+
+
+@runtime_checkable
+class _BothEmbedder(Protocol):
+    """An embedder that makes sentence and token vectors in one forward pass."""
+
+    def embed_with_tokens(
+        self, texts: Sequence[str], *, purpose: Purpose = "document"
+    ) -> tuple[Vectors, list[Vectors]]: ...
 
 
 def scan_folder(
@@ -134,6 +179,11 @@ class IndexWriter:
         self.keyword = keyword
         self.keyword_path = keyword_path
         self.on_commit = on_commit
+        # where token vectors go (a late-interaction reranker's store), made in the same
+        # forward pass as the sentence vectors when the embedder can
+        self.tokens: Callable[[list[str], list[Vectors]], None] | None = None
+        # chunk ids written so far of the large source being written in parts
+        self._written: dict[str, list[str]] = {}
 
     def commit(self) -> None:
         """Persist the keyword index, then the manifest (after ``on_commit``, if set)."""
@@ -172,12 +222,20 @@ class IndexWriter:
         self.commit()
 
     def write(
-        self, sources: list[PendingSource], report: IngestReport, *, progress: ProgressLike = False
+        self,
+        sources: Iterable[PendingSource],
+        report: IngestReport,
+        *,
+        progress: ProgressLike = False,
     ) -> None:
         """Index the sources whose hash differs from the manifest's; skip the others.
 
-        Every source is chunked first, so the indexing stage (embedding and writing, the
-        slow part) reports progress in chunks against a known total.
+        Loading and chunking run in one thread and embedding in another, ahead of the
+        writes done here, through bounded queues: memory holds a few batches, however
+        many sources there are. A source of up to ``_WHOLE_CHUNKS`` chunks lands in one
+        store call; a larger one is written in parts, each recorded in the manifest as
+        pending deletion before it is written, so a crash (or an error reading the rest
+        of the file) removes the part-written version and leaves the old one.
         """
         todo = []
         for source in sources:
@@ -188,28 +246,25 @@ class IndexWriter:
                 todo.append(source)
         if not todo:
             return
+        # parts of a source that an earlier failed call left in flight
+        self._written.clear()
+        self.finish_deletes()
         reporter = ProgressReporter(progress)
         reporter.start("chunking", len(todo), "files")
-        prepared: list[tuple[PendingSource, list[_Chunk]]] = []
-        for n, source in enumerate(todo, start=1):
-            prepared.append((source, self._chunks(source)))
-            reporter.step(n, len(todo), "files")
-        total = sum(len(chunks) for _, chunks in prepared)
-        reporter.start("indexing", total, "chunks")
-        done = 0
-        batch: list[tuple[PendingSource, list[_Chunk]]] = []
-        pending_chunks = 0
+        written = 0
+        indexing = False
         try:
-            for source, chunks in prepared:
-                batch.append((source, chunks))
-                pending_chunks += len(chunks)
-                if pending_chunks >= _FLUSH_CHUNKS:
-                    self._flush(batch, report)
-                    done += pending_chunks
-                    reporter.step(done, total, "chunks")
-                    batch, pending_chunks = [], 0
-            self._flush(batch, report)
-            reporter.step(total, total, "chunks")
+            for batch, (vectors, tokens) in overlapped(self._batches(todo), self._embed):
+                self._write_batch(batch, vectors, tokens, report)
+                written += batch.size
+                # until every file is chunked, the total is extrapolated from those that are
+                total = batch.made
+                if batch.files < len(todo):
+                    total = max(total, round(total * len(todo) / max(batch.files, 1)))
+                if not indexing:
+                    reporter.start("indexing", total, "chunks")
+                    indexing = True
+                reporter.step(written, total, "chunks")
         finally:
             self.commit()
 
@@ -222,55 +277,154 @@ class IndexWriter:
                 if present:
                     self.keyword.delete(present)
 
-    def _chunks(self, source: PendingSource) -> list[_Chunk]:
-        out = []
+    # -- reading and chunking (the producer thread) ----------------------------------------
+
+    def _batches(self, todo: list[PendingSource]) -> Iterator[_Batch]:
+        """The sources' chunks in batches of about ``_FLUSH_CHUNKS``; the last may be empty."""
+        segments: list[_Segment] = []
+        size = made = 0
+        for n, source in enumerate(todo, start=1):
+            for segment in self._segments(source):
+                segments.append(segment)
+                size += len(segment.chunks)
+                made += len(segment.chunks)
+                if size >= _FLUSH_CHUNKS:
+                    yield _Batch(segments, size, n if segment.last else n - 1, made)
+                    segments, size = [], 0
+        yield _Batch(segments, size, len(todo), made)
+
+    def _segments(self, source: PendingSource) -> Iterator[_Segment]:
+        """One source's chunks: one whole segment, or parts once it passes ``_WHOLE_CHUNKS``."""
         chunker = source.chunker or self.chunker
-        for doc in source.documents:
-            for chunk in chunker.chunk(doc):
-                if not chunk.text.strip():
-                    continue  # nothing to embed or retrieve in blank space
-                metadata: Metadata = {
-                    **doc.metadata,
-                    **chunk.metadata,
-                    "doc_id": chunk.doc_id,
-                    "start": chunk.start,
-                    "end": chunk.end,
-                    "chunk_index": chunk.index,
-                }
-                chunk_id = f"{chunk.doc_id}@{source.sha256[:12]}#{chunk.index}"
-                out.append(_Chunk(chunk_id, chunk.text, metadata))
-        if len({c.id for c in out}) != len(out):
-            raise InvalidInputError(f"{source.label}: two documents or chunks share an id")
+        documents = iter(source.documents)
+        buffer: list[_Chunk] = []
+        seen: set[str] = set()
+        split = False
+        while True:
+            try:
+                document = next(documents, None)
+            except (InvalidInputError, ImportError) as exc:
+                yield _Segment(source, [], whole=not split, last=True, failed=_problem(source, exc))
+                return
+            if document is None:
+                break
+            for chunk in self._chunks(source, document, chunker):
+                if chunk.id in seen:
+                    raise InvalidInputError(f"{source.label}: two documents or chunks share an id")
+                seen.add(chunk.id)
+                buffer.append(chunk)
+            split = split or len(buffer) > _WHOLE_CHUNKS
+            while split and len(buffer) >= _FLUSH_CHUNKS:
+                yield _Segment(source, buffer[:_FLUSH_CHUNKS], whole=False, last=False)
+                buffer = buffer[_FLUSH_CHUNKS:]
+        yield _Segment(source, buffer, whole=not split, last=True)
+
+    def _chunks(self, source: PendingSource, doc: Document, chunker: Chunker) -> list[_Chunk]:
+        out = []
+        for chunk in chunker.chunk(doc):
+            if not chunk.text.strip():
+                continue  # nothing to embed or retrieve in blank space
+            metadata: Metadata = {
+                **doc.metadata,
+                **chunk.metadata,
+                "doc_id": chunk.doc_id,
+                "start": chunk.start,
+                "end": chunk.end,
+                "chunk_index": chunk.index,
+            }
+            chunk_id = f"{chunk.doc_id}@{source.sha256[:12]}#{chunk.index}"
+            out.append(_Chunk(chunk_id, chunk.text, metadata))
         return out
 
-    def _flush(self, batch: list[tuple[PendingSource, list[_Chunk]]], report: IngestReport) -> None:
-        texts = [c.text for _, chunks in batch for c in chunks]
-        vectors = (
-            self.embedder.embed(texts)
-            if texts
-            else np.empty((0, self.embedder.dimensions), np.float32)
-        )
-        report.embedded += len(texts)
+    # -- embedding (the embedding thread) --------------------------------------------------
+
+    def _embed(self, batch: _Batch) -> tuple[Vectors, list[Vectors] | None]:
+        texts = [c.text for s in batch.segments for c in s.chunks]
+        if not texts:
+            return np.empty((0, self.embedder.dimensions), np.float32), None
+        if self.tokens is not None and isinstance(self.embedder, _BothEmbedder):
+            return self.embedder.embed_with_tokens(texts)
+        return self.embedder.embed(texts), None
+
+    # -- writing (the caller's thread) -----------------------------------------------------
+
+    def _write_batch(
+        self,
+        batch: _Batch,
+        vectors: Vectors,
+        tokens: list[Vectors] | None,
+        report: IngestReport,
+    ) -> None:
+        report.embedded += batch.size
         offset = 0
-        for source, chunks in batch:
-            ids = [c.id for c in chunks]
-            part = vectors[offset : offset + len(chunks)]
-            offset += len(chunks)
-            chunk_texts = [c.text for c in chunks]
+        for segment in batch.segments:
+            end = offset + len(segment.chunks)
+            part = _Embedded(vectors[offset:end], None if tokens is None else tokens[offset:end])
+            offset = end
+            source = segment.source
+            if segment.failed is not None:
+                report.failed.extend([*source.problems, segment.failed])
+                if not segment.whole:  # drop what was written of it: the old version stays
+                    self._written.pop(source.key, None)
+                    self.finish_deletes()
+            elif segment.whole:
+                self._write_whole(segment, part, report)
+            else:
+                self._write_part(segment, part, report)
+
+    def _write_whole(self, segment: _Segment, part: _Embedded, report: IngestReport) -> None:
+        """Write a source in one store call, then delete its old version's chunks."""
+        ids = self._upsert(segment.chunks, part)
+        self._delete(self._replace(segment.source, ids, report))
+
+    def _write_part(self, segment: _Segment, part: _Embedded, report: IngestReport) -> None:
+        """Write part of a large source; after its last part, replace the old version."""
+        source = segment.source
+        written = self._written.setdefault(source.key, [])
+        if segment.chunks:
+            # recorded as pending deletion before it is written: a crash before the
+            # source is complete leaves its old version, and the part goes on reopening
+            self.manifest.deleting.extend(c.id for c in segment.chunks)
+            self.commit()
+            written += self._upsert(segment.chunks, part)
+        if not segment.last:
+            return
+        del self._written[source.key]
+        new = set(written)
+        self.manifest.deleting = [i for i in self.manifest.deleting if i not in new]
+        # the new version and the old one's deletion are promised in one manifest write
+        self.manifest.deleting += self._replace(source, written, report)
+        self.commit()
+        self.finish_deletes()
+
+    def _upsert(self, chunks: list[_Chunk], part: _Embedded) -> list[str]:
+        ids = [c.id for c in chunks]
+        if ids:
+            texts = [c.text for c in chunks]
             metadata = [c.metadata for c in chunks]
-            if ids:  # one call per source: its new version lands whole
-                self.store.upsert(ids, part, chunk_texts, metadata)
-                if self.keyword is not None:
-                    self.keyword.add(ids, chunk_texts, metadata)
-            old = self.manifest.entries.get(source.key)
-            keep = set(ids)
-            stale = [i for i in old["chunks"] if i not in keep] if old else []
-            self._delete(stale)
-            self.manifest.entries[source.key] = {
-                "sha256": source.sha256,
-                "label": source.label,
-                "chunks": ids,
-            }
-            (report.updated if old else report.added).append(source.label)
-            report.chunks_added += len(ids)
-            report.chunks_deleted += len(stale)
+            self.store.upsert(ids, part.vectors, texts, metadata)
+            if self.keyword is not None:
+                self.keyword.add(ids, texts, metadata)
+            if self.tokens is not None and part.tokens is not None:
+                self.tokens(ids, part.tokens)
+        return ids
+
+    def _replace(self, source: PendingSource, ids: list[str], report: IngestReport) -> list[str]:
+        """Record ``ids`` as the source's chunks; return its old chunks not among them."""
+        old = self.manifest.entries.get(source.key)
+        keep = set(ids)
+        stale = [i for i in old["chunks"] if i not in keep] if old else []
+        self.manifest.entries[source.key] = {
+            "sha256": source.sha256,
+            "label": source.label,
+            "chunks": ids,
+        }
+        report.failed.extend(source.problems)
+        (report.updated if old else report.added).append(source.label)
+        report.chunks_added += len(ids)
+        report.chunks_deleted += len(stale)
+        return stale
+
+
+def _problem(source: PendingSource, exc: Exception) -> FileProblem:
+    return FileProblem(path=source.label, reason=getattr(exc, "reason", None) or str(exc))
