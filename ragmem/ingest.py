@@ -45,6 +45,7 @@ __all__ = [
     "Manifest",
     "UnreadableFileError",
     "file_sha256",
+    "html_to_text",
     "iter_documents",
     "list_files",
     "load_file",

@@ -13,7 +13,7 @@ import threading
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Generator, Iterable
 
 __all__ = ["overlapped"]
 
@@ -60,7 +60,7 @@ class _Channel(Generic[T]):
 
 def overlapped(
     items: Iterable[T], transform: Callable[[T], U], *, depth: int = 2
-) -> Iterator[tuple[T, U]]:
+) -> Generator[tuple[T, U], None, None]:
     """Yield ``(item, transform(item))`` in order, computing ahead in two threads.
 
     One thread iterates ``items``, another applies ``transform``; each hands its results

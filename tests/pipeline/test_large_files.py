@@ -124,7 +124,12 @@ def test_a_source_larger_than_one_store_call_is_written_in_parts(tmp_path, small
     rag = _pipeline(tmp_path)
     calls = []
     upsert = rag.store.upsert
-    rag.store.upsert = lambda ids, *a, **k: calls.append(len(ids)) or upsert(ids, *a, **k)
+
+    def counting_upsert(ids, *args, **kwargs):
+        calls.append(len(ids))
+        return upsert(ids, *args, **kwargs)
+
+    rag.store.upsert = counting_upsert
     report = rag.ingest([_big(1)])
     assert len(calls) > 3
     assert max(calls) <= 8

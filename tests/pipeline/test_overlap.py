@@ -109,6 +109,7 @@ def test_embedding_starts_before_every_document_is_chunked():
     report = rag.ingest(docs)
     assert report.chunks_added == rag.store.count() == 3000
     assert embedder.chunked_at_call[0] < 3000 // 2
+    assert rag.keyword is not None
     assert len(rag.keyword) == 3000
 
 
