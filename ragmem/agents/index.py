@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -20,11 +22,25 @@ from ragmem.embedders.base import Embedder
 from ragmem.errors import NotFoundError
 from ragmem.filters import Filter, matches
 from ragmem.stores.base import VectorStore
-from ragmem.types import Hit, Metadata
+from ragmem.types import Hit, Metadata, Vectors
 
 __all__ = ["MemoryIndex"]
 
 Session = tuple[str | None, str | None, str]
+
+
+@runtime_checkable
+class _JointEmbedder(Protocol):
+    """An embedder that gives sentence and token vectors from one forward pass."""
+
+    def embed_with_tokens(self, texts: Sequence[str]) -> tuple[Vectors, list[Vectors]]: ...
+
+
+def _as_stored(matrix: np.ndarray) -> np.ndarray:
+    """Token vectors rounded as the ledger stores them (float16), so a reopened memory
+    scores exactly like the running one."""
+    out: np.ndarray = matrix.astype(np.float16).astype(np.float32)
+    return out
 
 
 class MemoryIndex:
@@ -37,7 +53,9 @@ class MemoryIndex:
         self.embedder = embedder
         self.store = store
         self.recall = Recall(embedder=embedder, store=store, weights=weights)
-        self.fresh: dict[str, np.ndarray] = {}  # dense vectors embedded by the current write
+        # vectors embedded by the current write, not yet indexed
+        self.fresh: dict[str, np.ndarray] = {}
+        self.fresh_tokens: dict[str, np.ndarray] = {}
         self._token_hash: dict[str, str] = {}
         # memories of each (user, agent, session) in time order, for neighbour smoothing
         self._sessions: dict[Session, list[tuple[float, int, str]]] = defaultdict(list)
@@ -82,7 +100,21 @@ class MemoryIndex:
                 )
                 self._index(live, self._token_vectors(live))
             self.ledger.done([seq for seq, _ in pending])
-            self.fresh.clear()
+            self.discard_fresh()
+
+    def discard_fresh(self) -> None:
+        """Drop vectors embedded for a write (applied, or rolled back)."""
+        self.fresh.clear()
+        self.fresh_tokens.clear()
+
+    def embed(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        """Dense vectors of ``texts`` and, when the embedder gives both from one forward
+        pass and recall uses them, their token vectors (as stored); else None."""
+        embedder = self.embedder
+        if self.recall.tokens is not None and isinstance(embedder, _JointEmbedder):
+            dense, tokens = embedder.embed_with_tokens(texts)
+            return dense, [_as_stored(m) for m in tokens]
+        return embedder.embed(texts), None
 
     def _index(self, items: list[MemoryItem], tokens: dict[str, np.ndarray]) -> None:
         with_tokens = [i for i in items if i.id in tokens]
@@ -132,7 +164,11 @@ class MemoryIndex:
             else:
                 todo.append(row)
         if todo:
-            out[todo] = self.embedder.embed([items[r].text for r in todo])
+            # changed texts (updates, repairs): their token vectors come from the same pass
+            dense, tokens = self.embed([items[r].text for r in todo])
+            out[todo] = dense
+            if tokens is not None:
+                self.fresh_tokens.update((items[r].id, m) for r, m in zip(todo, tokens))
         return out
 
     def _token_vectors(self, items: list[MemoryItem]) -> dict[str, np.ndarray]:
@@ -140,17 +176,14 @@ class MemoryIndex:
         if embedder is None or self.recall.tokens is None:
             return {}
         stale = [i for i in items if self._token_hash.get(i.id) != i.hash]
+        computed = {i.id: self.fresh_tokens[i.id] for i in stale if i.id in self.fresh_tokens}
+        todo = [i for i in stale if i.id not in computed]
+        if todo:
+            matrices = embedder.embed_tokens([i.text for i in todo])
+            computed.update((i.id, _as_stored(m)) for i, m in zip(todo, matrices))
         if stale:
-            # rounded as the ledger stores them, so a reopened memory scores the same
-            matrices = [
-                m.astype(np.float16).astype(np.float32)
-                for m in embedder.embed_tokens([i.text for i in stale])
-            ]
-            self.ledger.put_tokens([(i.id, i.hash, m) for i, m in zip(stale, matrices)])
+            self.ledger.put_tokens([(i.id, i.hash, computed[i.id]) for i in stale])
             self._token_hash.update((i.id, i.hash) for i in stale)
-            computed = {i.id: m for i, m in zip(stale, matrices)}
-        else:
-            computed = {}
         keep = [i.id for i in items if i.id not in computed and i.id in self.recall.tokens]
         if keep:
             computed.update(zip(keep, self.recall.tokens.get(keep)))

@@ -246,19 +246,26 @@ class Memory(Deduplication, Lifecycle, InferredUpdates):
                 check_ttl(item.ttl_seconds)
         if not items:
             return []
-        vectors = self.embedder.embed([i.text for i in items])
+        vectors, tokens = self._index.embed([i.text for i in items])
         now = self.clock()
         with self._write_lock:
             changes = []
             batch: builtins.list[tuple[MemoryItem, np.ndarray]] = []  # added, not yet indexed
-            for entry, vector in zip(items, vectors):
-                scope = dict(base)
-                if entry.session_id is not None:
-                    scope["session_id"] = entry.session_id
-                change = self._add_one(entry, vector, scope, now, batch)
-                if change.event != "MERGE":
-                    batch.append((change.item, vector))
-                changes.append(change)
+            try:
+                with self._ledger.transaction():  # the batch lands whole, with one commit
+                    for row, (entry, vector) in enumerate(zip(items, vectors)):
+                        scope = dict(base)
+                        if entry.session_id is not None:
+                            scope["session_id"] = entry.session_id
+                        change = self._add_one(entry, vector, scope, now, batch)
+                        if change.event != "MERGE":
+                            batch.append((change.item, vector))
+                            if tokens is not None:
+                                self._index.fresh_tokens[change.item.id] = tokens[row]
+                        changes.append(change)
+            except BaseException:
+                self._index.discard_fresh()
+                raise
             self._index.sync()  # one index pass for the whole batch
         return changes
 
