@@ -198,13 +198,17 @@ class MemoryIndex:
             session = self._session_of.get(id_)
             if session is None:
                 continue
-            order = [
-                entry[2]
-                for entry in self._sessions[session]
-                if entry[2] == id_ or where is None or matches(where, self._meta[entry[2]])
-            ]
-            position = order.index(id_)
-            out[id_] = [order[j] for j in (position - 1, position + 1) if 0 <= j < len(order)]
+            entries = self._sessions[session]
+            position = next(j for j, entry in enumerate(entries) if entry[2] == id_)
+            # walk outwards to the nearest memory on each side that passes the filter
+            found = []
+            for steps in (range(position - 1, -1, -1), range(position + 1, len(entries))):
+                for j in steps:
+                    other = entries[j][2]
+                    if where is None or matches(where, self._meta[other]):
+                        found.append(other)
+                        break
+            out[id_] = found
         return out
 
     def search(self, query: str, k: int, where: Filter) -> list[Hit]:
