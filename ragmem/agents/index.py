@@ -11,29 +11,21 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ragmem.agents.recall import Recall, RecallWeights
+from ragmem.agents.recall import JointEmbedder, Recall, RecallWeights
 from ragmem.agents.records import Ledger, MemoryItem
 from ragmem.agents.scope import DIGEST, index_metadata
 from ragmem.embedders.base import Embedder
 from ragmem.errors import NotFoundError
 from ragmem.filters import Filter, matches
 from ragmem.stores.base import VectorStore
-from ragmem.types import Hit, Metadata, Vectors
+from ragmem.types import Hit, Metadata
 
 __all__ = ["MemoryIndex"]
 
 Session = tuple[str | None, str | None, str]
-
-
-@runtime_checkable
-class _JointEmbedder(Protocol):
-    """An embedder that gives sentence and token vectors from one forward pass."""
-
-    def embed_with_tokens(self, texts: Sequence[str]) -> tuple[Vectors, list[Vectors]]: ...
 
 
 def _as_stored(matrix: np.ndarray) -> np.ndarray:
@@ -111,7 +103,7 @@ class MemoryIndex:
         """Dense vectors of ``texts`` and, when the embedder gives both from one forward
         pass and recall uses them, their token vectors (as stored); else None."""
         embedder = self.embedder
-        if self.recall.tokens is not None and isinstance(embedder, _JointEmbedder):
+        if self.recall.tokens is not None and isinstance(embedder, JointEmbedder):
             dense, tokens = embedder.embed_with_tokens(texts)
             return dense, [_as_stored(m) for m in tokens]
         return embedder.embed(texts), None

@@ -13,20 +13,24 @@ class JointEmbedder(TokenHashingEmbedder):
     def __init__(self, dimensions=32):
         super().__init__(dimensions)
         self.calls = {"embed": 0, "embed_tokens": 0, "embed_with_tokens": 0}
+        self.query_calls = 0
 
     def embed(self, texts, *, purpose="document"):
         self.calls["embed"] += purpose == "document"
+        self.query_calls += purpose == "query"
         return super().embed(texts, purpose=purpose)
 
     def embed_tokens(self, texts, *, purpose="document"):
         self.calls["embed_tokens"] += purpose == "document"
+        self.query_calls += purpose == "query"
         return super().embed_tokens(texts, purpose=purpose)
 
-    def embed_with_tokens(self, texts):
-        self.calls["embed_with_tokens"] += 1
+    def embed_with_tokens(self, texts, *, purpose="document"):
+        self.calls["embed_with_tokens"] += purpose == "document"
+        self.query_calls += purpose == "query"
         return (
-            TokenHashingEmbedder.embed(self, texts),
-            TokenHashingEmbedder.embed_tokens(self, texts),
+            TokenHashingEmbedder.embed(self, texts, purpose=purpose),
+            TokenHashingEmbedder.embed_tokens(self, texts, purpose=purpose),
         )
 
 
@@ -51,6 +55,14 @@ def test_a_batch_is_embedded_in_one_pass_for_both_views():
     item = memory.list(user_id="ana")[0]
     memory.update(item.id, "I adopted a dog named Miso")
     assert embedder.calls == {"embed": 0, "embed_tokens": 0, "embed_with_tokens": 2}
+
+
+def test_a_search_calls_the_model_once():
+    embedder = JointEmbedder()
+    memory = Memory(embedder=embedder, clock=Clock(), deduplicate=False)
+    memory.add_many(_inputs(), user_id="ana")
+    memory.search("where does my sister live", user_id="ana", k=3)
+    assert embedder.query_calls == 1
 
 
 @pytest.mark.parametrize("query", ["cat", "where does my sister live", "piano Sundays"])
