@@ -12,7 +12,6 @@ from __future__ import annotations
 import builtins
 import re
 import uuid
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -21,7 +20,7 @@ from ragmem.agents.records import Ledger, MemoryChange, MemoryInput, MemoryItem
 from ragmem.agents.scope import SCOPES, content_hash, scope_filter, scope_sql
 from ragmem.stores.base import VectorStore
 
-__all__ = ["Deduplication"]
+__all__ = ["Batch", "Deduplication"]
 
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 
@@ -31,9 +30,43 @@ def _numbers(text: str) -> builtins.list[str]:
     return _NUMBER.findall(text)
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
-    return float(a @ b) / norms if norms > 0 else 0.0
+def _unit(vector: np.ndarray) -> np.ndarray:
+    v = np.asarray(vector, np.float64)
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm > 0 else v
+
+
+class Batch:
+    """The memories one ``add_many`` call added so far (not yet in the vector store), by
+    exact scope, with their unit vectors in one matrix: a new memory is compared with all
+    of them in one product."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str | None, ...], list[MemoryItem]] = {}
+        self._units: dict[tuple[str | None, ...], np.ndarray] = {}
+
+    def add(self, item: MemoryItem, vector: np.ndarray) -> None:
+        key = tuple(getattr(item, name) for name in SCOPES)
+        items = self._items.setdefault(key, [])
+        units = self._units.get(key)
+        if units is None or len(units) == len(items):  # grow by doubling
+            grown = np.zeros((max(8, 2 * len(items)), len(vector)), np.float64)
+            if units is not None:
+                grown[: len(items)] = units
+            self._units[key] = units = grown
+        units[len(items)] = _unit(vector)
+        items.append(item)
+
+    def similar(
+        self, scope: dict[str, str], vector: np.ndarray
+    ) -> builtins.list[tuple[float, MemoryItem]]:
+        """(cosine, memory) for every memory of exactly ``scope`` added so far."""
+        key = tuple(scope.get(name) for name in SCOPES)
+        items = self._items.get(key, [])
+        if not items:
+            return []
+        cosines = self._units[key][: len(items)] @ _unit(vector)
+        return list(zip(cosines.tolist(), items))
 
 
 class Deduplication:
@@ -51,7 +84,7 @@ class Deduplication:
         vector: np.ndarray,
         scope: dict[str, str],
         now: float,
-        batch: Sequence[tuple[MemoryItem, np.ndarray]],
+        batch: Batch,
     ) -> MemoryChange:
         digest = content_hash(entry.text)
         if self.deduplicate:
@@ -97,7 +130,7 @@ class Deduplication:
         digest: str,
         vector: np.ndarray,
         scope: dict[str, str],
-        batch: Sequence[tuple[MemoryItem, np.ndarray]],
+        batch: Batch,
     ) -> MemoryItem | None:
         """An active memory in exactly this scope that ``text`` repeats, if any.
 
@@ -119,9 +152,7 @@ class Deduplication:
             if found is not None and found.status == "active":
                 candidates.append((hits[0].score, found))
         # memories added earlier in this batch are not in the store yet
-        for item, other in batch:
-            if all(getattr(item, name) == scope.get(name) for name in SCOPES):
-                candidates.append((_cosine(vector, other), item))
+        candidates.extend(batch.similar(scope, vector))
         for score, item in sorted(candidates, key=lambda c: -c[0]):
             if score < self.near_duplicate:
                 break

@@ -12,10 +12,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import ValidationError
 
-from ragmem.agents.adding import Deduplication
+from ragmem.agents.adding import Batch, Deduplication
 from ragmem.agents.checks import (
     check_k,
     check_metadata_values,
@@ -250,7 +249,7 @@ class Memory(Deduplication, Lifecycle, InferredUpdates):
         now = self.clock()
         with self._write_lock:
             changes = []
-            batch: builtins.list[tuple[MemoryItem, np.ndarray]] = []  # added, not yet indexed
+            batch = Batch()  # added, not yet indexed
             try:
                 with self._ledger.transaction():  # the batch lands whole, with one commit
                     for row, (entry, vector) in enumerate(zip(items, vectors)):
@@ -259,7 +258,7 @@ class Memory(Deduplication, Lifecycle, InferredUpdates):
                             scope["session_id"] = entry.session_id
                         change = self._add_one(entry, vector, scope, now, batch)
                         if change.event != "MERGE":
-                            batch.append((change.item, vector))
+                            batch.add(change.item, vector)
                             if tokens is not None:
                                 self._index.fresh_tokens[change.item.id] = tokens[row]
                         changes.append(change)
