@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 import re
 import uuid
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from ragmem.agents.index import MemoryIndex
 from ragmem.agents.records import Ledger, MemoryChange, MemoryInput, MemoryItem
 from ragmem.agents.scope import SCOPES, content_hash, scope_filter, scope_sql
 from ragmem.stores.base import VectorStore
+from ragmem.types import Hit
 
 __all__ = ["Batch", "Deduplication"]
 
@@ -85,10 +87,13 @@ class Deduplication:
         scope: dict[str, str],
         now: float,
         batch: Batch,
+        nearest: Hit | None = None,
     ) -> MemoryChange:
+        """Write one memory (or merge it into a duplicate); ``nearest`` is the closest
+        stored memory of exactly its scope (``nearest_stored``)."""
         digest = content_hash(entry.text)
         if self.deduplicate:
-            duplicate = self._find_duplicate(entry.text, digest, vector, scope, batch)
+            duplicate = self._find_duplicate(entry.text, digest, scope, batch, vector, nearest)
             if duplicate is not None:
                 return self._merge(duplicate, entry, now)
         item = MemoryItem(
@@ -128,9 +133,10 @@ class Deduplication:
         self,
         text: str,
         digest: str,
-        vector: np.ndarray,
         scope: dict[str, str],
         batch: Batch,
+        vector: np.ndarray,
+        nearest: Hit | None,
     ) -> MemoryItem | None:
         """An active memory in exactly this scope that ``text`` repeats, if any.
 
@@ -146,11 +152,10 @@ class Deduplication:
         if exact:
             return exact[0]
         candidates: builtins.list[tuple[float, MemoryItem]] = []
-        hits = self.store.search(vector, k=1, where=scope_filter(scope, exact=True))[0]
-        if hits:
-            found = self._ledger.find([hits[0].id]).get(hits[0].id)
+        if nearest is not None:
+            found = self._ledger.find([nearest.id]).get(nearest.id)
             if found is not None and found.status == "active":
-                candidates.append((hits[0].score, found))
+                candidates.append((nearest.score, found))
         # memories added earlier in this batch are not in the store yet
         candidates.extend(batch.similar(scope, vector))
         for score, item in sorted(candidates, key=lambda c: -c[0]):
@@ -159,6 +164,23 @@ class Deduplication:
             if _numbers(item.text) == _numbers(text):
                 return item
         return None
+
+    def nearest_stored(
+        self, vectors: np.ndarray, scopes: Sequence[dict[str, str]]
+    ) -> builtins.list[Hit | None]:
+        """For each vector, the closest memory the store holds in exactly its scope (None
+        when there is none): one store search per scope for a whole batch."""
+        out: builtins.list[Hit | None] = [None] * len(scopes)
+        if not self.deduplicate:
+            return out
+        groups: dict[tuple[tuple[str, str], ...], builtins.list[int]] = {}
+        for row, scope in enumerate(scopes):
+            groups.setdefault(tuple(sorted(scope.items())), []).append(row)
+        for key, rows in groups.items():
+            found = self.store.search(vectors[rows], k=1, where=scope_filter(dict(key), exact=True))
+            for row, hits in zip(rows, found):
+                out[row] = hits[0] if hits else None
+        return out
 
     def _merge(self, item: MemoryItem, entry: MemoryInput, now: float) -> MemoryChange:
         merged_meta = {**entry.metadata, **item.metadata}  # the existing memory's values win

@@ -247,16 +247,18 @@ class Memory(Deduplication, Lifecycle, InferredUpdates):
             return []
         vectors, tokens = self._index.embed([i.text for i in items])
         now = self.clock()
+        scopes = [
+            {**base, "session_id": i.session_id} if i.session_id is not None else dict(base)
+            for i in items
+        ]
         with self._write_lock:
             changes = []
             batch = Batch()  # added, not yet indexed
+            nearest = self.nearest_stored(vectors, scopes)
             try:
                 with self._ledger.transaction():  # the batch lands whole, with one commit
                     for row, (entry, vector) in enumerate(zip(items, vectors)):
-                        scope = dict(base)
-                        if entry.session_id is not None:
-                            scope["session_id"] = entry.session_id
-                        change = self._add_one(entry, vector, scope, now, batch)
+                        change = self._add_one(entry, vector, scopes[row], now, batch, nearest[row])
                         if change.event != "MERGE":
                             batch.add(change.item, vector)
                             if tokens is not None:
