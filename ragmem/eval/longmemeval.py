@@ -4,7 +4,8 @@ For every question (abstention questions, ids ending ``_abs``, are left out) the
 its haystack sessions are added to one scope of a persistent ``Memory`` (user id = the
 question id, session id = the haystack session, timestamp = the session date, the date
 also written in words in front of the text, "Saturday 20 May 2023, user: ...", as LoCoMo's
-evaluation does), then the question recalls turns as of its ``question_date``. Reported, per question type and overall:
+evaluation does), then the question recalls turns as of its ``question_date``. Reported,
+per question type and overall:
 
 - session level, over ``answer_session_ids`` (sessions ranked by their best turn):
   ``recall_any@k`` (any evidence session in the top k), ``recall_all@k`` (all of them)
