@@ -20,8 +20,9 @@ from ragmem.agents.index import MemoryIndex
 from ragmem.agents.records import Ledger, MemoryChange, MemoryInput, MemoryItem
 from ragmem.agents.scope import SCOPES, content_hash, scope_filter, scope_sql
 from ragmem.stores.base import VectorStore
+from ragmem.types import Hit
 
-__all__ = ["Deduplication"]
+__all__ = ["Batch", "Deduplication"]
 
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 
@@ -31,9 +32,43 @@ def _numbers(text: str) -> builtins.list[str]:
     return _NUMBER.findall(text)
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
-    return float(a @ b) / norms if norms > 0 else 0.0
+def _unit(vector: np.ndarray) -> np.ndarray:
+    v = np.asarray(vector, np.float64)
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm > 0 else v
+
+
+class Batch:
+    """The memories one ``add_many`` call added so far (not yet in the vector store), by
+    exact scope, with their unit vectors in one matrix: a new memory is compared with all
+    of them in one product."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str | None, ...], list[MemoryItem]] = {}
+        self._units: dict[tuple[str | None, ...], np.ndarray] = {}
+
+    def add(self, item: MemoryItem, vector: np.ndarray) -> None:
+        key = tuple(getattr(item, name) for name in SCOPES)
+        items = self._items.setdefault(key, [])
+        units = self._units.get(key)
+        if units is None or len(units) == len(items):  # grow by doubling
+            grown = np.zeros((max(8, 2 * len(items)), len(vector)), np.float64)
+            if units is not None:
+                grown[: len(items)] = units
+            self._units[key] = units = grown
+        units[len(items)] = _unit(vector)
+        items.append(item)
+
+    def similar(
+        self, scope: dict[str, str], vector: np.ndarray
+    ) -> builtins.list[tuple[float, MemoryItem]]:
+        """(cosine, memory) for every memory of exactly ``scope`` added so far."""
+        key = tuple(scope.get(name) for name in SCOPES)
+        items = self._items.get(key, [])
+        if not items:
+            return []
+        cosines = self._units[key][: len(items)] @ _unit(vector)
+        return list(zip(cosines.tolist(), items))
 
 
 class Deduplication:
@@ -51,11 +86,14 @@ class Deduplication:
         vector: np.ndarray,
         scope: dict[str, str],
         now: float,
-        batch: Sequence[tuple[MemoryItem, np.ndarray]],
+        batch: Batch,
+        nearest: Hit | None = None,
     ) -> MemoryChange:
+        """Write one memory (or merge it into a duplicate); ``nearest`` is the closest
+        stored memory of exactly its scope (``nearest_stored``)."""
         digest = content_hash(entry.text)
         if self.deduplicate:
-            duplicate = self._find_duplicate(entry.text, digest, vector, scope, batch)
+            duplicate = self._find_duplicate(entry.text, digest, scope, batch, vector, nearest)
             if duplicate is not None:
                 return self._merge(duplicate, entry, now)
         item = MemoryItem(
@@ -95,9 +133,10 @@ class Deduplication:
         self,
         text: str,
         digest: str,
-        vector: np.ndarray,
         scope: dict[str, str],
-        batch: Sequence[tuple[MemoryItem, np.ndarray]],
+        batch: Batch,
+        vector: np.ndarray,
+        nearest: Hit | None,
     ) -> MemoryItem | None:
         """An active memory in exactly this scope that ``text`` repeats, if any.
 
@@ -113,21 +152,35 @@ class Deduplication:
         if exact:
             return exact[0]
         candidates: builtins.list[tuple[float, MemoryItem]] = []
-        hits = self.store.search(vector, k=1, where=scope_filter(scope, exact=True))[0]
-        if hits:
-            found = self._ledger.find([hits[0].id]).get(hits[0].id)
+        if nearest is not None:
+            found = self._ledger.find([nearest.id]).get(nearest.id)
             if found is not None and found.status == "active":
-                candidates.append((hits[0].score, found))
+                candidates.append((nearest.score, found))
         # memories added earlier in this batch are not in the store yet
-        for item, other in batch:
-            if all(getattr(item, name) == scope.get(name) for name in SCOPES):
-                candidates.append((_cosine(vector, other), item))
+        candidates.extend(batch.similar(scope, vector))
         for score, item in sorted(candidates, key=lambda c: -c[0]):
             if score < self.near_duplicate:
                 break
             if _numbers(item.text) == _numbers(text):
                 return item
         return None
+
+    def nearest_stored(
+        self, vectors: np.ndarray, scopes: Sequence[dict[str, str]]
+    ) -> builtins.list[Hit | None]:
+        """For each vector, the closest memory the store holds in exactly its scope (None
+        when there is none): one store search per scope for a whole batch."""
+        out: builtins.list[Hit | None] = [None] * len(scopes)
+        if not self.deduplicate:
+            return out
+        groups: dict[tuple[tuple[str, str], ...], builtins.list[int]] = {}
+        for row, scope in enumerate(scopes):
+            groups.setdefault(tuple(sorted(scope.items())), []).append(row)
+        for key, rows in groups.items():
+            found = self.store.search(vectors[rows], k=1, where=scope_filter(dict(key), exact=True))
+            for row, hits in zip(rows, found):
+                out[row] = hits[0] if hits else None
+        return out
 
     def _merge(self, item: MemoryItem, entry: MemoryInput, now: float) -> MemoryChange:
         merged_meta = {**entry.metadata, **item.metadata}  # the existing memory's values win

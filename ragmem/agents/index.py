@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from collections.abc import Sequence
 
 import numpy as np
 
-from ragmem.agents.recall import Recall, RecallWeights
+from ragmem.agents.recall import JointEmbedder, Recall, RecallWeights
 from ragmem.agents.records import Ledger, MemoryItem
 from ragmem.agents.scope import DIGEST, index_metadata
 from ragmem.embedders.base import Embedder
@@ -27,6 +28,13 @@ __all__ = ["MemoryIndex"]
 Session = tuple[str | None, str | None, str]
 
 
+def _as_stored(matrix: np.ndarray) -> np.ndarray:
+    """Token vectors rounded as the ledger stores them (float16), so a reopened memory
+    scores exactly like the running one."""
+    out: np.ndarray = matrix.astype(np.float16).astype(np.float32)
+    return out
+
+
 class MemoryIndex:
     """The derived indexes of one ``Memory``."""
 
@@ -37,7 +45,9 @@ class MemoryIndex:
         self.embedder = embedder
         self.store = store
         self.recall = Recall(embedder=embedder, store=store, weights=weights)
-        self.fresh: dict[str, np.ndarray] = {}  # dense vectors embedded by the current write
+        # vectors embedded by the current write, not yet indexed
+        self.fresh: dict[str, np.ndarray] = {}
+        self.fresh_tokens: dict[str, np.ndarray] = {}
         self._token_hash: dict[str, str] = {}
         # memories of each (user, agent, session) in time order, for neighbour smoothing
         self._sessions: dict[Session, list[tuple[float, int, str]]] = defaultdict(list)
@@ -88,7 +98,21 @@ class MemoryIndex:
                 )
                 self._index(live, self._token_vectors(live))
             self.ledger.done([seq for seq, _ in pending])
-            self.fresh.clear()
+            self.discard_fresh()
+
+    def discard_fresh(self) -> None:
+        """Drop vectors embedded for a write (applied, or rolled back)."""
+        self.fresh.clear()
+        self.fresh_tokens.clear()
+
+    def embed(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        """Dense vectors of ``texts`` and, when the embedder gives both from one forward
+        pass and recall uses them, their token vectors (as stored); else None."""
+        embedder = self.embedder
+        if self.recall.tokens is not None and isinstance(embedder, JointEmbedder):
+            dense, tokens = embedder.embed_with_tokens(texts)
+            return dense, [_as_stored(m) for m in tokens]
+        return embedder.embed(texts), None
 
     def _index(self, items: list[MemoryItem], tokens: dict[str, np.ndarray]) -> None:
         with_tokens = [i for i in items if i.id in tokens]
@@ -138,7 +162,11 @@ class MemoryIndex:
             else:
                 todo.append(row)
         if todo:
-            out[todo] = self.embedder.embed([items[r].text for r in todo])
+            # changed texts (updates, repairs): their token vectors come from the same pass
+            dense, tokens = self.embed([items[r].text for r in todo])
+            out[todo] = dense
+            if tokens is not None:
+                self.fresh_tokens.update((items[r].id, m) for r, m in zip(todo, tokens))
         return out
 
     def _token_vectors(self, items: list[MemoryItem]) -> dict[str, np.ndarray]:
@@ -146,17 +174,14 @@ class MemoryIndex:
         if embedder is None or self.recall.tokens is None:
             return {}
         stale = [i for i in items if self._token_hash.get(i.id) != i.hash]
+        computed = {i.id: self.fresh_tokens[i.id] for i in stale if i.id in self.fresh_tokens}
+        todo = [i for i in stale if i.id not in computed]
+        if todo:
+            matrices = embedder.embed_tokens([i.text for i in todo])
+            computed.update((i.id, _as_stored(m)) for i, m in zip(todo, matrices))
         if stale:
-            # rounded as the ledger stores them, so a reopened memory scores the same
-            matrices = [
-                m.astype(np.float16).astype(np.float32)
-                for m in embedder.embed_tokens([i.text for i in stale])
-            ]
-            self.ledger.put_tokens([(i.id, i.hash, m) for i, m in zip(stale, matrices)])
+            self.ledger.put_tokens([(i.id, i.hash, computed[i.id]) for i in stale])
             self._token_hash.update((i.id, i.hash) for i in stale)
-            computed = {i.id: m for i, m in zip(stale, matrices)}
-        else:
-            computed = {}
         keep = [i.id for i in items if i.id not in computed and i.id in self.recall.tokens]
         if keep:
             computed.update(zip(keep, self.recall.tokens.get(keep)))
@@ -171,13 +196,17 @@ class MemoryIndex:
             session = self._session_of.get(id_)
             if session is None:
                 continue
-            order = [
-                entry[2]
-                for entry in self._sessions[session]
-                if entry[2] == id_ or where is None or matches(where, self._meta[entry[2]])
-            ]
-            position = order.index(id_)
-            out[id_] = [order[j] for j in (position - 1, position + 1) if 0 <= j < len(order)]
+            entries = self._sessions[session]
+            position = next(j for j, entry in enumerate(entries) if entry[2] == id_)
+            # walk outwards to the nearest memory on each side that passes the filter
+            found = []
+            for steps in (range(position - 1, -1, -1), range(position + 1, len(entries))):
+                for j in steps:
+                    other = entries[j][2]
+                    if where is None or matches(where, self._meta[other]):
+                        found.append(other)
+                        break
+            out[id_] = found
         return out
 
     def search(self, query: str, k: int, where: Filter) -> list[Hit]:

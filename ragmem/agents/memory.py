@@ -12,10 +12,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import ValidationError
 
-from ragmem.agents.adding import Deduplication
+from ragmem.agents.adding import Batch, Deduplication
 from ragmem.agents.checks import (
     check_k,
     check_metadata_values,
@@ -246,19 +245,28 @@ class Memory(Deduplication, Lifecycle, InferredUpdates):
                 check_ttl(item.ttl_seconds)
         if not items:
             return []
-        vectors = self.embedder.embed([i.text for i in items])
+        vectors, tokens = self._index.embed([i.text for i in items])
         now = self.clock()
+        scopes = [
+            {**base, "session_id": i.session_id} if i.session_id is not None else dict(base)
+            for i in items
+        ]
         with self._write_lock:
             changes = []
-            batch: builtins.list[tuple[MemoryItem, np.ndarray]] = []  # added, not yet indexed
-            for entry, vector in zip(items, vectors):
-                scope = dict(base)
-                if entry.session_id is not None:
-                    scope["session_id"] = entry.session_id
-                change = self._add_one(entry, vector, scope, now, batch)
-                if change.event != "MERGE":
-                    batch.append((change.item, vector))
-                changes.append(change)
+            batch = Batch()  # added, not yet indexed
+            nearest = self.nearest_stored(vectors, scopes)
+            try:
+                with self._ledger.transaction():  # the batch lands whole, with one commit
+                    for row, (entry, vector) in enumerate(zip(items, vectors)):
+                        change = self._add_one(entry, vector, scopes[row], now, batch, nearest[row])
+                        if change.event != "MERGE":
+                            batch.add(change.item, vector)
+                            if tokens is not None:
+                                self._index.fresh_tokens[change.item.id] = tokens[row]
+                        changes.append(change)
+            except BaseException:
+                self._index.discard_fresh()
+                raise
             self._index.sync()  # one index pass for the whole batch
         return changes
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -23,13 +24,23 @@ from ragmem.retrievers.bm25 import BM25Retriever
 from ragmem.retrievers.fusion import normalize
 from ragmem.retrievers.tokenvectors import TokenVectorStore
 from ragmem.stores.base import VectorStore
-from ragmem.types import Hit, Metadata, Vectors
+from ragmem.types import Hit, Metadata, Purpose, Vectors
 
-__all__ = ["Recall", "RecallWeights"]
+__all__ = ["JointEmbedder", "Recall", "RecallWeights"]
 
 _WORD = re.compile(r"\w+")
 LEXICAL_HALF = 5.0
 """The BM25 score that counts as half a lexical match on the absolute scale."""
+
+
+@runtime_checkable
+class JointEmbedder(Protocol):
+    """An embedder that gives sentence and token vectors from one forward pass
+    (``LocalEmbedder``)."""
+
+    def embed_with_tokens(
+        self, texts: Sequence[str], *, purpose: Purpose = "document"
+    ) -> tuple[Vectors, list[Vectors]]: ...
 
 
 @dataclass(frozen=True)
@@ -97,7 +108,7 @@ class Recall:
         """The best ``k`` memories for ``query`` among those matching ``where``."""
         w = self.weights
         depth = max(k, w.depth)
-        query_vector = self.embedder.embed_query(query)
+        query_vector, query_tokens = self._embed_query(query)
         dense_hits = self.store.search(query_vector, k=depth, where=where)[0]
         lexical_hits = self.lexical.retrieve(query, depth, where=where)
         candidates: dict[str, Hit] = {h.id: h for h in lexical_hits}
@@ -113,7 +124,7 @@ class Recall:
             return []
         dense = self._dense_scores(query_vector, ids, {h.id: h.score for h in dense_hits})
         lexical = np.asarray(self.lexical.score(query, ids), np.float64)
-        late = self._late_scores(query, ids)
+        late = self._late_scores(query_tokens, ids)
         parts = {"dense": dense, "lexical": lexical, "late": late}
         mix = {"dense": w.dense, "lexical": w.lexical, "late": w.late if late is not None else 0.0}
         total = sum(mix.values()) or 1.0
@@ -166,13 +177,23 @@ class Recall:
             known = {**known, **dict(zip(missing, sims.tolist()))}
         return np.asarray([known[i] for i in ids], np.float64)
 
-    def _late_scores(self, query: str, ids: list[str]) -> np.ndarray | None:
+    def _embed_query(self, query: str) -> tuple[Vectors, Vectors | None]:
+        """The query's dense vector and, when late interaction is on, the token vectors of
+        its content words (both from one model call where the embedder allows it)."""
         embedder = self.token_embedder
         if embedder is None or self.tokens is None or self.weights.late <= 0:
-            return None
+            return self.embedder.embed_query(query), None
         # stopwords carry little signal in MaxSim and dominate short questions
         content = " ".join(w for w in _WORD.findall(query) if w.casefold() not in ENGLISH_STOPWORDS)
+        if isinstance(embedder, JointEmbedder):
+            dense, tokens = embedder.embed_with_tokens([query, content or query], purpose="query")
+            return dense[0], tokens[1]
         query_tokens = embedder.embed_tokens([content or query], purpose="query")[0]
+        return self.embedder.embed_query(query), query_tokens
+
+    def _late_scores(self, query_tokens: Vectors | None, ids: list[str]) -> np.ndarray | None:
+        if query_tokens is None or self.tokens is None:
+            return None
         have = [i for i in ids if i in self.tokens]
         scores = dict.fromkeys(ids, 0.0)
         if have:

@@ -3,8 +3,9 @@
 For every question (abstention questions, ids ending ``_abs``, are left out) the turns of
 its haystack sessions are added to one scope of a persistent ``Memory`` (user id = the
 question id, session id = the haystack session, timestamp = the session date, the date
-also written in front of the text as LoCoMo's evaluation does), then the question recalls
-turns as of its ``question_date``. Reported, per question type and overall:
+also written in words in front of the text, "Saturday 20 May 2023, user: ...", as LoCoMo's
+evaluation does), then the question recalls turns as of its ``question_date``. Reported,
+per question type and overall:
 
 - session level, over ``answer_session_ids`` (sessions ranked by their best turn):
   ``recall_any@k`` (any evidence session in the top k), ``recall_all@k`` (all of them)
@@ -104,18 +105,25 @@ def load_questions(path: str | Path) -> list[Question]:
     return out
 
 
+def _spoken_date(stamp: float) -> str:
+    """A session date as people write it ("Saturday 20 May 2023"): the words a question
+    uses ("in May", "on Saturday") then match the turns of that date."""
+    moment = datetime.fromtimestamp(stamp, timezone.utc)
+    return f"{moment:%A} {moment.day} {moment:%B %Y}"
+
+
 def _ingest(memory: Memory, question: Question) -> int:
     """Add the question's turns to its scope unless a previous run did; returns turns added."""
     from ragmem.agents.memory import MemoryInput
 
     inputs = [
         MemoryInput(
-            text=f"{date}: {turn['role']}: {turn['content']}",
+            text=f"{_spoken_date(stamp)}, {turn['role']}: {turn['content']}",
             metadata={"turn": f"{sid}:{n}", "role": str(turn["role"])},
             session_id=sid,
             timestamp=stamp + n,  # keeps the turns of a session in order
         )
-        for sid, stamp, date, turns in question.sessions
+        for sid, stamp, _, turns in question.sessions
         for n, turn in enumerate(turns)
         if str(turn.get("content", "")).strip()
     ]

@@ -86,3 +86,14 @@ def test_ndcg_is_one_for_a_perfect_ranking():
     assert _ndcg(["a", "b", "c"], {"a", "b"}, 5) == pytest.approx(1.0)
     assert _ndcg(["c", "a"], {"a"}, 5) == pytest.approx(1 / 1.5849625, rel=1e-6)
     assert _ndcg(["c"], {"a"}, 1) == 0.0
+
+
+def test_turns_carry_their_session_date_as_words(data_file, tmp_path):
+    questions = load_questions(data_file)[:1]
+    options = {"deduplicate": False, "same_subject": None}
+    with Memory(tmp_path / "m", embedder=HashingEmbedder(64), **options) as memory:
+        evaluate(memory, questions, ks=[5])
+        texts = {m.metadata["turn"]: m.text for m in memory.list(user_id="q1")}
+    # the haystack says "(Wed)" for every date: the weekday comes from the date itself
+    assert texts["s_gardening:0"] == "Wednesday 10 May 2023, user: tell me about gardening"
+    assert texts["s_astronomy:1"].startswith("Thursday 11 May 2023, assistant: astronomy")
