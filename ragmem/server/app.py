@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from threadpoolctl import threadpool_limits
 
 from ragmem.server import collections, memory, openai
 from ragmem.server.errors import install_handlers
@@ -46,10 +45,6 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Requests already run side by side in worker threads; a BLAS library that also
-        # splits each vector-matrix product over every core then oversubscribes them,
-        # and its spinning threads cost several times the product itself.
-        blas = threadpool_limits(limits=1, user_api="blas")
         service.ready = True
         try:
             yield
@@ -58,7 +53,6 @@ def create_app(settings: Settings) -> FastAPI:
             service.ready = False
             await service.jobs.drain()
             await service.work(service.state.close)
-            blas.restore_original_limits()
 
     app = FastAPI(
         title="ragmem",

@@ -116,20 +116,3 @@ def docs(tmp_path):
         client.post("/collections", json={"name": "docs"})
         client.post("/collections/docs/documents", json={"documents": DOCS})
         yield client
-
-
-def _blas_threads() -> list[int]:
-    from threadpoolctl import threadpool_info
-
-    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
-
-
-def test_blas_runs_one_thread_per_request_while_serving(tmp_path):
-    # requests run in parallel worker threads; a multi-threaded BLAS under each of them
-    # oversubscribes the cores (the search then costs several times its CPU)
-    before = _blas_threads()
-    with TestClient(create_app(settings(tmp_path))) as client:
-        assert client.get("/healthz").status_code == 200
-        assert _blas_threads()
-        assert set(_blas_threads()) == {1}
-    assert _blas_threads() == before
