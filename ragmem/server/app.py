@@ -53,6 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
             service.ready = False
             await service.jobs.drain()
             await service.work(service.state.close)
+            service.close()
 
     app = FastAPI(
         title="ragmem",

@@ -81,11 +81,17 @@ def run_serve(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM; in-flight requests finish before exit."""
     try:
         import uvicorn
+        from threadpoolctl import threadpool_limits
 
         from ragmem.server.app import create_app
     except ImportError as exc:
         raise MissingDependencyError(package=exc.name or "fastapi", extra="server") from exc
     settings = settings_from_args(args)
+    # Requests already run side by side in worker threads; a BLAS library that also
+    # splits each vector-matrix product over every core oversubscribes them, and its
+    # spinning threads then cost several times the product itself. The process is the
+    # server's, so the limit is never lifted.
+    threadpool_limits(limits=1, user_api="blas")
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     uvicorn.run(
         create_app(settings),

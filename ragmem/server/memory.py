@@ -210,4 +210,6 @@ async def delete_memory(memory_id: str, service: ServiceDep, tenant: TenantDep) 
 
 
 async def _memory(service: Service, tenant: Tenant) -> Memory:
-    return await service.work(service.state.memory, tenant.name)
+    # an open memory is returned at once; opening one reads files, in a worker
+    found = service.state.opened_memory(tenant.name)
+    return found if found is not None else await service.work(service.state.memory, tenant.name)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import anyio
-import anyio.to_thread
 from fastapi import Request
 
 from ragmem.server.auth import ANONYMOUS, Tenant
@@ -28,7 +29,8 @@ class Service:
     """What every route needs: the state, the worker pool, the metrics and the jobs.
 
     Blocking work (embedding, search, index writes) runs in at most ``settings.workers``
-    threads, so the event loop keeps accepting, streaming and answering probes.
+    threads, so the event loop keeps accepting, streaming and answering probes. Work
+    waiting for a thread is the queue whose depth ``/metrics`` reports.
     """
 
     def __init__(self, settings: Settings, state: State, metrics: Metrics, jobs: Jobs) -> None:
@@ -36,26 +38,38 @@ class Service:
         self.state = state
         self.metrics = metrics
         self.jobs = jobs
-        self.limiter = anyio.CapacityLimiter(settings.workers)
         self.ready = False
-        self._waiting = 0
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._outstanding = 0  # submitted and not finished: working or waiting
 
     async def work(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn`` in a worker thread; past ``settings.timeout`` answer 504.
 
-        A request that times out stops waiting, but its thread runs to the end: a write
-        is either whole or absent, and an unanswered one was never acknowledged.
+        A request that times out or is cancelled stops waiting: work still queued never
+        starts, and work already running finishes in its thread. A write is therefore
+        either whole or absent, and an unanswered one was never acknowledged.
         """
-        self._waiting += 1
-        self.metrics.queue_depth.set(self._waiting - self.limiter.borrowed_tokens)
+        loop = asyncio.get_running_loop()
+        if self._pool is None:  # made on first use, so an app started again gets a new one
+            self._pool = ThreadPoolExecutor(self.settings.workers, "ragmem-worker")
+        self._count(+1)
+        job = self._pool.submit(functools.partial(fn, *args, **kwargs))
+        job.add_done_callback(lambda _: self._count(-1))
+        waiting = asyncio.wrap_future(job)
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            waiting.cancel()
+
+        timer = loop.call_later(self.settings.timeout, expire)
         try:
-            with anyio.fail_after(self.settings.timeout):
-                return await anyio.to_thread.run_sync(
-                    functools.partial(fn, *args, **kwargs),
-                    limiter=self.limiter,
-                    abandon_on_cancel=True,
-                )
-        except TimeoutError:
+            return await waiting
+        except asyncio.CancelledError:
+            if not expired:  # the request itself was cancelled (client gone, shutdown)
+                raise
             raise ApiError(
                 504,
                 f"the request took longer than {self.settings.timeout:g} s",
@@ -63,8 +77,19 @@ class Service:
                 code="timeout",
             ) from None
         finally:
-            self._waiting -= 1
-            self.metrics.queue_depth.set(max(0, self._waiting - self.limiter.borrowed_tokens))
+            timer.cancel()
+
+    def _count(self, change: int) -> None:
+        # called from the event loop on submit and from a worker (or canceller) when done
+        with self._lock:
+            self._outstanding += change
+            self.metrics.queue_depth.set(max(0, self._outstanding - self.settings.workers))
+
+    def close(self) -> None:
+        """Stop the worker threads once their work is done; queued work is dropped."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     async def collection(self, tenant: Tenant, name: str, *, write: bool = False) -> Collection:
         """Collection ``name`` if ``tenant`` may use it (and write to it, when ``write``).

@@ -156,6 +156,10 @@ class State:
             self._open.pop(name, None)
             shutil.rmtree(self.root / name)
 
+    def opened_memory(self, tenant: str) -> Memory | None:
+        """The memory of ``tenant`` if it is already open (no file is touched)."""
+        return self._memories.get(tenant)
+
     def memory(self, tenant: str) -> Memory:
         """The memory of ``tenant``, in a folder of its own under the store's memory folder.
 

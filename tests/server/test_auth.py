@@ -194,6 +194,29 @@ def test_without_keys_only_loopback_binds(tmp_path):
     assert settings_from_args(_args(store=str(tmp_path), host="0.0.0.0", keys=str(keys))).keys
 
 
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+
+def test_serve_runs_blas_on_one_thread_per_request_worker(tmp_path, monkeypatch):
+    # requests run in parallel worker threads; a multi-threaded BLAS under each of them
+    # oversubscribes the cores (a search then costs several times its CPU)
+    import uvicorn
+    from threadpoolctl import threadpool_limits
+
+    from ragmem.server.cli import run_serve
+
+    seen: list[list[int]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: seen.append(_blas_threads()))
+    with threadpool_limits(limits=2, user_api="blas"):  # restored when the test ends
+        assert run_serve(_args(store=str(tmp_path), log_level="warning")) == 0
+    assert seen
+    assert seen[0]
+    assert set(seen[0]) == {1}
+
+
 def test_serve_is_registered_on_the_ragmem_command():
     from ragmem.cli import build_parser
 

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from ragmem.pipeline import RAGPipeline
+from ragmem.server.models import HitOut, SearchResult
 from tests.server.conftest import DOCS
 
 
@@ -40,6 +41,22 @@ def test_search_returns_spans_scores_and_explain(docs):
     assert hits[0]["text"] == DOCS[0]["text"][hits[0]["start"] : hits[0]["end"]]
     assert "retrievers" in hits[0]["explain"]
     assert hits[0]["score"] >= hits[1]["score"]
+
+
+@pytest.mark.parametrize("retriever", ["hybrid", "dense", "bm25"])
+@pytest.mark.parametrize("explain", [True, False])
+def test_search_answers_in_the_documented_shape(docs, retriever, explain):
+    body = {"query": "capital of Portugal", "k": 3, "retriever": retriever, "explain": explain}
+    reply = docs.post("/collections/docs/search", json=body)
+    assert reply.status_code == 200
+    assert reply.headers["content-type"] == "application/json"
+    result = SearchResult.model_validate_json(reply.content)  # the schema /openapi.json shows
+    assert result.hits
+    for raw in reply.json()["hits"]:
+        assert set(raw) == set(HitOut.model_fields)
+        assert isinstance(raw["start"], int)
+        assert isinstance(raw["end"], int)
+        assert (raw["explain"] is not None) == explain
 
 
 def test_search_filter_min_score_and_retriever(docs):

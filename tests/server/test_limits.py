@@ -61,6 +61,30 @@ def test_past_the_queue_requests_get_503_with_retry_after(tmp_path):
         assert "ragmem_http_rejected_total 1.0" in metrics
 
 
+def test_queue_depth_counts_requests_waiting_for_a_worker(tmp_path):
+    app = create_app(settings(tmp_path, workers=1, queue=4))
+    release = threading.Event()
+    _blocking(app, release)
+    registry = app.state.service.metrics.registry
+    with live_server(app) as url:
+        callers = [
+            threading.Thread(target=lambda: httpx.get(f"{url}/collections", timeout=60))
+            for _ in range(3)
+        ]
+        for caller in callers:
+            caller.start()
+        for _ in range(3000):  # one working, two waiting for the only worker
+            if registry.get_sample_value("ragmem_queue_depth") == 2:
+                break
+            time.sleep(0.01)
+        assert registry.get_sample_value("ragmem_queue_depth") == 2
+        assert "ragmem_queue_depth 2.0" in httpx.get(f"{url}/metrics").text
+        release.set()
+        for caller in callers:
+            caller.join(30)
+        assert registry.get_sample_value("ragmem_queue_depth") == 0
+
+
 def test_bodies_over_the_limit_get_413(tmp_path):
     with TestClient(create_app(settings(tmp_path, max_body_bytes=2000))) as client:
         client.post("/collections", json={"name": "docs"})
