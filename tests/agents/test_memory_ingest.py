@@ -78,14 +78,15 @@ def test_one_pass_recalls_exactly_like_two(query):
     assert [h.explain for h in a] == [h.explain for h in b]
 
 
-def test_a_batch_lands_whole_or_not_at_all(tmp_path):
+def test_a_batch_lands_whole_or_not_at_all(tmp_path, monkeypatch):
     memory = Memory(tmp_path / "m", embedder=TokenHashingEmbedder(32), clock=Clock())
     bad = [*_inputs(), MemoryInput(text="the last one", session_id="s1", key="k")]
 
     def fail(*args, **kwargs):
         raise RuntimeError("disk gone")
 
-    memory._same_key = fail  # the last memory's write fails after the others were written
+    # the last memory's write fails after the others were written
+    monkeypatch.setattr(memory, "_same_key", fail)
     with pytest.raises(RuntimeError):
         memory.add_many(bad, user_id="ana")
     assert memory.list(user_id="ana", status=None) == []
