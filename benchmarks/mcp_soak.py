@@ -159,8 +159,11 @@ async def soak(args: argparse.Namespace, store: Path) -> dict[str, Any]:
                     )
                 calls += 1
                 if n and n % 5000 == 0:
+                    report["rss"].append((f"steady {n}", calls, rss_mb(pid)))
                     print(
-                        f"  {calls} calls (steady), {time.perf_counter() - begin:.0f} s", flush=True
+                        f"  {calls} calls (steady), {time.perf_counter() - begin:.0f} s,"
+                        f" server RSS {report['rss'][-1][2]:.1f} MB",
+                        flush=True,
                     )
             report["rss"].append(("end", calls, rss_mb(pid)))
             listed = await rec.call("end", "list_memories", {"limit": 1})

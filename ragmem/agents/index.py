@@ -87,6 +87,9 @@ class MemoryIndex:
             items = self.ledger.find(ids)
             gone = [i for i in ids if i not in items or items[i].status == "deleted"]
             live = [items[i] for i in ids if i in items and items[i].status != "deleted"]
+            # a change that leaves text, scope and lifecycle as indexed (a repeated fact
+            # counted once more) has nothing to re-index
+            live = [i for i in live if self._meta.get(i.id) != index_metadata(i)]
             if gone:
                 self.store.delete(gone)
                 self.recall.remove(gone)

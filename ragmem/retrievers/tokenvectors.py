@@ -39,6 +39,7 @@ Encoding = Literal["float16", "int8", "int4"]
 ENCODINGS: tuple[str, ...] = ("float16", "int8", "int4")
 _FORMAT = "ragmem-token-vectors/1"
 _LEVELS = {"int8": 127.0, "int4": 7.0}
+_RECLAIM_FLOOR = 4096  # rows; below this, reclaiming costs more than it frees
 
 
 class TokenVectorStore:
@@ -66,6 +67,7 @@ class TokenVectorStore:
         self._scales = np.zeros(0, np.float32)
         self._dim_scale: npt.NDArray[np.float32] | None = None
         self._n_rows = 0
+        self._live_rows = 0  # rows of live documents (the rest are replaced or deleted)
         self._spans: dict[str, tuple[int, int]] = {}
 
     def __len__(self) -> int:
@@ -85,7 +87,7 @@ class TokenVectorStore:
     @property
     def n_tokens(self) -> int:
         """Token vectors stored for live documents."""
-        return sum(end - start for start, end in self._spans.values())
+        return self._live_rows
 
     def put(self, ids: Sequence[str], matrices: Sequence[Vectors]) -> None:
         """Store (or replace) each document's (n_tokens, dimensions) token vectors."""
@@ -112,14 +114,44 @@ class TokenVectorStore:
             self._codes[start : start + len(stacked)] = codes
             self._scales[start : start + len(stacked)] = scales
             for id_, a in zip(id_list, arrays):
+                self._live_rows -= self._span_length(id_)
                 self._spans[id_] = (start, start + len(a))
+                self._live_rows += len(a)
                 start += len(a)
             self._n_rows = start
+            self._maybe_reclaim()
 
     def delete(self, ids: Sequence[str]) -> int:
         """Forget documents (space is reclaimed by ``save``); returns how many existed."""
         with self._lock:
-            return sum(self._spans.pop(i, None) is not None for i in check_ids(ids, unique=False))
+            found = 0
+            for id_ in check_ids(ids, unique=False):
+                if id_ in self._spans:
+                    self._live_rows -= self._span_length(id_)
+                    del self._spans[id_]
+                    found += 1
+            self._maybe_reclaim()
+            return found
+
+    def _span_length(self, id_: str) -> int:
+        start, end = self._spans.get(id_, (0, 0))
+        return end - start
+
+    def _maybe_reclaim(self) -> None:
+        """Drop replaced and deleted rows once they outnumber the live ones, so a store
+        that lives for months of updates holds about what it stores."""
+        live = self._live_rows
+        if self._n_rows - live <= max(live, _RECLAIM_FLOOR):
+            return
+        ids = list(self._spans)
+        rows = [np.arange(*self._spans[i]) for i in ids]
+        kept = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        self._codes, self._scales = self._codes[kept], self._scales[kept]
+        start = 0
+        for id_, r in zip(ids, rows):
+            self._spans[id_] = (start, start + len(r))
+            start += len(r)
+        self._n_rows = start
 
     def _reserve(self, rows: int) -> None:
         if rows <= len(self._codes):
@@ -252,7 +284,7 @@ class TokenVectorStore:
             if codes.dtype != store._codes.dtype or codes.shape[1:] != store._codes.shape[1:]:
                 raise ValueError(f"codes have dtype {codes.dtype} and shape {codes.shape}")
             store._codes, store._scales = codes, scales.astype(np.float32)
-            store._n_rows = len(codes)
+            store._n_rows = store._live_rows = len(codes)
             store._dim_scale = arrays.get("dim_scale")
             ends = np.cumsum(lengths).tolist()
             starts = [0, *ends[:-1]]
