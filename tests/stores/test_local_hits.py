@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from ragmem import LocalVectorStore
-from ragmem.stores.local.hits import copy_metadata, stored_metadata
 from ragmem.stores.local.locks import ReadWriteLock
+from ragmem.stores.local.records import copy_metadata, stored_metadata
 from ragmem.types import Hit
 
 INDEXES = ["flat", "hnsw"]
