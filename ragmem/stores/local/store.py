@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 import weakref
 from pathlib import Path
@@ -15,7 +14,7 @@ import numpy.typing as npt
 from ragmem.errors import ConfigurationError, CorruptIndexError, StorageError
 from ragmem.stores.base import VectorStore
 from ragmem.stores.local import disk
-from ragmem.stores.local.flat import FlatIndex, prepare_queries
+from ragmem.stores.local.flat import prepare_queries
 from ragmem.stores.local.indexes import IndexKind, make_index
 from ragmem.stores.local.locks import ReadWriteLock
 from ragmem.stores.local.masks import MaskCache
@@ -25,7 +24,7 @@ from ragmem.stores.local.table import VectorTable
 from ragmem.types import Hit, Metadata, Metric, Record, Vectors
 
 if TYPE_CHECKING:
-    from ragmem._storage.database import Database, Item
+    from ragmem._storage.database import Database
     from ragmem.filters import Filter
 
 __all__ = ["LocalVectorStore"]
@@ -144,7 +143,7 @@ class LocalVectorStore(VectorStore):
             ef_construction=ef_construction,
             ef_search=ef_search,
         )
-        self._index = self._make_index()
+        self._index = self._new_index(self._table)
         self._records = Records()
         self._masks = MaskCache()
         self._closed = False
@@ -154,11 +153,6 @@ class LocalVectorStore(VectorStore):
         weakref.finalize(self, self._files.close)
         if self.path is not None:
             self._open(self.path, lock_timeout)
-
-    def _make_index(self) -> FlatIndex:
-        """The index searches go through (flat, quantized or HNSW, over the table)."""
-        index: FlatIndex = self._new_index(self._table)
-        return index
 
     def __len__(self) -> int:
         return len(self._records)
@@ -211,24 +205,14 @@ class LocalVectorStore(VectorStore):
         if loaded.deleted:
             self._apply_delete(loaded.deleted)
         if loaded.written:
-            self._apply_items(loaded.written)
+            self._apply_upsert(*disk.read_items(loaded.written, self.dimensions))
         if loaded.deleted or loaded.written:
             self._cached = None
         return True
 
-    def _apply_items(self, items: list[Item]) -> None:
-        blob = b"".join(i[3] or b"" for i in items)
-        vectors = np.frombuffer(blob, np.float32).reshape(len(items), self.dimensions)
-        self._apply_upsert(
-            [i[0] for i in items],
-            vectors,
-            [i[1] for i in items],
-            [json.loads(i[2]) for i in items],
-        )
-
     def _reset_memory(self) -> None:
         self._table = VectorTable(self.dimensions)
-        self._index = self._make_index()
+        self._index = self._new_index(self._table)
         self._records = Records()
         self._masks.clear()
 
