@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("faiss")
 
 import ragmem.stores.local.hnsw as hnsw_module
-from ragmem.stores.local.flat import prepare_queries
+from ragmem.stores.local.flat import Ranked, prepare_queries
 from ragmem.stores.local.hnsw import HnswIndex
 from ragmem.stores.local.layout import bfs_order
 
@@ -29,7 +29,7 @@ def _build(monkeypatch, reorder: bool, vectors: np.ndarray, rows: np.ndarray) ->
     return index
 
 
-def _same(a: list, b: list) -> None:
+def _same(a: list[Ranked], b: list[Ranked]) -> None:
     assert len(a) == len(b)
     for (ra, sa), (rb, sb) in zip(a, b):
         assert ra.tolist() == rb.tolist()
