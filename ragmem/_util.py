@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 import ipaddress
+import os
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -17,6 +19,15 @@ def batched(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         raise ValueError("batch size must be at least 1")
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def cache_root() -> Path:
+    """``$RAGMEM_CACHE_DIR``, else ``$XDG_CACHE_HOME/ragmem``, else ``~/.cache/ragmem``."""
+    explicit = os.environ.get("RAGMEM_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "ragmem"
 
 
 def lazy_exports(

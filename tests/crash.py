@@ -9,6 +9,10 @@ in flight (or, if the child was quicker than the kill, done).
 import os
 import signal
 from collections.abc import Callable
+from typing import Any
+
+State = dict[str, Any]
+"""``id -> (op, position)``: what the acknowledged writes left."""
 
 
 def run_killed(writer: Callable[[int], None], after: int) -> list[str]:
@@ -42,7 +46,7 @@ def run_killed(writer: Callable[[int], None], after: int) -> list[str]:
 Op = tuple[str, int, list[str]]  # (kind, op number, ids) as a child announced it
 
 
-def apply(state: dict, kind: str, op: int, ids: list[str]) -> dict:
+def apply(state: State, kind: str, op: int, ids: list[str]) -> State:
     """``id -> (op, position)`` after one write: ``delete`` removes ids, any other kind writes."""
     new = dict(state)
     for pos, id_ in enumerate(ids):
@@ -53,7 +57,7 @@ def apply(state: dict, kind: str, op: int, ids: list[str]) -> dict:
     return new
 
 
-def replay(lines: list[str], state: dict, next_op: int) -> tuple[dict, Op | None, int, int]:
+def replay(lines: list[str], state: State, next_op: int) -> tuple[State, Op | None, int, int]:
     """Apply the acknowledged operations of a child's ``begin N KIND IDS``/``ack N`` lines.
 
     Returns the new state, the operation that had begun without an ack (or None), the next
@@ -75,7 +79,7 @@ def replay(lines: list[str], state: dict, next_op: int) -> tuple[dict, Op | None
     return state, pending, next_op, acked
 
 
-def settle(found: dict, state: dict, pending: Op | None) -> dict:
+def settle(found: State, state: State, pending: Op | None) -> State:
     """The state to expect after the kill: the operation in flight may have reached the disk
     before it, whole or not at all."""
     if pending is not None and found != state:

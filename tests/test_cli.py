@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,10 +117,11 @@ def test_ask_without_a_model_prints_the_context(capsys, folder, tmp_path):
     assert "Dogs bark at the postman" in out
 
 
-def _all_hits(capsys, store: str) -> list[dict]:
+def _all_hits(capsys, store: str) -> list[dict[str, Any]]:
     code, out, _ = run(capsys, "search", "the", "--store", store, "--k", "1000", "--json")
     assert code == 0
-    return json.loads(out)
+    hits: list[dict[str, Any]] = json.loads(out)
+    return hits
 
 
 def test_reindex_after_an_edit_changes_only_that_files_chunks(capsys, folder, tmp_path):

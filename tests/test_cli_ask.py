@@ -77,6 +77,8 @@ def test_ask_answers_with_citations_that_exist_in_the_store(
             assert document[span[0] : span[1]] == citation["text"]
             for record in records:
                 start, end = record.metadata["start"], record.metadata["end"]
+                assert isinstance(start, int)
+                assert isinstance(end, int)
                 assert span[0] <= start < end <= span[1]
                 assert document[start:end] == record.text
                 assert record.metadata["source"] == citation["source"]

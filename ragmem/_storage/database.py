@@ -73,8 +73,16 @@ _SCHEMA_VERSION = "2"
 _SEQ_BITS = 32
 _HEADER = b"SQLite format 3\x00"
 _BUSY_MS = 30_000
-# sqlite3 result codes (the low byte of an extended code)
+# sqlite3 result codes (the low byte of an extended code), and the messages that carry
+# them where Python (before 3.11) gives no code
 _BUSY, _LOCKED, _CORRUPT, _FULL, _NOTADB = 5, 6, 11, 13, 26
+_MESSAGES = {
+    "database is locked": _BUSY,
+    "database table is locked": _LOCKED,
+    "malformed": _CORRUPT,
+    "database or disk is full": _FULL,
+    "not a database": _NOTADB,
+}
 
 
 def _crc(item: Item) -> int:
@@ -88,17 +96,35 @@ def _damaged(path: object, reason: str) -> CorruptIndexError:
     return CorruptIndexError(path, f"{reason}; `ragmem repair {path}` keeps every intact row")
 
 
-def translate(exc: BaseException, path: object) -> BaseException:
-    """The ragmem error for an ``sqlite3`` or OS error raised while using ``path``."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    code = None if code is None else code & 0xFF
+def translate(exc: BaseException, path: object, *, what: str | None = None) -> BaseException:
+    """The ragmem error for an ``sqlite3`` or OS error raised while using ``path``.
+
+    Args:
+        exc: the error raised.
+        path: the database file, named in the message.
+        what: what the file is, for messages; None for a ragmem ``Database``, whose
+            damage ``ragmem repair`` mends.
+    """
+    code = _error_code(exc)
     if code in (_BUSY, _LOCKED):
         return StoreLockedError(path)
     if code == _FULL or (isinstance(exc, OSError) and exc.errno == errno.ENOSPC):
         return StorageError(f"disk full while writing {path}: {exc}")
     if code in (_CORRUPT, _NOTADB) or "Could not decode" in str(exc):  # damaged text
+        if what is not None:
+            return CorruptIndexError(path, f"not a readable {what} ({exc})")
         return _damaged(path, f"not a readable ragmem database ({exc})")
-    return StorageError(f"cannot use {path}: {exc}")
+    return StorageError(f"cannot use {f'{what} ' if what else ''}{path}: {exc}")
+
+
+def _error_code(exc: BaseException) -> int | None:
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if isinstance(code, int):
+        return code & 0xFF  # the primary code; extended codes add detail above it
+    message = str(exc).lower()
+    return next((c for needle, c in _MESSAGES.items() if needle in message), None)
 
 
 class Database:

@@ -87,17 +87,11 @@ class Chunker(ABC):
             module docstring for the exact definition); ``0 <= overlap < size``.
         unit: ``"tokens"`` (needs ``tokenizer``) or ``"chars"`` (code points). Default:
             tokens when a tokenizer is given, else chars.
-        tokenizer: any ``ragmem.tokens.Tokenizer``. If it also has
-            ``span_arrays(text) -> (starts, ends)`` (two integer numpy arrays, the same
-            spans as ``spans``), that is used instead, saving a tuple per token.
+        tokenizer: any ``ragmem.tokens.Tokenizer`` (its optional ``span_arrays`` and
+            ``space_split`` are used when present).
 
     Chunks carry the document's metadata plus the chunker's own keys (``headings``,
     ``symbols``, ``symbol``, ``header_start``, ``header_end``), which win on a clash.
-    In tokens, a text is tokenized once whole (for the windows and the overlap) and
-    every chunk that is not the whole text is counted as a text of its own, which is
-    what makes the limit exact for byte-level BPE. A tokenizer that declares
-    ``space_split`` (ragmem's tiktoken encodings do) has only the chunk's two edges,
-    up to the first and from the last space, tokenized again.
 
     Example:
         >>> from ragmem.chunking import RecursiveChunker

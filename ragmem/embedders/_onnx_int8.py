@@ -30,6 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ragmem._util import cache_root
 from ragmem.embedders._model_files import file_digest
 from ragmem.errors import MissingDependencyError
 
@@ -38,21 +39,12 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependencyError(package="onnxruntime", extra="local") from exc
 
-__all__ = ["cache_root", "int8_model"]
+__all__ = ["int8_model"]
 
 logger = logging.getLogger(__name__)
 
 # Bump when the conversion changes, so old cached files are not reused.
 _RECIPE = 2
-
-
-def cache_root() -> Path:
-    """``$RAGMEM_CACHE_DIR``, else ``$XDG_CACHE_HOME/ragmem``, else ``~/.cache/ragmem``."""
-    explicit = os.environ.get("RAGMEM_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "ragmem"
 
 
 def int8_model(

@@ -10,7 +10,6 @@ import numpy as np
 from ragmem._util import batched, to_thread
 from ragmem.errors import (
     BackendResponseError,
-    DimensionMismatchError,
     InvalidInputError,
 )
 
@@ -19,7 +18,7 @@ if TYPE_CHECKING:
 
     from ragmem.types import Purpose, Vectors
 
-__all__ = ["Embedder", "TokenEmbedder", "check_texts", "l2_normalize", "truncate_dimensions"]
+__all__ = ["Embedder", "TokenEmbedder", "check_texts", "l2_normalize"]
 
 _PURPOSES = ("document", "query")
 
@@ -52,13 +51,6 @@ def l2_normalize(vectors: Vectors) -> Vectors:
     np.maximum(norms, np.finfo(np.float32).tiny, out=norms)
     unit: Vectors = (vectors / norms).astype(np.float32, copy=False)
     return unit
-
-
-def truncate_dimensions(vectors: Vectors, dimensions: int) -> Vectors:
-    """Matryoshka truncation: keep the first ``dimensions`` columns and renormalise."""
-    if dimensions > vectors.shape[1]:
-        raise DimensionMismatchError(vectors.shape[1], dimensions, what="truncation target")
-    return l2_normalize(np.ascontiguousarray(vectors[:, :dimensions]))
 
 
 class Embedder(ABC):

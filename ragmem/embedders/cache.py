@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from ragmem._storage.database import translate
 from ragmem.embedders.base import Embedder
-from ragmem.errors import ConfigurationError, CorruptIndexError, StorageError, StoreLockedError
+from ragmem.errors import ConfigurationError, CorruptIndexError, StorageError
 
 if TYPE_CHECKING:
     import os
@@ -35,14 +36,6 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = "1"
 OnCorrupt = Literal["raise", "rebuild"]
 
-# SQLite's primary result codes, and the messages that carry them before Python 3.11
-_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_CORRUPT, _SQLITE_NOTADB = 5, 6, 11, 26
-_MESSAGES = {
-    "database is locked": _SQLITE_BUSY,
-    "database table is locked": _SQLITE_LOCKED,
-    "malformed": _SQLITE_CORRUPT,
-    "not a database": _SQLITE_NOTADB,
-}
 # SQLite builds before 3.32 allow at most 999 bound parameters per statement.
 _LOOKUP_CHUNK = 900
 _SCHEMA = (
@@ -214,7 +207,7 @@ class CachedEmbedder(Embedder):
         try:
             yield
         except sqlite3.Error as exc:
-            raise _storage_error(self.path, exc) from exc
+            raise translate(exc, self.path, what="embedding cache") from exc
 
     def _open(self) -> sqlite3.Connection:
         with self._translated():
@@ -341,27 +334,6 @@ def _checksum(model: str, dims: int, purpose: str, key: bytes, blob: bytes) -> b
 def _chunks(items: list[bytes], size: int) -> Iterator[list[bytes]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _storage_error(path: Path, exc: sqlite3.Error) -> StorageError:
-    """Busy (after the timeout), damaged, or another storage failure (disk full, I/O)."""
-    code = _error_code(exc)
-    if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
-        return StoreLockedError(path)
-    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
-        return CorruptIndexError(path, f"not a readable embedding cache ({exc})")
-    return StorageError(f"embedding cache {path}: {exc}")
-
-
-def _error_code(exc: sqlite3.Error) -> int | None:
-    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
-    if isinstance(code, int):
-        return code & 0xFF  # the primary code; extended codes add detail above it
-    message = str(exc).lower()
-    for needle, primary in _MESSAGES.items():
-        if needle in message:
-            return primary
-    return None
 
 
 def _remove_database(path: Path) -> None:

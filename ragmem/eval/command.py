@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 
 from ragmem._cli_parts import csv_ints
+from ragmem._util import cache_root
 from ragmem.errors import InvalidInputError
 
 __all__ = ["add_command"]
@@ -31,8 +31,7 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     beir.add_argument("--embedder", default="local", help="registered embedder (default local)")
     beir.add_argument(
         "--cache-dir",
-        default=os.environ.get("RAGMEM_CACHE_DIR")
-        or os.path.join(os.path.expanduser("~"), ".cache", "ragmem"),
+        default=str(cache_root()),
         help="where corpus vectors are cached (default $RAGMEM_CACHE_DIR or ~/.cache/ragmem)",
     )
     beir.add_argument("--no-cache", action="store_true", help="embed the corpus every run")

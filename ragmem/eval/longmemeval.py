@@ -22,7 +22,6 @@ import argparse
 import gzip
 import json
 import math
-import os
 import sys
 import time
 from collections import defaultdict
@@ -32,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ragmem._util import cache_root
 from ragmem.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -202,8 +202,7 @@ def evaluate(
 
 
 def _default_cache() -> Path:
-    root = os.environ.get("RAGMEM_CACHE_DIR") or Path.home() / ".cache" / "ragmem"
-    return Path(root) / "longmemeval"
+    return cache_root() / "longmemeval"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

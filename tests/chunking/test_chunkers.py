@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -92,7 +94,7 @@ def test_chunk_many_keeps_document_order() -> None:
         {"size": 10, "tokenizer": object()},
     ],
 )
-def test_bad_options_are_configuration_errors(options: dict) -> None:
+def test_bad_options_are_configuration_errors(options: dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError):
         RecursiveChunker(**options)
 
@@ -288,7 +290,9 @@ def test_code_chunker_python_cuts_at_definitions_with_symbols() -> None:
     chunks = run_and_check(CodeChunker(size=60, language="python"), PYTHON)
     helper = next(c for c in chunks if "def helper" in c.text)
     assert helper.text.startswith("# helper comment")
-    assert "helper" in helper.metadata["symbols"]
+    symbols = helper.metadata["symbols"]
+    assert isinstance(symbols, list)
+    assert "helper" in symbols
     service = next(c for c in chunks if "class Service" in c.text)
     assert service.text.startswith("@decorator")
     assert service.metadata["symbol"] == "Service"

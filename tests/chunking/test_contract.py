@@ -145,6 +145,7 @@ def test_char_tokenizer(kind: str, text: str, size: int, data: st.DataObject) ->
 
 def _tokenizer(name: str) -> Any:
     """A real tokenizer by name, or a skip when its package is not installed."""
+    tokenizer: Any
     try:
         if name == "cl100k-plain":  # tiktoken alone: no span_arrays, no space_split
             tokenizer = cl100k()

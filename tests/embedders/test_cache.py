@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ragmem import CachedEmbedder, ConfigurationError, CorruptIndexError, HashingEmbedder
-from ragmem.errors import StoreLockedError
+from ragmem._storage.database import translate
+from ragmem.errors import StorageError, StoreLockedError
 from ragmem.testing import EmbedderContract
 
 
@@ -318,3 +319,20 @@ def test_a_full_disk_is_a_storage_error_not_corruption(path):
     with CachedEmbedder(HashingEmbedder(384), path=path) as cached:
         cached.embed(texts)
         assert cached.misses == 0
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        ("database is locked", StoreLockedError),
+        ("database disk image is malformed", CorruptIndexError),
+        ("file is not a database", CorruptIndexError),
+        ("disk I/O error", StorageError),
+    ],
+)
+def test_sqlite_errors_without_a_code_are_told_apart_by_message(path, message, error):
+    # Python before 3.11 gives sqlite3 errors no result code
+    exc = sqlite3.OperationalError(message)
+    translated = translate(exc, path, what="embedding cache")
+    assert type(translated) is error
+    assert str(path) in str(translated)

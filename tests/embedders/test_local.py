@@ -383,9 +383,12 @@ def test_embed_with_tokens_runs_the_model_once(minilm, monkeypatch):
     dense, tokens = minilm.embed(texts), minilm.embed_tokens(texts)
     passes = []
     forward = minilm._forward
-    monkeypatch.setattr(
-        minilm, "_forward", lambda ids, mask: passes.append(1) or forward(ids, mask)
-    )
+
+    def counted(ids, mask):
+        passes.append(1)
+        return forward(ids, mask)
+
+    monkeypatch.setattr(minilm, "_forward", counted)
     both_dense, both_tokens = minilm.embed_with_tokens(texts)
     shared = len(passes)
     minilm.embed(texts)

@@ -46,7 +46,7 @@ def read_corpus():
 
 
 def read_test_queries():
-    relevant = defaultdict(dict)
+    relevant: defaultdict[str, dict[str, int]] = defaultdict(dict)
     with (SCIFACT / "qrels" / "test.tsv").open(encoding="utf-8") as handle:
         for row in csv.DictReader(handle, delimiter="\t"):
             relevant[row["query-id"]][row["corpus-id"]] = int(row["score"])

@@ -7,6 +7,7 @@ import pytest
 
 from ragmem import BM25Retriever, InvalidFilterError, LocalVectorStore
 from ragmem.filters import matches, parse_filter
+from ragmem.types import Metadata
 from tests.stores.adapter_equivalence import dataset, random_filter
 
 
@@ -29,7 +30,7 @@ def test_string_operators_agree_on_the_store_and_bm25(seed):
 
 def test_big_integers_compare_exactly_on_the_store_and_bm25():
     big = 1_700_000_000_000_000_000
-    metas = [{"ts": big}, {"ts": big + 1}, {"ts": [big - 1, 3]}]
+    metas: list[Metadata] = [{"ts": big}, {"ts": big + 1}, {"ts": [big - 1, 3]}]
     ids = ["a", "b", "c"]
     store = LocalVectorStore(dimensions=2)
     store.upsert(ids, [[1.0, 0.0]] * 3, metadata=metas)
@@ -52,6 +53,7 @@ def test_qdrant_and_chroma_refuse_prefix_by_name():
     from ragmem.stores._translate_qdrant import to_qdrant
 
     tree = parse_filter({"path": {"$prefix": "guides/"}})
+    assert tree is not None
     for translate in (to_qdrant, to_chroma):
         with pytest.raises(InvalidFilterError, match=r"\$prefix.*path|path.*\$prefix"):
             translate(tree)

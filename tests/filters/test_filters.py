@@ -1,12 +1,15 @@
 """The filter language: parsing, validation, and vectorised evaluation equal to the reference."""
 
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ragmem import InvalidFilterError
-from ragmem.filters import And, Condition, F, Not, Or, matches, parse_filter, to_dict
+from ragmem.filters import And, Condition, F, Filter, Not, Or, matches, parse_filter, to_dict
 from ragmem.filters.columns import MetadataColumns
+from ragmem.types import Metadata
 
 KEYS = ["a", "b", "c"]
 scalars = st.one_of(
@@ -69,7 +72,7 @@ writes = st.lists(
 @given(writes, st.lists(filters, min_size=1, max_size=4), st.integers(0, 4))
 def test_columns_evaluate_like_matches(ops, wheres, extra_rows):
     columns = MetadataColumns()
-    current = {}
+    current: dict[int, Metadata] = {}
     for row, meta in ops:
         if meta is None:
             columns.clear(row)
@@ -80,6 +83,7 @@ def test_columns_evaluate_like_matches(ops, wheres, extra_rows):
     n_rows = max(current, default=0) + 1 + extra_rows  # rows never written have no metadata
     for where in wheres:
         tree = parse_filter(where)
+        assert tree is not None
         got = columns.evaluate(tree, n_rows).tolist()
         want = [matches(tree, current.get(row, {})) for row in range(n_rows)]
         assert got == want, where
@@ -89,6 +93,7 @@ def test_columns_evaluate_like_matches(ops, wheres, extra_rows):
 @given(filters)
 def test_dict_form_round_trips(where):
     tree = parse_filter(where)
+    assert tree is not None
     assert parse_filter(to_dict(tree)) == tree
 
 
@@ -151,12 +156,12 @@ def test_invalid_dict_filters_name_operator_and_path(where, operator, path):
 @pytest.mark.parametrize(
     ("build", "operator"),
     [
-        (lambda: F("a") > "x", "$gt"),
-        (lambda: F("a") < None, "$lt"),
+        (lambda: F("a") > "x", "$gt"),  # type: ignore[operator]
+        (lambda: F("a") < None, "$lt"),  # type: ignore[operator]
         (lambda: F("a").isin("abc"), "$in"),
-        (lambda: F("a").contains({"x": 1}), "$contains"),
+        (lambda: F("a").contains({"x": 1}), "$contains"),  # type: ignore[arg-type]
         (lambda: F("a") == float("inf"), "$eq"),
-        (lambda: F("a").exists("yes"), "$exists"),
+        (lambda: F("a").exists("yes"), "$exists"),  # type: ignore[arg-type]
     ],
 )
 def test_invalid_builder_filters_name_the_operator(build, operator):
@@ -221,7 +226,7 @@ def test_prefix_scopes_to_a_folder():
 
 def test_integers_beyond_2_pow_53_compare_exactly_in_columns():
     big = 1_700_000_000_000_000_000
-    metas = [{"ts": big}, {"ts": big + 1}, {"ts": float(big)}, {"ts": [big + 1, 5]}]
+    metas: list[Metadata] = [{"ts": big}, {"ts": big + 1}, {"ts": float(big)}, {"ts": [big + 1, 5]}]
     columns = MetadataColumns.of_rows(metas)
     for where in (
         {"ts": big},
@@ -233,22 +238,24 @@ def test_integers_beyond_2_pow_53_compare_exactly_in_columns():
         {"ts": {"$lt": float(big)}},
     ):
         want = [matches(where, m) for m in metas]
-        assert columns.evaluate(parse_filter(where), len(metas)).tolist() == want, where
+        tree = parse_filter(where)
+        assert tree is not None
+        assert columns.evaluate(tree, len(metas)).tolist() == want, where
     assert [matches({"ts": big}, m) for m in metas] == [True, False, True, False]
 
 
 def test_deeply_nested_filters_are_refused_not_recursed():
-    deep: dict = {"a": 1}
+    deep: dict[str, Any] = {"a": 1}
     for _ in range(3000):
         deep = {"$not": deep}
     with pytest.raises(InvalidFilterError, match="deeper"):
         parse_filter(deep)
-    tree = F("a") == 1
+    tree: Filter = F("a") == 1
     for _ in range(3000):
         tree = ~tree
     with pytest.raises(InvalidFilterError, match="deeper"):
         matches(tree, {"a": 1})
-    shallow: dict = {"a": 1}
+    shallow: dict[str, Any] = {"a": 1}
     for _ in range(50):
         shallow = {"$not": shallow}
     assert matches(shallow, {"a": 1})

@@ -11,7 +11,7 @@ from ragmem import LocalVectorStore  # noqa: E402
 from ragmem.integrations.langchain import RagmemVectorStore  # noqa: E402
 
 
-class TestRagmemVectorStoreStandard(lc_tests.VectorStoreIntegrationTests):  # type: ignore[misc]
+class TestRagmemVectorStoreStandard(lc_tests.VectorStoreIntegrationTests):  # type: ignore[misc,name-defined]
     """The unmodified suite (sync and async) on a fresh in-memory store per test."""
 
     @pytest.fixture

@@ -20,6 +20,7 @@ from llama_index.core.vector_stores.types import (
     MetadataFilter,
     MetadataFilters,
     VectorStoreQuery,
+    VectorStoreQueryMode,
 )
 
 from ragmem import LocalVectorStore
@@ -264,6 +265,6 @@ def test_unsupported_query_options_raise(
     with pytest.raises(InvalidInputError, match="node_ids"):
         vector_store.query(VectorStoreQuery(query_embedding=vector, node_ids=["n1"]))
     with pytest.raises(InvalidInputError, match="mmr"):
-        vector_store.query(VectorStoreQuery(query_embedding=vector, mode="mmr"))
+        vector_store.query(VectorStoreQuery(query_embedding=vector, mode=VectorStoreQueryMode.MMR))
     with pytest.raises(InvalidInputError, match="query_embedding"):
         vector_store.query(VectorStoreQuery(query_str="apples"))

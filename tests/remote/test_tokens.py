@@ -27,7 +27,7 @@ from ragmem.tokens import (  # noqa: E402
 @pytest.mark.parametrize("name", ["cl100k_base", "o200k_base"])
 def test_definitions_equal_tiktokens_own(name, monkeypatch):
     """Name, regex, special tokens, ranks and the expected file hash all match tiktoken_ext."""
-    from tiktoken_ext import openai_public
+    from tiktoken_ext import openai_public  # type: ignore[import-untyped]
 
     seen = {}
 
@@ -143,7 +143,7 @@ def test_spans_examples():
 
 
 def _merge_shared(spans):
-    out = []
+    out: list[tuple[int, int]] = []
     for s, e in spans:
         if out and s < out[-1][1]:
             out[-1] = (out[-1][0], max(out[-1][1], e))

@@ -263,7 +263,9 @@ def test_a_whole_graph_file_with_malformed_contents_is_rebuilt(tmp_path, data):
     index.add(np.arange(300), vectors[:300])
     path = tmp_path / "graph.cache"
     index.save(path, generation=1, rows=300)
-    fields, arrays = read_cache(path, {})
+    found = read_cache(path, {})
+    assert found is not None
+    fields, arrays = found
     for graph in (np.frombuffer(b"IHNf" + bytes(64), np.uint8), arrays["graph"][:100]):
         # checksums are right: only faiss can tell that the graph is not one
         write_cache(path, fields, {**arrays, "graph": graph})
@@ -273,7 +275,9 @@ def test_a_whole_graph_file_with_malformed_contents_is_rebuilt(tmp_path, data):
     store_dir = tmp_path / "store"
     with LocalVectorStore(DIM, path=store_dir, index="hnsw") as store:
         store.upsert([f"v{i}" for i in range(300)], vectors[:300])
-    fields, arrays = read_cache(store_dir / "graph.cache", {})
+    found = read_cache(store_dir / "graph.cache", {})
+    assert found is not None
+    fields, arrays = found
     write_cache(store_dir / "graph.cache", fields, {**arrays, "graph": arrays["graph"][:100]})
     with LocalVectorStore(DIM, path=store_dir, index="hnsw") as store:
         assert store.search(vectors[7], k=1)[0][0].id == "v7"

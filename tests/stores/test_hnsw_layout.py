@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("faiss")
 
 import ragmem.stores.local.hnsw as hnsw_module
-from ragmem.stores.local.flat import prepare_queries
+from ragmem.stores.local.flat import Ranked, prepare_queries
 from ragmem.stores.local.hnsw import HnswIndex
 from ragmem.stores.local.layout import bfs_order
 
@@ -29,7 +29,7 @@ def _build(monkeypatch, reorder: bool, vectors: np.ndarray, rows: np.ndarray) ->
     return index
 
 
-def _same(a: list, b: list) -> None:
+def _same(a: list[Ranked], b: list[Ranked]) -> None:
     assert len(a) == len(b)
     for (ra, sa), (rb, sb) in zip(a, b):
         assert ra.tolist() == rb.tolist()
@@ -62,10 +62,10 @@ def test_renumbered_graph_returns_what_the_original_returns(monkeypatch, tmp_pat
 def test_small_batches_keep_insertion_order(monkeypatch):
     vectors = _data(400, 3)
     index = _build(monkeypatch, True, vectors[:300], np.arange(300))
-    before = index._node_row[: index.nodes].copy()
+    before = index._map.node_row[: index.nodes].copy()
     index.add(np.arange(300, 400), vectors[300:])  # a third of the graph: no renumbering
-    assert index._node_row[:300].tolist() == before.tolist()
-    assert index._node_row[300:400].tolist() == list(range(300, 400))
+    assert index._map.node_row[:300].tolist() == before.tolist()
+    assert index._map.node_row[300:400].tolist() == list(range(300, 400))
 
 
 def test_bfs_order_is_a_permutation_from_the_entry_point():

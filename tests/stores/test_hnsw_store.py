@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,10 +15,11 @@ from ragmem.errors import ConfigurationError
 from ragmem.stores.local import indexes
 from ragmem.testing import VectorStoreContract
 from ragmem.testing.stores import unit_vectors
+from ragmem.types import Metadata, Vectors
 
 DIM = 16
 # a small ef_construction keeps graph builds quick; search still goes through the graph
-GRAPH = dict(index="hnsw", ef_construction=32)
+GRAPH: dict[str, Any] = {"index": "hnsw", "ef_construction": 32}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -75,11 +77,12 @@ class _ReopeningStore(LocalVectorStore):
         _ReopeningStore.__init__(self, path)
 
 
-def clustered(n: int, seed: int) -> np.ndarray:
+def clustered(n: int, seed: int) -> Vectors:
     centres = np.random.default_rng(0).standard_normal((40, DIM)).astype(np.float32)
     rng = np.random.default_rng(seed)
     x = centres[rng.integers(0, 40, n)] + 0.6 * rng.standard_normal((n, DIM)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+    unit: Vectors = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return unit
 
 
 def fill(store, n=3000, seed=1):
@@ -197,9 +200,9 @@ def test_quantized_options_are_for_flat_search():
     with pytest.raises(ConfigurationError, match="flat search"):
         LocalVectorStore(DIM, index="hnsw", dtype="binary")
     with pytest.raises(ConfigurationError, match="index must be one of"):
-        LocalVectorStore(DIM, index="ivf")
+        LocalVectorStore(DIM, index="ivf")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="dtype must be one of"):
-        LocalVectorStore(DIM, dtype="int4")
+        LocalVectorStore(DIM, dtype="int4")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("metric", ["cosine", "l2"])
@@ -227,7 +230,7 @@ def test_few_matches_are_searched_exactly_with_the_exact_stores_results(metric):
 def test_the_graph_alone_keeps_the_vectors(tmp_path, metric):
     vectors = unit_vectors(3000, dim=16, seed=11)
     ids = [str(i) for i in range(3000)]
-    meta = [{"rare": i % 500 == 0} for i in range(3000)]
+    meta: list[Metadata] = [{"rare": i % 500 == 0} for i in range(3000)]
     flat = LocalVectorStore(16, metric=metric)
     flat.upsert(ids, vectors, metadata=meta)
     with LocalVectorStore(16, metric=metric, index="hnsw", path=tmp_path) as store:

@@ -22,10 +22,13 @@ def test_small_regions_and_other_systems_are_left_alone(monkeypatch):
 
 
 def test_only_whole_huge_pages_inside_the_region_are_advised(monkeypatch):
-    calls = []
-    monkeypatch.setattr(
-        hugepages, "_MADVISE", lambda start, size, advice: calls.append((start, size)) or 0
-    )
+    calls: list[tuple[int, int]] = []
+
+    def madvise(start: int, size: int, advice: int) -> int:
+        calls.append((start, size))
+        return 0
+
+    monkeypatch.setattr(hugepages, "_MADVISE", madvise)
     page = hugepages.HUGE_PAGE
     assert hugepages.advise(page * 10 + 5, hugepages.MIN_BYTES + page)
     starts = {start for start, _ in calls}

@@ -15,7 +15,7 @@ import pytest
 
 from ragmem import LocalVectorStore, NotFoundError
 from ragmem._storage.cache_file import read_cache
-from tests.crash import replay, run_killed, settle
+from tests.crash import State, replay, run_killed, settle
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
@@ -75,7 +75,7 @@ def _read_state(store):
 def test_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path):
     rng = random.Random(2024)
     path = tmp_path / "store"
-    state: dict = {}
+    state: State = {}
     next_op = 0
     seen_ops = cache_saves = 0
     saved = None

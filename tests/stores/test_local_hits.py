@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from ragmem import LocalVectorStore
-from ragmem.stores.local.hits import copy_metadata, stored_metadata
 from ragmem.stores.local.locks import ReadWriteLock
-from ragmem.types import Hit
+from ragmem.stores.local.records import copy_metadata, stored_metadata
+from ragmem.types import Hit, Metadata
 
 INDEXES = ["flat", "hnsw"]
 
@@ -62,7 +62,9 @@ def test_editing_hits_never_changes_the_store(index):
     store = _store(index)
     query = np.array([1, 0.05, 0, 0], np.float32)
     hits = store.search(query, k=3)[0]
-    hits[0].metadata["tags"].append("z")
+    tags = hits[0].metadata["tags"]
+    assert isinstance(tags, list)
+    tags.append("z")
     hits[0].metadata["n"] = 99
     hits[1].metadata["new"] = True  # a row stored without metadata
     hits[2].metadata.clear()
@@ -77,7 +79,9 @@ def test_editing_hits_never_changes_the_store(index):
     assert all(h.explain == {} for h in again)
     assert again[0].score > 0.9
     records = store.get(["a", "b", "c"])
-    records[0].metadata["tags"].append("w")
+    tags = records[0].metadata["tags"]
+    assert isinstance(tags, list)
+    tags.append("w")
     records[1].metadata["new"] = 1
     assert store.get(["a", "b"])[0].metadata == {"tags": ["x", "y"], "n": 1}
     assert store.get(["b"])[0].metadata == {}
@@ -97,7 +101,7 @@ def test_each_hit_has_its_own_explain_and_fields_set(index):
 
 
 def test_metadata_copies_share_no_lists():
-    meta = {"tags": [1, 2], "k": "v"}
+    meta: Metadata = {"tags": [1, 2], "k": "v"}
     stored = stored_metadata(meta)
     out = copy_metadata(stored)
     assert out == meta

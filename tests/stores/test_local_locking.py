@@ -39,6 +39,7 @@ def holder(tmp_path):
         text=True,
         env=env,
     )
+    assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "locked"
     yield proc
     if proc.poll() is None:

@@ -6,6 +6,7 @@ score is computed exactly whatever the summation order, and equal scores are tru
 
 import contextlib
 import tempfile
+from typing import Any
 from unittest import mock
 
 import numpy as np
@@ -16,6 +17,7 @@ from ragmem import LocalVectorStore
 from ragmem.filters import matches
 from ragmem.stores.local import flat
 from ragmem.stores.local.flat import top_k, top_k_rows
+from ragmem.types import Metadata
 
 DIM = 6
 # signs on 1 or 4 coordinates, times 1, 2 or 3: unit length after an exact division
@@ -71,7 +73,7 @@ def scenarios(draw):
     metric = draw(st.sampled_from(["cosine", "dot", "l2"]))
     vecs = nice_vectors if metric == "cosine" else int_vectors
     pool = draw(st.lists(vecs, min_size=1, max_size=6))  # few distinct vectors: many ties
-    ops = []
+    ops: list[tuple[Any, ...]] = []
     for _ in range(draw(st.integers(1, 6))):
         kind = draw(st.sampled_from(["upsert", "upsert", "delete", "compact"]))
         if kind == "upsert":
@@ -90,7 +92,7 @@ def scenarios(draw):
 
 def _reference(metric, ops, queries, k, where):
     """Brute force: replaying the ops on a dict, sorting every match by (-score, row)."""
-    items = {}  # id -> (row, vector, metadata); a replaced id keeps its row
+    items: dict[str, tuple[int, Any, Metadata]] = {}  # a replaced id keeps its row
     next_row = 0
     for op in ops:
         if op[0] == "upsert":

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from ragmem import InvalidInputError, LocalVectorStore, StorageError
 from ragmem.retrievers import BM25Retriever
+from ragmem.types import Metadata
 
 HOSTILE_METADATA = [
     ({"n": 10**400}, "metadata\\[0\\]\\['n'\\]"),
@@ -135,7 +136,7 @@ _write = st.tuples(st.sampled_from(["a", "b", "c\ud800", "d"]), st.text(max_size
 @given(writes=st.lists(_write, min_size=1, max_size=8))
 def test_hostile_writes_leave_exactly_the_accepted_ones(tmp_path_factory, writes):
     path = tmp_path_factory.mktemp("store")
-    accepted: dict = {}
+    accepted: dict[str, tuple[str | None, Metadata]] = {}
     bm25 = BM25Retriever()
     with LocalVectorStore(4, path=path) as store:
         for i, (id_, text, metadata) in enumerate(writes):

@@ -8,10 +8,10 @@ import pytest
 from ragmem.errors import ConfigurationError
 from ragmem.stores.local import quantized
 from ragmem.stores.local.flat import prepare_queries, top_k
-from ragmem.stores.local.quantized import QuantizedFlatIndex
+from ragmem.stores.local.quantized import CodeDtype, QuantizedFlatIndex
 
 DIM = 96
-DTYPES = ["float32", "float16", "int8", "binary"]
+DTYPES: list[CodeDtype] = ["float32", "float16", "int8", "binary"]
 
 
 def clustered(n: int, seed: int, dim: int = DIM, positive: bool = False) -> np.ndarray:
@@ -98,7 +98,9 @@ def test_replacing_a_row_replaces_its_code():
 
 def test_code_memory():
     n, dim = 1000, 384
-    vectors = prepare_queries(np.random.default_rng(0).standard_normal((n, dim)), "cosine")
+    vectors = prepare_queries(
+        np.random.default_rng(0).standard_normal((n, dim)).astype(np.float32), "cosine"
+    )
     sizes = {}
     for dtype in DTYPES:
         index = QuantizedFlatIndex(dim, "cosine", dtype=dtype)

@@ -7,6 +7,7 @@ import pytest
 
 from ragmem import LocalVectorStore
 from ragmem.testing import VectorStoreContract
+from ragmem.types import Metadata
 
 
 class TestFloat16Store(VectorStoreContract):
@@ -54,7 +55,7 @@ def test_quantized_store_agrees_with_exact_store(dtype, metric, tmp_path):
     vectors = vectors.astype(np.float32)
     queries = vectors[:20] + 0.1 * rng.standard_normal((20, 64)).astype(np.float32)
     ids = [str(i) for i in range(3000)]
-    meta = [{"even": i % 2 == 0} for i in range(3000)]
+    meta: list[Metadata] = [{"even": i % 2 == 0} for i in range(3000)]
     exact = LocalVectorStore(64, metric=metric)
     codes = LocalVectorStore(64, metric=metric, dtype=dtype, path=tmp_path / "s")
     for store in (exact, codes):

@@ -40,6 +40,7 @@ __all__ = [
     "Loaded",
     "load_rows",
     "open_database",
+    "read_items",
     "stored_items",
     "write_table",
 ]
@@ -129,6 +130,16 @@ def stored_items(
     return [(i, t, m, v.tobytes()) for i, t, m, v in zip(ids, texts, metas, vectors)]
 
 
+def read_items(
+    items: list[Item], dimensions: int
+) -> tuple[list[str], Vectors, list[str | None], list[Metadata]]:
+    """Stored items back in memory form: ids, ``(n, dimensions)`` vectors, texts, metadata."""
+    blob = b"".join(i[3] or b"" for i in items)
+    vectors = np.frombuffer(blob, np.float32).reshape(len(items), dimensions)
+    metadata = [json.loads(i[2]) for i in items]
+    return [i[0] for i in items], vectors, [i[1] for i in items], metadata
+
+
 def load_rows(
     directory: Path, db: Database, conn: sqlite3.Connection, dimensions: int, *, cache: bool = True
 ) -> Loaded:
@@ -147,17 +158,9 @@ def load_rows(
             return Loaded(generation, matrix, ids, texts, metadata, deleted, items)
         logger.warning("%s does not match %s; rebuilding it", directory / TABLE, db.path)
         items = list(db.items(conn))
-    rows = np.frombuffer(b"".join(i[3] or b"" for i in items), np.float32)
-    matrix = rows.reshape(len(items), dimensions).T.copy()  # writable, dimension-major
-    return Loaded(
-        db.generation,
-        matrix,
-        [i[0] for i in items],
-        [i[1] for i in items],
-        [json.loads(i[2]) for i in items],
-        [],
-        [],
-    )
+    ids, vectors, texts, metadata = read_items(items, dimensions)
+    matrix = vectors.T.copy()  # writable, dimension-major
+    return Loaded(db.generation, matrix, list(ids), texts, metadata, [], [])
 
 
 def write_table(

@@ -12,7 +12,7 @@ index can take FlatIndex's place (see ``indexes``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ragmem.stores.local.table import VectorTable
     from ragmem.types import Metric, Vectors
 
-__all__ = ["FlatIndex", "Ranked", "RowIndex", "prepare_queries", "top_k", "top_k_rows"]
+__all__ = ["FlatIndex", "Ranked", "prepare_queries", "top_k", "top_k_rows"]
 
 Mask = npt.NDArray[np.bool_]
 Rows = npt.NDArray[np.int64]
@@ -66,22 +66,6 @@ def prepare_queries(queries: Vectors, metric: Metric) -> Vectors:
     norms[norms == 0] = 1.0
     unit: Vectors = (wide / norms).astype(np.float32)
     return unit
-
-
-class RowIndex(Protocol):
-    """What LocalVectorStore needs from an index over its VectorTable's rows.
-
-    Row numbers are the table's; ``reset`` means every row may have been renumbered
-    (after compaction or loading), so an index rebuilds from the table.
-    """
-
-    def added(self, rows: Rows, vectors: Vectors) -> None: ...
-
-    def removed(self, rows: Rows) -> None: ...
-
-    def reset(self) -> None: ...
-
-    def search(self, queries: Vectors, k: int, mask: Mask | None) -> list[Ranked]: ...
 
 
 class FlatIndex:

@@ -27,6 +27,7 @@ from ragmem._storage.cache_file import read_cache, write_cache
 from ragmem.errors import ConfigurationError, MissingDependencyError
 from ragmem.stores.local import hugepages
 from ragmem.stores.local.layout import bfs_order
+from ragmem.stores.local.nodes import NodeRows
 
 try:
     import faiss as _faiss
@@ -76,10 +77,6 @@ class HnswIndex:
         ef_search: candidate list size while searching (raised to ``k`` when smaller,
             and widened for filters).
         compact_fraction: tombstone share of the nodes past which compaction is due.
-
-    Attributes:
-        nodes: graph nodes, tombstones included.
-        tombstones: nodes whose row was deleted or replaced.
     """
 
     def __init__(
@@ -110,13 +107,9 @@ class HnswIndex:
     def _clear(self) -> None:
         """An empty graph."""
         self._graph = self._new_graph()
-        self._node_row = np.empty(0, np.int64)  # node -> store row
-        self._node_alive = np.empty(0, np.bool_)
-        self._row_node = np.empty(0, np.int64)  # store row -> node, -1 when absent
-        self.nodes = self.tombstones = 0
+        self._map = NodeRows()
         self._alive_selector: Selector | None = None
         self._last_filtered: _Filtered | None = None  # the last filter's nodes
-        self._identity = True  # node i holds row i and nothing is tombstoned
         self._advised: dict[str, tuple[int, int]] = {}  # huge-page regions asked for
 
     @staticmethod
@@ -144,6 +137,16 @@ class HnswIndex:
         self._ef_search = self._check_ef(ef)
         self._graph.hnsw.efSearch = self._ef_search
 
+    @property
+    def nodes(self) -> int:
+        """Graph nodes, tombstones included."""
+        return self._map.nodes
+
+    @property
+    def tombstones(self) -> int:
+        """Nodes whose row was deleted or replaced."""
+        return self._map.tombstones
+
     def __len__(self) -> int:
         return self.nodes - self.tombstones
 
@@ -158,23 +161,11 @@ class HnswIndex:
         rows = np.asarray(rows, np.int64)
         if len(rows) == 0:
             return
-        self.remove(rows)
-        start, end = self.nodes, self.nodes + len(rows)
-        if self._identity and not (
-            rows[0] == start and np.array_equal(rows, np.arange(start, end))
-        ):
-            self._identity = False
-        self._node_row = _grown(self._node_row, end, 0)
-        self._node_alive = _grown(self._node_alive, end, False)
-        self._row_node = _grown(self._row_node, int(rows.max()) + 1, -1)
         self._graph.add(np.ascontiguousarray(vectors, np.float32))
-        self._node_row[start:end] = rows
-        self._node_alive[start:end] = True
-        self._row_node[rows] = np.arange(start, end, dtype=np.int64)
-        self.nodes = end
+        self._map.add(rows)
         # the new nodes are in neither cached bitmap
         self._alive_selector = self._last_filtered = None
-        if len(rows) >= _REORDER_MIN and 2 * len(rows) >= end:
+        if len(rows) >= _REORDER_MIN and 2 * len(rows) >= self.nodes:
             # a batch that (at least) doubled the graph: renumbering it all costs about
             # what the batch did, so this stays a constant share of the build
             self._reorder()
@@ -182,17 +173,8 @@ class HnswIndex:
 
     def remove(self, rows: Rows) -> None:
         """Forget store ``rows`` (their nodes become tombstones); unknown rows are ignored."""
-        rows = np.asarray(rows, np.int64)
-        known = rows[rows < len(self._row_node)]
-        nodes = self._row_node[known]
-        nodes = nodes[nodes >= 0]
-        if len(nodes) == 0:
-            return
-        self._node_alive[nodes] = False
-        self._row_node[self._node_row[nodes]] = -1
-        self.tombstones += len(nodes)
-        self._alive_selector = self._last_filtered = None
-        self._identity = False
+        if self._map.remove(np.asarray(rows, np.int64)):
+            self._alive_selector = self._last_filtered = None
 
     def rebuild(self, rows: Rows, vectors: Vectors) -> None:
         """Drop the graph and build it anew from the live ``rows`` and their ``vectors``."""
@@ -203,12 +185,7 @@ class HnswIndex:
         """Renumber the nodes breadth-first (see ``layout``); rows keep their nodes' links."""
         order = bfs_order(self._graph.hnsw, self.nodes)
         self._graph.permute_entries(order)
-        n = self.nodes
-        self._node_row[:n] = self._node_row[order]
-        self._node_alive[:n] = self._node_alive[order]
-        live = np.flatnonzero(self._node_alive[:n])
-        self._row_node[self._node_row[live]] = live
-        self._identity = False
+        self._map.permute(order)
         self._alive_selector = self._last_filtered = None
 
     def _use_huge_pages(self) -> None:
@@ -226,20 +203,7 @@ class HnswIndex:
             ``False`` (index unchanged) when a live node's row is not in ``kept``, which
             means the index was out of step with the store and must be rebuilt.
         """
-        kept = np.asarray(kept, np.int64)
-        live = np.flatnonzero(self._node_alive[: self.nodes])
-        old = self._node_row[live]
-        new = np.searchsorted(kept, old)
-        if len(live) and (new.max() >= len(kept) or not np.array_equal(kept[new], old)):
-            return False
-        self._node_row[: self.nodes][~self._node_alive[: self.nodes]] = -1
-        self._node_row[live] = new
-        self._row_node = np.full(len(kept), -1, np.int64)
-        self._row_node[new] = live
-        self._identity = self.tombstones == 0 and np.array_equal(
-            self._node_row[: self.nodes], np.arange(self.nodes)
-        )
-        return True
+        return self._map.renumber(np.asarray(kept, np.int64))
 
     # -- search -------------------------------------------------------------------------------
 
@@ -277,7 +241,7 @@ class HnswIndex:
                 return exact(queries, k, None)
             if self.tombstones == 0:
                 return self._graph_search(queries, k, ef, None)
-            selector = self._alive_selector or self._selector(self._node_alive[: self.nodes])
+            selector = self._alive_selector or self._selector(self._map.alive())
             self._alive_selector = selector
             matching = self.nodes - self.tombstones
         else:
@@ -307,11 +271,7 @@ class HnswIndex:
         Raises:
             KeyError: a row has no live node (the index is out of step with the store).
         """
-        if len(rows) and int(rows.max()) >= len(self._row_node):
-            raise KeyError("rows past the graph's last node")
-        nodes = self._row_node[rows]
-        if len(nodes) and nodes.min() < 0:
-            raise KeyError("rows without a live graph node")
+        nodes = self._map.nodes_of(rows)
         storage = faiss.downcast_index(self._graph.storage)
         flat = faiss.rev_swig_ptr(storage.get_xb(), self.nodes * self.dimensions)
         vectors: Vectors = flat.reshape(self.nodes, self.dimensions)[nodes]
@@ -322,10 +282,7 @@ class HnswIndex:
         last = self._last_filtered
         if last is not None and last.mask is mask and not mask.flags.writeable:
             return last  # the same read-only array: the store has not written since
-        if self._identity and len(mask) >= self.nodes:
-            node_ok = mask[: self.nodes]  # skips a gather over every node
-        else:
-            node_ok = self._node_alive[: self.nodes] & _take(mask, self._node_row[: self.nodes])
+        node_ok = self._map.selected(mask)
         filtered = _Filtered(mask, node_ok, int(np.count_nonzero(node_ok)))
         self._last_filtered = filtered
         return filtered
@@ -357,7 +314,7 @@ class HnswIndex:
         self._graph.search_c(n, _ptr(queries), k, _ptr(distances), _ptr(nodes), params)
         if self.metric == "l2":
             np.negative(distances, out=distances)
-        rows = nodes if self._identity else self._node_row[nodes]
+        rows = self._map.rows_of(nodes)
         if n == 1 and nodes[0, -1] >= 0:
             return [(rows[0], distances[0])]  # single query: the common, hot case
         if nodes[:, -1].min() >= 0:
@@ -379,8 +336,8 @@ class HnswIndex:
         fields = self._fields(generation, rows)
         arrays: dict[str, np.ndarray] = {
             "graph": faiss.serialize_index(self._graph),
-            "node_row": self._node_row[: self.nodes],
-            "node_alive": self._node_alive[: self.nodes],
+            "node_row": self._map.node_row[: self.nodes],
+            "node_alive": self._map.alive(),
         }
         write_cache(path, fields, arrays)
 
@@ -401,45 +358,24 @@ class HnswIndex:
             logger.warning("HNSW graph %s is malformed (%s); rebuilding", path, exc)
             return False
         node_row, node_alive = arrays["node_row"], arrays["node_alive"]
-        live = np.flatnonzero(node_alive)
+        nodes = NodeRows.saved(node_row, node_alive, rows)
         if (
-            not isinstance(graph, faiss.IndexHNSWFlat)
+            nodes is None
+            or not isinstance(graph, faiss.IndexHNSWFlat)
             or graph.d != self.dimensions
             or not graph.ntotal == len(node_row) == len(node_alive)
-            or (len(live) and int(node_row[live].max()) >= rows)
         ):
             return False
-        row_node = np.full(rows, -1, np.int64)
-        row_node[node_row[live]] = live
         graph.hnsw.efSearch = self._ef_search
-        self._graph = graph
+        self._graph, self._map = graph, nodes
         self._advised = {}
         self._use_huge_pages()
-        self._node_row, self._node_alive, self._row_node = node_row, node_alive, row_node
-        self.nodes = len(node_row)
-        self.tombstones = self.nodes - len(live)
         self._alive_selector = self._last_filtered = None
-        self._identity = self.tombstones == 0 and np.array_equal(node_row, np.arange(self.nodes))
         return True
 
     def _fields(self, generation: int | str, rows: int) -> dict[str, Any]:
         shape = {"dimensions": self.dimensions, "metric": self.metric, "m": self.m}
         return {"format": _FORMAT, **shape, "generation": generation, "rows": rows}
-
-
-def _grown(array: np.ndarray, size: int, fill: object) -> np.ndarray:
-    """``array``, or a copy grown by half (new entries ``fill``) if shorter than ``size``."""
-    if size <= len(array):
-        return array
-    grown = np.full(max(size, int(len(array) * 1.5) + 16), fill, array.dtype)
-    grown[: len(array)] = array
-    return grown
-
-
-def _take(mask: Mask, rows: Rows) -> Mask:
-    # rows past the end of the mask are not candidates
-    taken: Mask = _grown(mask, int(rows.max()) + 1 if len(rows) else 0, False)[rows]
-    return taken
 
 
 def _empty() -> Result:

@@ -69,7 +69,7 @@ def make_index(
     m: int = 16,
     ef_construction: int = 200,
     ef_search: int = 64,
-) -> FlatIndex | QuantizedSearch | HnswSearch:
+) -> FlatIndex:
     """Build the index the store's options ask for (options are checked here)."""
     if index not in INDEX_KINDS:
         raise ConfigurationError(f"index must be one of {INDEX_KINDS}, got {index!r}")

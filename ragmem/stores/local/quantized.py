@@ -40,7 +40,7 @@ Scores = npt.NDArray[np.float32]
 Result = tuple[Rows, Scores]
 
 # Candidates rescored per result, by code type: enough for recall@10 >= 0.99 on
-# clustered 384-d unit vectors (benchmarks/ann.py: binary x20 gave 0.982, x30 0.994).
+# clustered 384-d unit vectors (benchmarks/ann.py).
 _RESCORE = {"float32": 4, "float16": 2, "int8": 4, "binary": 30}
 _BLOCK = 8192  # rows converted to float32 at a time by the float16 / int8 scans
 _QUERY_BLOCK = 64  # queries scored per pass over the codes

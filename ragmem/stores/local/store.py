@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 import weakref
 from pathlib import Path
@@ -12,21 +11,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from ragmem.columns import MetadataColumns
-from ragmem.errors import ConfigurationError, CorruptIndexError, NotFoundError, StorageError
+from ragmem.errors import ConfigurationError, CorruptIndexError, StorageError
 from ragmem.stores.base import VectorStore
 from ragmem.stores.local import disk
-from ragmem.stores.local.flat import FlatIndex, Ranked, prepare_queries
-from ragmem.stores.local.hits import EMPTY, copy_metadata, make_hits, stored_metadata
+from ragmem.stores.local.flat import prepare_queries
 from ragmem.stores.local.indexes import IndexKind, make_index
 from ragmem.stores.local.locks import ReadWriteLock
 from ragmem.stores.local.masks import MaskCache
 from ragmem.stores.local.quantized import CodeDtype
+from ragmem.stores.local.records import Records, stored_metadata
 from ragmem.stores.local.table import VectorTable
 from ragmem.types import Hit, Metadata, Metric, Record, Vectors
 
 if TYPE_CHECKING:
-    from ragmem._storage.database import Database, Item
+    from ragmem._storage.database import Database
     from ragmem.filters import Filter
 
 __all__ = ["LocalVectorStore"]
@@ -145,12 +143,8 @@ class LocalVectorStore(VectorStore):
             ef_construction=ef_construction,
             ef_search=ef_search,
         )
-        self._index = self._make_index()
-        self._ids: list[str | None] = []
-        self._texts: list[str | None] = []
-        self._metadata: list[Metadata] = []
-        self._slot_of: dict[str, int] = {}
-        self._columns = MetadataColumns()
+        self._index = self._new_index(self._table)
+        self._records = Records()
         self._masks = MaskCache()
         self._closed = False
         self._cached: int | None = None  # generation of the saved caches
@@ -160,13 +154,8 @@ class LocalVectorStore(VectorStore):
         if self.path is not None:
             self._open(self.path, lock_timeout)
 
-    def _make_index(self) -> FlatIndex:
-        """The index searches go through (flat, quantized or HNSW, over the table)."""
-        index: FlatIndex = self._new_index(self._table)
-        return index
-
     def __len__(self) -> int:
-        return len(self._slot_of)
+        return len(self._records)
 
     def __repr__(self) -> str:
         where = f", path={str(self.path)!r}" if self.path else ""
@@ -187,7 +176,7 @@ class LocalVectorStore(VectorStore):
             with db.read() as conn:
                 loaded = disk.load_rows(directory, db, conn, self.dimensions)
                 whole = self._load(directory, db, loaded)
-                if not whole or len(self._slot_of) != db.count(conn):
+                if not whole or len(self._records) != db.count(conn):
                     # a cache that does not add up is stale whatever its tag says
                     self._reset_memory()
                     loaded = disk.load_rows(directory, db, conn, self.dimensions, cache=False)
@@ -205,15 +194,9 @@ class LocalVectorStore(VectorStore):
         if loaded.matrix is None and not self._table.vectors_elsewhere:
             return False
         self._table.adopt(loaded.matrix, len(loaded.ids))
-        self._ids = loaded.ids
-        self._texts = loaded.texts
-        self._metadata = [stored_metadata(m) for m in loaded.metadata]
-        self._slot_of = {id_: row for row, id_ in enumerate(loaded.ids) if id_ is not None}
-        dead = [row for row, id_ in enumerate(loaded.ids) if id_ is None]
-        if len(self._slot_of) + len(dead) != len(loaded.ids):
-            raise ValueError("duplicate ids")
-        self._table.kill(np.array(dead, np.int64))
-        self._columns = MetadataColumns.of_rows(self._metadata)
+        metadata = [stored_metadata(m) for m in loaded.metadata]
+        self._records = Records(loaded.ids, loaded.texts, metadata)
+        self._table.kill(np.array(self._records.dead(), np.int64))
         # before the changes apply, so they update a graph loaded for the cached table
         fresh = self._index.load(directory, f"{db.uid}/{loaded.generation}")
         if not self._table.holds_vectors and not fresh:
@@ -222,27 +205,15 @@ class LocalVectorStore(VectorStore):
         if loaded.deleted:
             self._apply_delete(loaded.deleted)
         if loaded.written:
-            self._apply_items(loaded.written)
+            self._apply_upsert(*disk.read_items(loaded.written, self.dimensions))
         if loaded.deleted or loaded.written:
             self._cached = None
         return True
 
-    def _apply_items(self, items: list[Item]) -> None:
-        blob = b"".join(i[3] or b"" for i in items)
-        vectors = np.frombuffer(blob, np.float32).reshape(len(items), self.dimensions)
-        self._apply_upsert(
-            [i[0] for i in items],
-            vectors,
-            [i[1] for i in items],
-            [json.loads(i[2]) for i in items],
-        )
-
     def _reset_memory(self) -> None:
         self._table = VectorTable(self.dimensions)
-        self._index = self._make_index()
-        self._ids, self._texts, self._metadata = [], [], []
-        self._slot_of = {}
-        self._columns = MetadataColumns()
+        self._index = self._new_index(self._table)
+        self._records = Records()
         self._masks.clear()
 
     def close(self) -> None:
@@ -286,7 +257,8 @@ class LocalVectorStore(VectorStore):
         assert directory is not None
         generation = db.generation
         matrix = None if self._table.vectors_elsewhere else self._table.view()  # else: graph's
-        disk.write_table(directory, db, matrix, self._ids, self._texts, self._metadata)
+        records = self._records
+        disk.write_table(directory, db, matrix, records.ids, records.texts, records.metadata)
         self._index.save(directory, f"{db.uid}/{generation}")
         db.prune(generation)
         self._cached = generation
@@ -325,9 +297,9 @@ class LocalVectorStore(VectorStore):
             if ids is None:
                 assert where is not None
                 rows = np.flatnonzero(self._candidates(where)).tolist()
-                targets = [self._ids[row] for row in rows]
+                targets = [self._records.ids[row] for row in rows]
             else:
-                targets = list(dict.fromkeys(i for i in ids if i in self._slot_of))
+                targets = list(dict.fromkeys(i for i in ids if i in self._records.row_of))
             if not targets:
                 return 0
             clean = [t for t in targets if t is not None]
@@ -352,39 +324,20 @@ class LocalVectorStore(VectorStore):
         self, ids: list[str], vectors: Vectors, texts: list[str | None], metadata: list[Metadata]
     ) -> None:
         self._masks.clear()
-        slot_of = self._slot_of
-        old = [i for i, id_ in enumerate(ids) if id_ in slot_of]
+        old, old_rows, new = self._records.write(ids, texts, metadata)
         if old:
-            rows = np.array([slot_of[ids[i]] for i in old], np.int64)
+            rows = np.array(old_rows, np.int64)
             self._table.write(rows, vectors[old])
-            for i, row in zip(old, rows.tolist()):
-                self._texts[row] = texts[i]
-                self._metadata[row] = stored_metadata(metadata[i])
-                self._columns.set(row, metadata[i])
             self._index.added(rows, vectors[old])
-        new = [i for i, id_ in enumerate(ids) if id_ not in slot_of] if old else range(len(ids))
         if len(new):
             first = self._table.n
             added = vectors if not old else vectors[list(new)]
             self._table.append(added)
-            for offset, i in enumerate(new):
-                row = first + offset
-                slot_of[ids[i]] = row
-                self._ids.append(ids[i])
-                self._texts.append(texts[i])
-                self._metadata.append(stored_metadata(metadata[i]))
-                if metadata[i]:
-                    self._columns.set(row, metadata[i])
             self._index.added(np.arange(first, self._table.n, dtype=np.int64), added)
 
     def _apply_delete(self, ids: list[str]) -> int:
         self._masks.clear()
-        rows = sorted({self._slot_of.pop(id_) for id_ in ids if id_ in self._slot_of})
-        for row in rows:
-            self._ids[row] = None
-            self._texts[row] = None
-            self._metadata[row] = EMPTY
-            self._columns.clear(row)
+        rows = self._records.delete(ids)
         killed = np.array(rows, np.int64)
         self._table.kill(killed)
         self._index.removed(killed)
@@ -398,12 +351,7 @@ class LocalVectorStore(VectorStore):
             return
         self._masks.clear()
         renumbered = self._table.compact()
-        kept = renumbered.tolist()
-        self._ids = [self._ids[row] for row in kept]
-        self._texts = [self._texts[row] for row in kept]
-        self._metadata = [self._metadata[row] for row in kept]
-        self._slot_of = {id_: row for row, id_ in enumerate(self._ids) if id_ is not None}
-        self._columns = MetadataColumns.of_rows(self._metadata)
+        self._records = self._records.keep(renumbered.tolist())
         self._index.renumbered(renumbered)
 
     # -- reads --------------------------------------------------------------------------------
@@ -411,20 +359,9 @@ class LocalVectorStore(VectorStore):
     def _get(self, ids: list[str]) -> list[Record]:
         with self._rw.read():
             self._check_open()
-            missing = [i for i in ids if i not in self._slot_of]
-            if missing:
-                raise NotFoundError(missing)
-            rows = np.array([self._slot_of[i] for i in ids], np.int64)
-            vectors = self._index.vectors(rows)
-            return [
-                Record(
-                    id=id_,
-                    vector=vector,
-                    text=self._texts[row],
-                    metadata=copy_metadata(self._metadata[row]),
-                )
-                for id_, row, vector in zip(ids, rows.tolist(), vectors)
-            ]
+            rows = self._records.rows(ids)
+            vectors = self._index.vectors(np.array(rows, np.int64))
+            return self._records.records(ids, rows, vectors)
 
     def _count(self, where: Filter | None) -> int:
         with self._rw.read():
@@ -437,7 +374,7 @@ class LocalVectorStore(VectorStore):
         """Live rows matching ``where`` (read-only; cached until the next write)."""
         n = self._table.n
         return self._masks.get(
-            where, lambda: self._columns.evaluate(where, n) & self._table.live_mask()
+            where, lambda: self._records.matching(where, n) & self._table.live_mask()
         )
 
     def _search(self, queries: Vectors, k: int, where: Filter | None) -> list[list[Hit]]:
@@ -445,16 +382,8 @@ class LocalVectorStore(VectorStore):
         with self._rw.read():
             self._check_open()
             mask = None if where is None else self._candidates(where)
-            ids, texts, metadata = self._ids, self._texts, self._metadata
+            records = self._records
             return [
-                make_hits(rows.tolist(), scores.tolist(), ids, texts, metadata)
-                for rows, scores in self._rank(queries, k, mask)
+                records.hits(rows.tolist(), scores.tolist())
+                for rows, scores in self._index.search(queries, k, mask)
             ]
-
-    def _rank(self, queries: Vectors, k: int, mask: Mask | None) -> list[Ranked]:
-        """The one search seam: best ``k`` rows per query among ``mask`` (None: all live).
-
-        Every search goes through here, so another index (HNSW, quantized) only has to
-        provide ``search(queries, k, mask)`` and the row notifications FlatIndex has.
-        """
-        return self._index.search(queries, k, mask)
