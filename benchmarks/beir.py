@@ -2,7 +2,8 @@
 
 Usage:
     python benchmarks/beir.py [--data ../shared/data/beir/scifact] [--cache-dir DIR]
-        [--splits 50] [--encodings float16,int8,int4] [--table grid.json]
+        [--splits 50] [--encodings float16,int8,int4 | none] [--table grid.json]
+        [--per-query table.json]
 
 Only SciFact's test qrels are available, so the defaults are chosen without fitting
 them: the 300 queries are split at random into two folds; for each fold, the grid
@@ -14,9 +15,19 @@ computations), never to the better test score. Printed: every selection, the CV 
 the chosen default next to the best grid point (how much a test-fitted choice would
 have flattered us).
 
-Grid (first stage: ragmem's BM25 and LocalEmbedder dense):
+Grid (first stage: the pipeline's own keyword index, ``new_keyword_index()``: BM25 with
+the ``english-full`` stopwords and stemming; and LocalEmbedder dense):
     candidate depth per retriever in {100, 200, 500, 1000}
-    x fusion in {rrf, minmax, zscore, dbsf} x dense weight in 0.3..0.6
+    x fusion in {rrf, minmax, zscore, dbsf} x dense weight in 0.2..0.7 (steps of 0.05)
+The default is chosen among the admissible grid points only: a fusion that keeps the
+proportions of a short or flat score list (``rrf``, or ``minmax`` with BM25's floor; ``zscore``
+and ``dbsf`` map any two-hit list to the same two values, whatever their scores), at a
+weight where the small-corpus rule holds (on ``tests/data/small_corpus.json`` the hybrid
+ranks the answer first at least as often as the better of dense and BM25 alone). The
+cross-validation over every grid point is printed too, for comparison.
+Before the grid, the pipeline's default hybrid (``build_retriever("hybrid")``) is run on
+every query and compared with the grid point of the same settings, so the grid is known
+to score what a pipeline returns (BM25's floor, the normalisation, the candidate depth).
 Rerank (ColBERT MaxSim over MiniLM token vectors, on the chosen fusion's output):
     normalisation in {minmax, zscore} x depth in {20, 30, 50, 100, 200}
     x MaxSim weight in 0.0..1.0, for each token encoding.
@@ -41,18 +52,26 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ragmem import Document, RAGPipeline
 from ragmem.eval.beir import load_beir
-from ragmem.eval.configs import _bm25, _dense, token_store
+from ragmem.eval.configs import _dense, token_store
 from ragmem.eval.metrics import ndcg
+from ragmem.pipeline.defaults import HYBRID, build_retriever, new_keyword_index
 from ragmem.registry import get_embedder
 from ragmem.retrievers.bm25 import BM25Retriever
+from ragmem.retrievers.dense import DenseRetriever
 from ragmem.retrievers.fusion import fuse, normalize
+from ragmem.retrievers.hybrid import HybridRetriever
 
 DEFAULT_DATA = Path(
     os.environ.get("RAGMEM_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
 )
+SMALL_CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "small_corpus.json"
 CANDIDATE_DEPTHS = [100, 200, 500, 1000]
-WEIGHTS = [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6]
+FUSIONS = ["rrf", "minmax", "zscore", "dbsf"]
+# fusions under which two BM25 hits scoring 10 and 9 stay close (see the module docstring)
+PROPORTIONAL = ("rrf", "minmax")
+WEIGHTS = [round(0.2 + 0.05 * i, 2) for i in range(11)]
 RERANK_DEPTHS = [20, 30, 50, 100, 200]
 NORMALIZATIONS = ["minmax", "zscore"]
 RERANK_WEIGHTS = [round(0.1 * i, 1) for i in range(11)]
@@ -78,9 +97,39 @@ def fused(lists, qids: list[str], fusion: str, w: float, depth: int, limit: int)
             weights=[1 - w, w],
             # as HybridRetriever does: BM25 is min-max normalised down to its floor of 0
             floors=[BM25Retriever.score_floor, None],
-        )[:limit]
+            limit=limit,
+        )
         for q in qids
     }
+
+
+def small_corpus_rates(embedder) -> tuple[float, dict[tuple[str, float], float]]:
+    """First-place rates on the small corpus: the better of dense and BM25 alone, and the
+    hybrid's for each fusion and dense weight of the grid (as tests/test_small_corpus.py)."""
+    data = json.loads(SMALL_CORPUS.read_text(encoding="utf-8"))
+    rag = RAGPipeline(embedder=embedder)
+    rag.ingest([Document(id=i, text=t) for i, t in data["documents"].items()])
+    questions = data["questions"]
+
+    def rate(retriever) -> float:
+        right = 0
+        for q in questions:
+            hits = retriever.retrieve(q["question"], k=5)
+            right += bool(hits) and hits[0].metadata["doc_id"] == q["answer"]
+        return right / len(questions)
+
+    dense = DenseRetriever(embedder, rag.store)
+    alone = max(rate(dense), rate(rag.keyword))
+    hybrid = {
+        (fusion, w): rate(
+            HybridRetriever(
+                {"bm25": rag.keyword, "dense": dense}, fusion=fusion, weights=[1 - w, w]
+            )
+        )
+        for fusion in FUSIONS
+        for w in WEIGHTS
+    }
+    return alone, hybrid
 
 
 def cross_validate(table: dict[object, dict[str, float]], qids: list[str], splits: int = 10):
@@ -111,18 +160,24 @@ def main() -> None:
     parser.add_argument(
         "--encodings",
         default="float16,int8,int4",
-        help="token-vector encodings to evaluate for reranking (comma-separated)",
+        help="token-vector encodings to evaluate for reranking (comma-separated; none: skip)",
     )
     parser.add_argument("--splits", type=int, default=10, help="random 2-fold splits")
     parser.add_argument(
         "--table", type=Path, help="write every grid point's full-split nDCG@10 here (JSON)"
+    )
+    parser.add_argument(
+        "--per-query", type=Path, help="write every grid point's per-query nDCG@10 here (JSON)"
     )
     args = parser.parse_args()
     data = load_beir(args.data)
     qids = list(data.queries)
     model = get_embedder(args.embedder)
     timings: dict[str, float] = {}
-    bm25 = _bm25(data, timings)
+    start = time.perf_counter()
+    bm25 = new_keyword_index()  # the pipeline's keyword index: english-full, stemmed
+    bm25.add(data.ids, data.texts)
+    timings["bm25_index_s"] = time.perf_counter() - start
     dense = _dense(data, model, args.cache_dir, timings)
     start = time.perf_counter()
     deepest = max(CANDIDATE_DEPTHS)
@@ -134,12 +189,24 @@ def main() -> None:
     }
     timings["first_stage_s"] = time.perf_counter() - start
     print(f"first stage ready: {json.dumps({k: round(v, 1) for k, v in timings.items()})}")
+    pipeline = build_retriever("hybrid", embedder=model, store=dense.store, keyword=bm25)
+    mirror = fused(lists, qids, HYBRID["fusion"], HYBRID["weights"][1], HYBRID["depth"], 10)
+    differ = [
+        q
+        for q in qids
+        if [h.id for h in pipeline.retrieve(data.queries[q], 10)] != [h.id for h in mirror[q]]
+    ]
+    print(
+        f"pipeline default {HYBRID}: top 10 equal to the grid's on "
+        f"{len(qids) - len(differ)} of {len(qids)} queries",
+        flush=True,
+    )
 
     table: dict[object, dict[str, float]] = {}
     table[("bm25",)] = per_query({q: [h.id for h in lists[q][0]] for q in qids}, data.qrels)
     table[("dense",)] = per_query({q: [h.id for h in lists[q][1]] for q in qids}, data.qrels)
     for depth in CANDIDATE_DEPTHS:
-        for fusion in ("rrf", "minmax", "zscore", "dbsf"):
+        for fusion in FUSIONS:
             for w in WEIGHTS:
                 runs = fused(lists, qids, fusion, w, depth, 100)
                 table[(fusion, w, depth)] = per_query(
@@ -153,7 +220,7 @@ def main() -> None:
             f"candidate depth {depth}: "
             + ", ".join(
                 f"{f} {max(np.mean(list(table[(f, w, depth)].values())) for w in WEIGHTS):.4f}"
-                for f in ("rrf", "minmax", "zscore", "dbsf")
+                for f in FUSIONS
             )
             + f" (best weight per fusion, full split; best {best_at})",
             flush=True,
@@ -161,20 +228,37 @@ def main() -> None:
     for name in (("bm25",), ("dense",), ("rrf", 0.5, 100)):
         print(f"{name}: nDCG@10 {np.mean(list(table[name].values())):.4f} (full split)")
     first = {c: t for c, t in table.items() if len(c) == 3}
-    chosen, estimate, log = cross_validate(first, qids, args.splits)
-    for seed, f, best, score in log:
-        print(f"  split {seed} fold {f}: chose {best} on the other fold -> {score:.4f} held out")
-    # a tie goes to the smaller candidate depth: fusing fewer candidates is cheaper
-    default = most_chosen(chosen, lambda c: c[2])
     full = {c: np.mean(list(t.values())) for c, t in first.items()}
     if args.table is not None:
         args.table.write_text(json.dumps({str(c): round(float(v), 5) for c, v in full.items()}))
-    best_full = max(full, key=full.get)
+    if args.per_query is not None:
+        args.per_query.write_text(json.dumps({str(c): t for c, t in table.items()}))
+    alone, small = small_corpus_rates(model)
+    admissible = {c: t for c, t in first.items() if c[0] in PROPORTIONAL and small[c[:2]] >= alone}
     print(
-        f"hybrid: selections {dict(chosen)}\n  default {default}: CV estimate {estimate:.4f}, "
-        f"full split {full[default]:.4f} (best grid point {best_full}: {full[best_full]:.4f})"
+        f"small corpus: better of dense and BM25 alone {alone:.3f}; hybrid "
+        + ", ".join(f"{f} {w} {r:.3f}" for (f, w), r in small.items() if f in PROPORTIONAL)
     )
+    default = None
+    for label, grid in (("every grid point", first), ("admissible grid points", admissible)):
+        chosen, estimate, log = cross_validate(grid, qids, args.splits)
+        for seed, f, best, score in log:
+            print(
+                f"  split {seed} fold {f}: chose {best} on the other fold -> {score:.4f} held out"
+            )
+        # a tie goes to the smaller candidate depth: fusing fewer candidates is cheaper
+        default = most_chosen(chosen, lambda c: c[2])
+        best_full = max(grid, key=full.get)
+        print(
+            f"hybrid over {label} ({len(grid)}): selections {dict(chosen)}\n"
+            f"  default {default}: CV estimate {estimate:.4f}, full split {full[default]:.4f} "
+            f"(best of these on the full split {best_full}: {full[best_full]:.4f})",
+            flush=True,
+        )
+    assert default is not None
 
+    if args.encodings == "none":
+        return
     # -- rerank on the default fusion -------------------------------------------------------
     fusion, w, depth = default
     runs = fused(lists, qids, fusion, w, depth, max(RERANK_DEPTHS))

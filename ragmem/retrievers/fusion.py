@@ -7,6 +7,7 @@ document does not depend on the order the lists are given in.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Sequence
 from typing import Literal, get_args
@@ -53,6 +54,10 @@ def normalize(scores: Sequence[float], method: str, floor: float | None = None) 
     raise ConfigurationError(f"unknown normalisation {method!r}; use minmax, zscore or dbsf")
 
 
+def _best_first(item: tuple[float, str]) -> tuple[float, str]:
+    return -item[0], item[1]
+
+
 def fuse(
     lists: Sequence[Sequence[Hit]],
     names: Sequence[str],
@@ -61,6 +66,7 @@ def fuse(
     weights: Sequence[float] | None = None,
     rrf_k: float = 60.0,
     floors: Sequence[float | None] | None = None,
+    limit: int | None = None,
 ) -> list[Hit]:
     """One ranked list, deduplicated by id, best first (ties broken by id).
 
@@ -76,6 +82,8 @@ def fuse(
         rrf_k: the RRF constant.
         floors: per list, the score of a non-matching document for ``minmax`` (see
             ``normalize``); None where unknown.
+        limit: keep only the best ``limit`` (default all); the same hits as cutting the
+            full list, without building the hits that would be cut.
     """
     if fusion not in FUSIONS:
         raise ConfigurationError(f"unknown fusion {fusion!r}; use one of {', '.join(FUSIONS)}")
@@ -92,11 +100,14 @@ def fuse(
     lows = [None] * len(lists) if floors is None else list(floors)
     if len(lows) != len(lists):
         raise ConfigurationError(f"{len(lows)} floors for {len(lists)} hit lists")
+    if limit is not None and (not isinstance(limit, int) or limit < 0):
+        raise ConfigurationError(f"limit must be a non-negative integer, got {limit!r}")
     parts: dict[str, list[float]] = {}
-    explain: dict[str, dict[str, dict[str, float | int]]] = {}
+    # per id: (list index, rank, score, normalised score); explain is built for kept hits only
+    found: dict[str, list[tuple[int, int, float, float]]] = {}
     first: dict[str, Hit] = {}
     worst: list[float] = []  # each list's lowest normalised score (zscore)
-    for hits, name, weight, low in zip(lists, names, w, lows):
+    for index, (hits, weight, low) in enumerate(zip(lists, w, lows)):
         seen: set[str] = set()
         unique = [h for h in hits if not (h.id in seen or seen.add(h.id))]  # type: ignore[func-returns-value]
         normalised = (
@@ -108,30 +119,37 @@ def fuse(
         for rank, (hit, norm) in enumerate(zip(unique, normalised), start=1):
             value = weight / (rrf_k + rank) if fusion == "rrf" else weight * norm
             parts.setdefault(hit.id, []).append(value)
-            entry: dict[str, float | int] = {"rank": rank, "score": hit.score}
-            if fusion != "rrf":
-                entry["normalized"] = norm
-            explain.setdefault(hit.id, {})[name] = entry
+            found.setdefault(hit.id, []).append((index, rank, hit.score, norm))
             if hit.id not in first or (first[hit.id].text is None and hit.text is not None):
                 first[hit.id] = hit
     if fusion == "zscore":
         # a list that missed a document contributes its worst normalised score
-        for id_, by_name in explain.items():
-            for name, weight, floor in zip(names, w, worst):
-                if name not in by_name:
+        for id_, entries in found.items():
+            present = {entry[0] for entry in entries}
+            for index, (weight, floor) in enumerate(zip(w, worst)):
+                if index not in present:
                     parts[id_].append(weight * floor)
     fused = [(math.fsum(values), id_) for id_, values in parts.items()]
-    fused.sort(key=lambda item: (-item[0], item[1]))
+    if limit is None or limit >= len(fused):
+        fused.sort(key=_best_first)
+    else:
+        fused = heapq.nsmallest(limit, fused, key=_best_first)
     out = []
     for score, id_ in fused:
         src = first[id_]
+        explain: dict[str, dict[str, float | int]] = {}
+        for index, rank, raw, norm in sorted(found[id_]):
+            entry: dict[str, float | int] = {"rank": rank, "score": raw}
+            if fusion != "rrf":
+                entry["normalized"] = norm
+            explain[names[index]] = entry
         out.append(
             Hit(
                 id=id_,
                 score=score,
                 text=src.text,
                 metadata=dict(src.metadata),
-                explain={"fusion": fusion, "retrievers": explain[id_]},
+                explain={"fusion": fusion, "retrievers": explain},
             )
         )
     return out

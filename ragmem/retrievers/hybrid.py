@@ -91,15 +91,15 @@ class HybridRetriever(Retriever):
         self.depth = depth
 
     def _fuse(self, lists: Sequence[list[Hit]], k: int) -> list[Hit]:
-        fused = fuse(
+        return fuse(
             lists,
             self.names,
             fusion=self.fusion,
             weights=self.weights,
             rrf_k=self.rrf_k,
             floors=[r.score_floor for r in self.retrievers],
+            limit=k,
         )
-        return fused[:k]
 
     def _retrieve(self, query: str, k: int, where: Filter | None) -> list[Hit]:
         depth = max(k, self.depth)

@@ -116,6 +116,24 @@ def test_fusion_is_order_independent_and_dedups_by_id(lists, fusion):
         assert [h.explain for h in permuted] == [h.explain for h in reference]
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    lists=st.lists(ranking, min_size=1, max_size=3),
+    fusion=st.sampled_from(["rrf", "minmax", "zscore", "dbsf"]),
+    limit=st.integers(min_value=0, max_value=8),
+)
+def test_limit_keeps_the_head_of_the_full_fusion(lists, fusion, limit):
+    names = [f"r{i}" for i in range(len(lists))]
+    full = fuse(lists, names, fusion=fusion, floors=[0.0] * len(lists))
+    head = fuse(lists, names, fusion=fusion, floors=[0.0] * len(lists), limit=limit)
+    assert [h.model_dump() for h in head] == [h.model_dump() for h in full[:limit]]
+
+
+def test_bad_limit():
+    with pytest.raises(ConfigurationError, match="limit"):
+        fuse([A], ["a"], limit=-1)
+
+
 def test_dedup_by_id_never_by_text():
     same_text = [Hit(id="p", score=1.0, text="dup"), Hit(id="q", score=0.5, text="dup")]
     again = [Hit(id="p", score=3.0, text="dup")]
