@@ -37,7 +37,9 @@ def test_past_the_queue_requests_get_503_with_retry_after(tmp_path):
         replies: list[int] = []
         callers = [
             threading.Thread(
-                target=lambda: replies.append(httpx.get(f"{url}/collections").status_code)
+                target=lambda: replies.append(
+                    httpx.get(f"{url}/collections", timeout=60).status_code
+                )
             )
             for _ in range(2)
         ]
@@ -48,16 +50,16 @@ def test_past_the_queue_requests_get_503_with_retry_after(tmp_path):
                 break
             time.sleep(0.01)
         assert _in_flight(app) == 2
-        refused = httpx.get(f"{url}/collections")
+        refused = httpx.get(f"{url}/collections", timeout=60)
         assert refused.status_code == 503
         assert refused.headers["retry-after"] == "1"
         assert refused.json()["error"]["type"] == "server_error"
-        assert httpx.get(f"{url}/healthz").status_code == 200  # probes are never queued
+        assert httpx.get(f"{url}/healthz", timeout=60).status_code == 200  # probes are never queued
         release.set()
         for caller in callers:
             caller.join(30)
         assert replies == [200, 200]
-        metrics = httpx.get(f"{url}/metrics").text
+        metrics = httpx.get(f"{url}/metrics", timeout=60).text
         assert "ragmem_http_rejected_total 1.0" in metrics
 
 
@@ -78,7 +80,7 @@ def test_queue_depth_counts_requests_waiting_for_a_worker(tmp_path):
                 break
             time.sleep(0.01)
         assert registry.get_sample_value("ragmem_queue_depth") == 2
-        assert "ragmem_queue_depth 2.0" in httpx.get(f"{url}/metrics").text
+        assert "ragmem_queue_depth 2.0" in httpx.get(f"{url}/metrics", timeout=60).text
         release.set()
         for caller in callers:
             caller.join(30)

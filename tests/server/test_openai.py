@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from typing import Any
 
 import httpx
 import numpy as np
@@ -17,7 +18,7 @@ openai = pytest.importorskip("openai")
 
 
 def _seed(url: str) -> None:
-    with httpx.Client(base_url=url) as http:
+    with httpx.Client(base_url=url, timeout=60) as http:
         assert http.post("/collections", json={"name": "docs"}).status_code == 201
         reply = http.post("/collections/docs/documents", json={"documents": DOCS})
         assert reply.status_code == 200
@@ -253,7 +254,7 @@ def test_client_disconnect_stops_generation(tmp_path, upstream):
     assert slow.sent < slow.pieces
 
 
-def _sse_lines(url: str, body: dict) -> list[str]:
+def _sse_lines(url: str, body: dict[str, Any]) -> list[str]:
     """Every ``data:`` line of a streamed chat completion, read to the end over HTTP."""
     with (
         httpx.Client(base_url=url, timeout=30) as http,
