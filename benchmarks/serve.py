@@ -7,8 +7,8 @@ with 1, 8 and 32 concurrent clients, throughput and p50/p95/p99 latency of:
   the dense retriever for dense) - the ceiling a server can approach. BLAS runs one thread
   per search here as in the server (``ragmem serve`` sets that for its process);
 - ``ragmem serve``: the same searches as ``POST /collections/scifact/search`` against
-  ``ragmem serve`` in its own process on 127.0.0.1 (one process: an event loop and 8
-  worker threads, ``--workers 8``);
+  ``ragmem serve`` in its own process on 127.0.0.1 (one process: an event loop, a
+  search thread per core, and 8 threads for writes, ``--workers 8``);
 - ``chroma run`` (dense only): a real Chroma server (one process, its Rust server on every
   core) holding the same chunk vectors, texts and metadata, queried with the vectors
   ragmem's embedder gives the same queries, the same k, the same concurrency, and the
