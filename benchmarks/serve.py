@@ -7,8 +7,8 @@ with 1, 8 and 32 concurrent clients, throughput and p50/p95/p99 latency of:
   the dense retriever for dense) - the ceiling a server can approach. BLAS runs one thread
   per search here as in the server (``ragmem serve`` sets that for its process);
 - ``ragmem serve``: the same searches as ``POST /collections/scifact/search`` against
-  ``ragmem serve`` in its own process on 127.0.0.1 (one process: an event loop and 8
-  worker threads, ``--workers 8``);
+  ``ragmem serve`` in its own process on 127.0.0.1 (one process: an event loop, a
+  search thread per core, and 8 threads for writes, ``--workers 8``);
 - ``chroma run`` (dense only): a real Chroma server (one process, its Rust server on every
   core) holding the same chunk vectors, texts and metadata, queried with the vectors
   ragmem's embedder gives the same queries, the same k, the same concurrency, and the
@@ -26,7 +26,8 @@ soak of ``--soak`` search and memory requests (60% collection searches, 20% memo
 searches, 20% memory writes that repeat 500 texts, so the data stops growing) that
 reports the server's resident memory after warm-up, while it runs, and at the end.
 
-Every part is bounded by a count of requests, except the mixed load (by its seconds).
+Every part is bounded by a count of requests, the mixed load by its seconds, and the soak
+also by ``--soak-minutes`` when given.
 Loopback only. With ``--embedder hashing`` (the default) query embedding costs well
 under a millisecond; ``--embedder local`` uses the bundled model. The full goals:
 
@@ -233,6 +234,9 @@ def main() -> None:
     parser.add_argument("--chroma-client", default="http", choices=["http", "sdk"])
     parser.add_argument("--mixed-seconds", type=float, default=60.0, help="0: skip")
     parser.add_argument("--soak", type=int, default=50_000, help="requests in the soak (0: skip)")
+    parser.add_argument(
+        "--soak-minutes", type=float, help="stop the soak after this long (default: no bound)"
+    )
     args = parser.parse_args()
     print(f"command: {COMMAND}", flush=True)
     clients = [int(c) for c in args.clients.split(",")]
@@ -259,7 +263,7 @@ def main() -> None:
         if args.mixed_seconds:
             mixed(url, pick, args.mixed_seconds, summary)
         if args.soak:
-            soak(url, pid, pick, args.soak, summary)
+            soak(url, pid, pick, args.soak, args.soak_minutes, summary)
     print(f"\nsummary ({COMMAND}):", flush=True)
     for line in summary:
         print("  " + line, flush=True)
@@ -441,11 +445,15 @@ def mixed(url: str, pick: list[str], seconds: float, summary: list[str]) -> None
     summary.append(f"mixed: {errors} errors (goal 0)")
 
 
-def soak(url: str, pid: int, pick: list[str], total: int, summary: list[str]) -> None:
+def soak(
+    url: str, pid: int, pick: list[str], total: int, minutes: float | None, summary: list[str]
+) -> None:
     """``total`` requests (searches, memory searches and memory adds) from 8 clients.
 
     The RSS figure is the server's after a warm-up of ``max(1000, total // 10)`` requests
-    against its RSS at the end; it is also printed after each tenth of the run.
+    against its RSS at the end; progress and RSS are printed after each fiftieth of the
+    run. With ``minutes`` the soak stops after the part running when that time is up
+    (warm-up included), and says how many requests it made.
     """
     warm = max(1000, total // 10)
     client_count = 8
@@ -471,33 +479,43 @@ def soak(url: str, pid: int, pick: list[str], total: int, summary: list[str]) ->
         return call
 
     began = time.perf_counter()
+    deadline = began + minutes * 60 if minutes else float("inf")
     drive(client_count, warm, call_factory)
     after_warmup = rss_kib(pid)
+    print(
+        f"soak: warm-up of {warm} requests done in {time.perf_counter() - began:.0f} s, "
+        f"RSS {after_warmup / 1024:.1f} MiB",
+        flush=True,
+    )
     samples = [after_warmup]
     busy = 0.0  # seconds spent in the measured requests
+    done = 0
     p99s: list[float] = []
-    step = max(1, total // 10)
+    step = max(1, total // 50)
     for start in range(0, total, step):
+        if time.perf_counter() >= deadline:
+            print(f"soak: stopped by --soak-minutes {minutes:g} after {done} requests", flush=True)
+            break
         count = min(step, total - start)
         result = drive(client_count, count, call_factory)
+        done += count
         busy += count / result["qps"]
         p99s.append(result["p99"])
         samples.append(rss_kib(pid))
         print(
-            f"soak: {start + count}/{total} requests, RSS {samples[-1] / 1024:.0f} MiB, "
-            f"{time.perf_counter() - began:.0f} s",
+            f"soak: {done}/{total} requests, RSS {samples[-1] / 1024:.1f} MiB, "
+            f"{result['qps']:.0f} req/s, {time.perf_counter() - began:.0f} s",
             flush=True,
         )
     final = samples[-1]
     growth = (final - after_warmup) / after_warmup * 100
-    qps, p99 = total / busy, max(p99s)
+    qps, p99 = done / busy if busy else 0.0, max(p99s, default=0.0)
     line = (
-        f"soak: {total} requests after {warm} warm-up (60% search, 20% memory search, 20% "
-        f"memory add), 8 clients, {qps:.0f} req/s, worst p99 of a tenth {p99:.2f} ms; server "
-        f"RSS after warm-up {after_warmup / 1024:.0f} MiB, at the end {final / 1024:.0f} MiB: "
-        f"{growth:+.1f}% (goal <= 5%); per tenth "
-        + " ".join(f"{s / 1024:.0f}" for s in samples)
-        + " MiB"
+        f"soak: {done} requests after {warm} warm-up (60% search, 20% memory search, 20% "
+        f"memory add), 8 clients, {qps:.0f} req/s, worst p99 of a fiftieth {p99:.2f} ms; "
+        f"server RSS after warm-up {after_warmup / 1024:.1f} MiB, at the end "
+        f"{final / 1024:.1f} MiB: {growth:+.1f}% (goal <= 5%); peak "
+        f"{max(samples) / 1024:.1f} MiB"
     )
     print(line, flush=True)
     summary.append(line)

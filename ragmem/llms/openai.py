@@ -105,6 +105,12 @@ class OpenAIChat(RemoteChat[OpenAIClients]):
         content = getattr(getattr(choices[0], "delta", None), "content", None)
         return content if isinstance(content, str) else ""
 
+    _marks_end = True  # a choice's finish_reason
+
+    def _ends(self, event: object) -> bool:
+        choices = getattr(event, "choices", None) or []
+        return any(getattr(choice, "finish_reason", None) for choice in choices)
+
     def _usage(self, reply_or_event: object) -> Usage | None:
         # a reply's usage; in a stream, the last chunk's (the others carry null)
         usage = getattr(reply_or_event, "usage", None)

@@ -15,7 +15,7 @@ import math
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ragmem.errors import ConfigurationError
+from ragmem.errors import BackendResponseError, ConfigurationError
 from ragmem.llms.base import LLM, Message, Reply, Usage
 from ragmem.remote.clients import SdkClients
 
@@ -126,6 +126,14 @@ class RemoteChat(LLM, Generic[C]):
         """Tokens the request counts against ``tokens_per_minute`` (0: not counted)."""
         return 0
 
+    # whether the vendor's streams mark the end of the reply, so that one closing
+    # without that mark is known to have been cut off
+    _marks_end = False
+
+    def _ends(self, event: object) -> bool:
+        """Whether a stream event marks the end of the reply (see ``_marks_end``)."""
+        return False
+
     # LLM ------------------------------------------------------------------------------
 
     def _complete(self, messages: list[Message]) -> str:
@@ -144,8 +152,11 @@ class RemoteChat(LLM, Generic[C]):
         def open_stream(timeout: float) -> Any:
             return self._send(self._clients.sync(), body, timeout, stream=True)
 
+        ended = False
         for event in self._clients.caller.stream(open_stream, tokens=self._tokens(messages)):
+            ended = ended or self._ends(event)
             yield from self._events(event)
+        self._check_ended(ended)
 
     async def _complete_async(self, messages: list[Message]) -> str:
         return (await self._reply_async(messages)).text
@@ -176,9 +187,19 @@ class RemoteChat(LLM, Generic[C]):
             return await events if inspect.isawaitable(events) else events
 
         caller = self._clients.caller
+        ended = False
         async for event in caller.stream_async(open_stream, tokens=self._tokens(messages)):
+            ended = ended or self._ends(event)
             for item in self._events(event):
                 yield item
+        self._check_ended(ended)
+
+    def _check_ended(self, ended: bool) -> None:
+        # a cut-off answer passed on as whole would be a silent truncation
+        if self._marks_end and not ended:
+            raise BackendResponseError(
+                "the stream closed before the reply ended (it was cut off)", backend=self.name
+            )
 
     def _read(self, response: object) -> Reply:
         return Reply(text=self._text(response), usage=self._usage(response))

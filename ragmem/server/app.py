@@ -69,7 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(
         Gate,
         metrics=metrics,
-        capacity=settings.workers + settings.queue,
+        capacity=settings.workers + settings.search_workers + settings.queue,
         max_body_bytes=settings.max_body_bytes,
     )
     return app

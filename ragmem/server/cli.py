@@ -33,7 +33,16 @@ def add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "--embedder-options", metavar="JSON", help="embedder options, e.g. '{\"dimensions\": 256}'"
     )
     add_llm_options(serve, prefix="llm-", without="answers quote sources")
-    serve.add_argument("--workers", type=int, default=8, help="requests worked on at once")
+    serve.add_argument(
+        "--workers", type=int, default=8, help="writes, ingests and memory changes at once"
+    )
+    serve.add_argument(
+        "--search-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="searches and embeddings at once (default: one per core)",
+    )
     serve.add_argument("--queue", type=int, default=64, help="requests waiting before 503")
     serve.add_argument("--max-body-mb", type=float, default=32.0, help="largest request body")
     serve.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
@@ -57,6 +66,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             f"refusing to serve {args.host} without --keys: anyone who can reach it could "
             "read and write everything; give --keys FILE, or --insecure to do it anyway"
         )
+    for name in ("workers", "search_workers"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ConfigurationError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     options: dict[str, Any] = {}
     if args.embedder_options:
         try:
@@ -71,6 +84,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         embedder_options=options,
         llm=llm,
         workers=args.workers,
+        **({} if args.search_workers is None else {"search_workers": args.search_workers}),
         queue=args.queue,
         max_body_bytes=int(args.max_body_mb * 1024 * 1024),
         timeout=args.timeout,

@@ -194,7 +194,7 @@ async def search(
         # then validates again is work on the event loop, which every request shares.
         return to_json({"hits": [hit_json(h, explain=body.explain) for h in hits]})
 
-    return Response(await service.work(run), media_type="application/json")
+    return Response(await service.read(run), media_type="application/json")
 
 
 def run_search(

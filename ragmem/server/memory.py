@@ -124,7 +124,7 @@ async def add_memory(body: AddMemory, service: ServiceDep, tenant: TenantDep) ->
 async def search_memory(body: SearchMemory, service: ServiceDep, tenant: TenantDep) -> Any:
     """The memories of a scope most relevant to ``query``, best first."""
     memory = await _memory(service, tenant)
-    hits = await service.work(
+    hits = await service.read(
         memory.search,
         body.query,
         **body.scope(),

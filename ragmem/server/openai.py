@@ -212,7 +212,7 @@ async def chat_completions(
 ) -> ChatCompletion | StreamingResponse:
     """Answer the last user message from the collection named by ``model``, with citations."""
     collection = await service.collection(tenant, request.model)
-    context, messages = await service.work(_prepare, collection, request)
+    context, messages = await service.read(_prepare, collection, request)
     llm = collection.pipeline.llm
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
@@ -340,7 +340,7 @@ async def embeddings(
     embedder = await service.work(lambda: service.state.embedder)
     if request.dimensions is not None and request.dimensions != embedder.dimensions:
         raise ApiError(400, f"this server's embedder makes {embedder.dimensions} dimensions")
-    vectors = await service.work(embedder.embed, texts)
+    vectors = await service.read(embedder.embed, texts)
     data = [
         EmbeddingItem(
             index=i,

@@ -26,11 +26,14 @@ T = TypeVar("T")
 
 
 class Service:
-    """What every route needs: the state, the worker pool, the metrics and the jobs.
+    """What every route needs: the state, the worker pools, the metrics and the jobs.
 
-    Blocking work (embedding, search, index writes) runs in at most ``settings.workers``
-    threads, so the event loop keeps accepting, streaming and answering probes. Work
-    waiting for a thread is the queue whose depth ``/metrics`` reports.
+    Blocking work runs in worker threads, so the event loop keeps accepting, streaming
+    and answering probes. Searches and embeddings (``read``) run in at most
+    ``settings.search_workers`` threads, the rest (writes, ingests, memory changes, which
+    may wait on the disk or a model) in at most ``settings.workers`` others, so a long
+    write never holds up a search. Work waiting for a thread is the queue whose depth
+    ``/metrics`` reports.
     """
 
     def __init__(self, settings: Settings, state: State, metrics: Metrics, jobs: Jobs) -> None:
@@ -39,9 +42,11 @@ class Service:
         self.metrics = metrics
         self.jobs = jobs
         self.ready = False
-        self._pool: ThreadPoolExecutor | None = None
+        self._sizes = {"work": settings.workers, "read": settings.search_workers}
+        self._pools: dict[str, ThreadPoolExecutor] = {}
         self._lock = threading.Lock()
-        self._outstanding = 0  # submitted and not finished: working or waiting
+        # submitted and not finished (working or waiting), per pool
+        self._outstanding = dict.fromkeys(self._sizes, 0)
 
     async def work(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn`` in a worker thread; past ``settings.timeout`` answer 504.
@@ -50,12 +55,26 @@ class Service:
         starts, and work already running finishes in its thread. A write is therefore
         either whole or absent, and an unanswered one was never acknowledged.
         """
+        return await self._run("work", functools.partial(fn, *args, **kwargs))
+
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``work`` for a short read that computes (a search, an embedding).
+
+        Python threads share one interpreter lock, so more reads at once than cores
+        only interleave them: each then takes as long as all of them together, in no
+        particular order. With about one thread per core they are served in the order
+        they came, and the slowest ones finish much sooner.
+        """
+        return await self._run("read", functools.partial(fn, *args, **kwargs))
+
+    async def _run(self, kind: str, call: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
-        if self._pool is None:  # made on first use, so an app started again gets a new one
-            self._pool = ThreadPoolExecutor(self.settings.workers, "ragmem-worker")
-        self._count(+1)
-        job = self._pool.submit(functools.partial(fn, *args, **kwargs))
-        job.add_done_callback(lambda _: self._count(-1))
+        pool = self._pools.get(kind)
+        if pool is None:  # made on first use, so an app started again gets new ones
+            pool = self._pools[kind] = ThreadPoolExecutor(self._sizes[kind], f"ragmem-{kind}")
+        self._count(kind, +1)
+        job = pool.submit(call)
+        job.add_done_callback(lambda _: self._count(kind, -1))
         waiting = asyncio.wrap_future(job)
         expired = False
 
@@ -79,17 +98,18 @@ class Service:
         finally:
             timer.cancel()
 
-    def _count(self, change: int) -> None:
+    def _count(self, kind: str, change: int) -> None:
         # called from the event loop on submit and from a worker (or canceller) when done
         with self._lock:
-            self._outstanding += change
-            self.metrics.queue_depth.set(max(0, self._outstanding - self.settings.workers))
+            self._outstanding[kind] += change
+            waiting = sum(max(0, n - self._sizes[k]) for k, n in self._outstanding.items())
+            self.metrics.queue_depth.set(waiting)
 
     def close(self) -> None:
         """Stop the worker threads once their work is done; queued work is dropped."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        for pool in self._pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
+        self._pools.clear()
 
     async def collection(self, tenant: Tenant, name: str, *, write: bool = False) -> Collection:
         """Collection ``name`` if ``tenant`` may use it (and write to it, when ``write``).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -36,7 +37,10 @@ class Settings:
         embedder: registered embedder name for new collections, memory and /v1/embeddings.
         embedder_options: options for that embedder.
         llm: the chat model answering /v1/chat/completions; ``None`` answers extractively.
-        workers: requests doing work at once (threads for embedding and search).
+        workers: threads for writes, ingests and memory changes (requests doing such
+            work at once).
+        search_workers: threads for searches and embeddings; by default one per core
+            (see ``Service.read``).
         queue: requests allowed to wait for a worker; past it the server answers 503.
         max_body_bytes: largest request body accepted (413 beyond).
         timeout: seconds a request may take before it is answered 504.
@@ -49,6 +53,7 @@ class Settings:
     embedder_options: dict[str, Any] = field(default_factory=dict)
     llm: LLM | None = None
     workers: int = 8
+    search_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     queue: int = 64
     max_body_bytes: int = 32 * 1024 * 1024
     timeout: float = 60.0

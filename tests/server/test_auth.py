@@ -171,6 +171,7 @@ def _args(**options) -> argparse.Namespace:
         "llm_model": None,
         "llm_base_url": None,
         "workers": 2,
+        "search_workers": None,
         "queue": 2,
         "max_body_mb": 1.0,
         "timeout": 5.0,
@@ -192,6 +193,18 @@ def test_without_keys_only_loopback_binds(tmp_path):
     keys = tmp_path / "keys.json"
     keys.write_text(json.dumps(KEYS))
     assert settings_from_args(_args(store=str(tmp_path), host="0.0.0.0", keys=str(keys))).keys
+
+
+def test_search_workers_default_to_one_per_core_and_must_be_positive(tmp_path):
+    import os
+
+    from ragmem.server.cli import settings_from_args
+
+    assert settings_from_args(_args(store=str(tmp_path))).search_workers == (os.cpu_count() or 1)
+    assert settings_from_args(_args(store=str(tmp_path), search_workers=3)).search_workers == 3
+    for option in ("workers", "search_workers"):
+        with pytest.raises(ConfigurationError, match="at least 1"):
+            settings_from_args(_args(store=str(tmp_path), **{option: 0}))
 
 
 def _blas_threads() -> list[int]:

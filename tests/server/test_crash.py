@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -52,6 +53,20 @@ class Server:
         assert self.process is not None
         self.process.send_signal(number)
         return self.process.wait(60)
+
+    def kill(self) -> None:
+        """Kill the child if it still runs: a failed test must not leave it behind."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(60)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """A ``Server`` over ``tmp_path``, killed at teardown whatever the test did."""
+    found = Server(tmp_path)
+    yield found
+    found.kill()
 
 
 class Writers:
@@ -105,7 +120,7 @@ class Writers:
         with self.changed:
             done = self.changed.wait_for(
                 lambda: len(self.acked_docs) >= docs and len(self.acked_memories) >= memories,
-                timeout=120,  # a safety net against a stuck server, not the kill trigger
+                timeout=600,  # a safety net against a stuck server, not the kill trigger
             )
         assert done, "the writers made no progress"
 
@@ -129,11 +144,13 @@ def _check_store(store: Path, writers: Writers) -> None:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
-def test_sigkill_never_loses_an_acknowledged_write(tmp_path):
-    server = Server(tmp_path)
+def test_sigkill_never_loses_an_acknowledged_write(tmp_path, server):
     writers = Writers()
     server.start()
-    assert httpx.post(f"{server.url}/collections", json={"name": "docs"}).status_code == 201
+    assert (
+        httpx.post(f"{server.url}/collections", json={"name": "docs"}, timeout=60).status_code
+        == 201
+    )
     writers.url = server.url
     threads = [
         threading.Thread(target=t, daemon=True) for t in (writers.documents, writers.memories)
@@ -170,10 +187,12 @@ def test_sigkill_never_loses_an_acknowledged_write(tmp_path):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM drain is POSIX")
-def test_sigterm_finishes_in_flight_requests_then_exits(tmp_path):
-    server = Server(tmp_path)
+def test_sigterm_finishes_in_flight_requests_then_exits(tmp_path, server):
     server.start()
-    assert httpx.post(f"{server.url}/collections", json={"name": "docs"}).status_code == 201
+    assert (
+        httpx.post(f"{server.url}/collections", json={"name": "docs"}, timeout=60).status_code
+        == 201
+    )
     documents = [{"id": f"d{i}", "text": f"document {i} " * 40} for i in range(1000)]
     result: dict[str, int] = {}
 
@@ -187,7 +206,7 @@ def test_sigterm_finishes_in_flight_requests_then_exits(tmp_path):
     caller = threading.Thread(target=ingest)
     caller.start()
     for _ in range(100_000):  # until the server holds the request (progress, not time)
-        metrics = httpx.get(f"{server.url}/metrics").text
+        metrics = httpx.get(f"{server.url}/metrics", timeout=60).text
         if "ragmem_http_in_flight 1.0" in metrics or "status" in result:
             break
     # uvicorn re-raises the signal once it has shut down gracefully

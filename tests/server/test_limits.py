@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ragmem.server.app import create_app
-from tests.server.conftest import live_server, settings
+from tests.server.conftest import DOCS, live_server, settings
 
 
 def _blocking(app, release: threading.Event) -> None:
@@ -30,35 +30,108 @@ def _in_flight(app) -> float:
 
 
 def test_past_the_queue_requests_get_503_with_retry_after(tmp_path):
-    app = create_app(settings(tmp_path, workers=1, queue=1))
+    # capacity: one write worker, one search worker and one queued request
+    app = create_app(settings(tmp_path, workers=1, search_workers=1, queue=1))
     release = threading.Event()
     _blocking(app, release)
     with live_server(app) as url:
         replies: list[int] = []
         callers = [
             threading.Thread(
-                target=lambda: replies.append(httpx.get(f"{url}/collections").status_code)
+                target=lambda: replies.append(
+                    httpx.get(f"{url}/collections", timeout=60).status_code
+                )
             )
-            for _ in range(2)
+            for _ in range(3)
         ]
         for caller in callers:
             caller.start()
-        for _ in range(3000):  # until both are admitted (one working, one queued)
-            if _in_flight(app) == 2:
+        for _ in range(3000):  # until all three are admitted (one working, two queued)
+            if _in_flight(app) == 3:
                 break
             time.sleep(0.01)
-        assert _in_flight(app) == 2
-        refused = httpx.get(f"{url}/collections")
+        assert _in_flight(app) == 3
+        refused = httpx.get(f"{url}/collections", timeout=60)
         assert refused.status_code == 503
         assert refused.headers["retry-after"] == "1"
         assert refused.json()["error"]["type"] == "server_error"
-        assert httpx.get(f"{url}/healthz").status_code == 200  # probes are never queued
+        assert httpx.get(f"{url}/healthz", timeout=60).status_code == 200  # probes are never queued
         release.set()
         for caller in callers:
             caller.join(30)
-        assert replies == [200, 200]
-        metrics = httpx.get(f"{url}/metrics").text
+        assert replies == [200, 200, 200]
+        metrics = httpx.get(f"{url}/metrics", timeout=60).text
         assert "ragmem_http_rejected_total 1.0" in metrics
+
+
+def _seeded(url: str) -> None:
+    with httpx.Client(base_url=url, timeout=60) as http:
+        assert http.post("/collections", json={"name": "docs"}).status_code == 201
+        reply = http.post("/collections/docs/documents", json={"documents": DOCS})
+        assert reply.status_code == 200
+
+
+def _search(url: str) -> int:
+    reply = httpx.post(f"{url}/collections/docs/search", json={"query": "moon"}, timeout=60)
+    return reply.status_code
+
+
+def test_a_long_write_does_not_hold_up_searches(tmp_path):
+    # the only write worker is busy; searches have threads of their own
+    app = create_app(settings(tmp_path, workers=1, search_workers=1, queue=8))
+    registry = app.state.service.metrics.registry
+    with live_server(app) as url:
+        _seeded(url)
+        release = threading.Event()
+        _blocking(app, release)
+        held = threading.Thread(target=lambda: httpx.get(f"{url}/collections", timeout=60))
+        held.start()
+        try:
+            for _ in range(3000):  # until the write worker holds it
+                if _in_flight(app) == 1:
+                    break
+                time.sleep(0.01)
+            assert _in_flight(app) == 1
+            assert _search(url) == 200
+            assert registry.get_sample_value("ragmem_queue_depth") == 0
+        finally:
+            release.set()
+            held.join(30)
+
+
+def test_searches_beyond_the_search_workers_wait_their_turn(tmp_path):
+    app = create_app(settings(tmp_path, workers=4, search_workers=1, queue=8))
+    registry = app.state.service.metrics.registry
+    with live_server(app) as url:
+        _seeded(url)
+        collection = app.state.service.state.get("docs")
+        search = collection.pipeline.search
+        release = threading.Event()
+        running = []
+
+        def slow_search(*args, **kwargs):
+            running.append(1)
+            release.wait(60)
+            return search(*args, **kwargs)
+
+        collection.pipeline.search = slow_search
+        replies: list[int] = []
+        callers = [threading.Thread(target=lambda: replies.append(_search(url))) for _ in range(3)]
+        for caller in callers:
+            caller.start()
+        try:
+            for _ in range(3000):  # one searching, two waiting for the only search thread
+                if registry.get_sample_value("ragmem_queue_depth") == 2:
+                    break
+                time.sleep(0.01)
+            assert registry.get_sample_value("ragmem_queue_depth") == 2
+            assert len(running) == 1
+        finally:
+            release.set()
+            for caller in callers:
+                caller.join(30)
+        assert replies == [200, 200, 200]
+        assert len(running) == 3
 
 
 def test_queue_depth_counts_requests_waiting_for_a_worker(tmp_path):
@@ -78,7 +151,7 @@ def test_queue_depth_counts_requests_waiting_for_a_worker(tmp_path):
                 break
             time.sleep(0.01)
         assert registry.get_sample_value("ragmem_queue_depth") == 2
-        assert "ragmem_queue_depth 2.0" in httpx.get(f"{url}/metrics").text
+        assert "ragmem_queue_depth 2.0" in httpx.get(f"{url}/metrics", timeout=60).text
         release.set()
         for caller in callers:
             caller.join(30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from typing import Any
 
 import httpx
 import numpy as np
@@ -17,7 +18,7 @@ openai = pytest.importorskip("openai")
 
 
 def _seed(url: str) -> None:
-    with httpx.Client(base_url=url) as http:
+    with httpx.Client(base_url=url, timeout=60) as http:
         assert http.post("/collections", json={"name": "docs"}).status_code == 201
         reply = http.post("/collections/docs/documents", json={"documents": DOCS})
         assert reply.status_code == 200
@@ -251,3 +252,71 @@ def test_client_disconnect_stops_generation(tmp_path, upstream):
                     break  # leaving the block closes the connection mid-answer
         assert slow.stopped.wait(30), "the upstream stream was never closed"
     assert slow.sent < slow.pieces
+
+
+def _sse_lines(url: str, body: dict[str, Any]) -> list[str]:
+    """Every ``data:`` line of a streamed chat completion, read to the end over HTTP."""
+    with (
+        httpx.Client(base_url=url, timeout=30) as http,
+        http.stream("POST", "/v1/chat/completions", json=body) as response,
+    ):
+        assert response.status_code == 200
+        return [line for line in response.iter_lines() if line.startswith("data: ")]
+
+
+def _partial_chunk(text: str) -> str:
+    body = {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}],
+    }
+    return f"data: {json.dumps(body)}\n\n"
+
+
+def test_stream_whose_connection_closes_mid_answer_ends_with_an_error_event(tmp_path, upstream):
+    # the model's server sends part of an answer, then its connection closes: no
+    # finish_reason and no [DONE], so the answer is cut, not complete
+    from tests.remote.fakeserver import Fault
+
+    def cut(body):
+        return iter([_partial_chunk("The capital"), _partial_chunk(" of Portugal is")])
+
+    with _llm_server(tmp_path, upstream.server.url) as url:
+        _seed(url)
+        upstream.server.faults.append(Fault.change(cut))
+        body = {"model": "docs", "stream": True, "messages": [{"role": "user", "content": "q"}]}
+        lines = _sse_lines(url, body)
+    events = [json.loads(line[6:]) for line in lines if line != "data: [DONE]"]
+    text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if "choices" in e)
+    assert text == "The capital of Portugal is"  # what arrived was relayed
+    assert "error" in events[-1], "a cut answer must end with an error event"
+    assert events[-1]["error"]["type"] == "upstream_error"
+    assert not any(e.get("choices") and e["choices"][0]["finish_reason"] for e in events)
+    assert "data: [DONE]" not in lines
+
+
+def test_stream_that_stalls_mid_answer_ends_with_an_error_event(tmp_path, upstream):
+    # the model sends a piece, then nothing while keeping the connection open: the
+    # server's read timeout ends the stream with an error, never a hung connection
+    from tests.remote.fakeserver import Fault
+
+    released = threading.Event()
+
+    def stalled(body):
+        yield _partial_chunk("The capital")
+        released.wait(30)
+
+    with _llm_server(tmp_path, upstream.server.url, timeout=0.5) as url:
+        _seed(url)
+        upstream.server.faults.append(Fault.change(stalled))
+        body = {"model": "docs", "stream": True, "messages": [{"role": "user", "content": "q"}]}
+        try:
+            lines = _sse_lines(url, body)
+        finally:
+            released.set()
+    last = json.loads(lines[-1][6:])
+    assert "The capital" in "".join(lines)
+    assert last["error"]["type"] == "upstream_error"
+    assert last["error"]["code"] == "upstream_timeout"

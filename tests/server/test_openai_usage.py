@@ -32,7 +32,7 @@ def _serve(tmp_path, llm=None):
 
 
 def _seed(url: str) -> None:
-    with httpx.Client(base_url=url) as http:
+    with httpx.Client(base_url=url, timeout=60) as http:
         assert http.post("/collections", json={"name": "docs"}).status_code == 201
         reply = http.post("/collections/docs/documents", json={"documents": DOCS})
         assert reply.status_code == 200

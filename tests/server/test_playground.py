@@ -46,9 +46,13 @@ def test_ask_streams_an_answer_with_citations_and_chunks(tmp_path, browser):
     from selenium.webdriver.support.ui import WebDriverWait
 
     with live_server(create_app(settings(tmp_path / "store"))) as url:
-        httpx.post(f"{url}/collections", json={"name": "docs"})
-        httpx.post(f"{url}/collections/docs/documents", json={"documents": DOCS})
-        httpx.post(f"{url}/memories", json={"text": "Ana prefers short answers", "user_id": "ana"})
+        httpx.post(f"{url}/collections", json={"name": "docs"}, timeout=60)
+        httpx.post(f"{url}/collections/docs/documents", json={"documents": DOCS}, timeout=60)
+        httpx.post(
+            f"{url}/memories",
+            json={"text": "Ana prefers short answers", "user_id": "ana"},
+            timeout=60,
+        )
         browser.get(url + "/")
         wait = WebDriverWait(browser, 30)
         wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#collection option"))
