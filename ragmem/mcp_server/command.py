@@ -156,6 +156,9 @@ async def _serve_http(toolbox: Toolbox, local: Principal, args: argparse.Namespa
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
+    # listen before the address is printed: a client that connects while uvicorn still
+    # starts up waits in the kernel's queue instead of being refused
+    sock.listen(socket.SOMAXCONN)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     url = f"http://{shown}:{port}/mcp"
