@@ -122,7 +122,8 @@ class TokenVectorStore:
             self._maybe_reclaim()
 
     def delete(self, ids: Sequence[str]) -> int:
-        """Forget documents (space is reclaimed by ``save``); returns how many existed."""
+        """Forget documents; returns how many existed. Their rows are reclaimed once
+        dropped rows outnumber live ones (and by ``save``)."""
         with self._lock:
             found = 0
             for id_ in check_ids(ids, unique=False):
@@ -144,14 +145,18 @@ class TokenVectorStore:
         if self._n_rows - live <= max(live, _RECLAIM_FLOOR):
             return
         ids = list(self._spans)
-        rows = [np.arange(*self._spans[i]) for i in ids]
-        kept = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-        self._codes, self._scales = self._codes[kept], self._scales[kept]
-        start = 0
-        for id_, r in zip(ids, rows):
-            self._spans[id_] = (start, start + len(r))
-            start += len(r)
-        self._n_rows = start
+        rows, lengths = self._rows(ids)
+        self._codes, self._scales = self._codes[rows], self._scales[rows]
+        self._spans = _packed_spans(ids, lengths)
+        self._n_rows = len(rows)
+
+    def _rows(self, ids: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """The rows of ``ids``' token vectors, document after document, and each one's count."""
+        spans = [self._spans[i] for i in ids]
+        lengths = np.array([e - s for s, e in spans], np.int64)
+        if not spans:
+            return np.zeros(0, np.int64), lengths
+        return np.concatenate([np.arange(s, e) for s, e in spans]), lengths
 
     def _reserve(self, rows: int) -> None:
         if rows <= len(self._codes):
@@ -207,9 +212,7 @@ class TokenVectorStore:
         candidate set in one matrix product.
         """
         with self._lock:
-            spans = [self._spans[i] for i in ids]
-            rows = np.concatenate([np.arange(s, e) for s, e in spans])
-            lengths = np.array([e - s for s, e in spans])
+            rows, lengths = self._rows(ids)
             q = np.asarray(query, np.float32)
             if self.encoding == "float16":
                 sims = q @ self._codes[rows].astype(np.float32).T
@@ -242,16 +245,11 @@ class TokenVectorStore:
         """
         with self._lock:
             ids = list(self._spans)
-            spans = [self._spans[i] for i in ids]
-            rows = (
-                np.concatenate([np.arange(s, e) for s, e in spans])
-                if spans
-                else np.zeros(0, np.int64)
-            )
+            rows, lengths = self._rows(ids)
             arrays = {
                 "codes": self._codes[rows],
                 "scales": self._scales[rows],
-                "lengths": np.array([e - s for s, e in spans], np.int64),
+                "lengths": lengths,
             }
             if self._dim_scale is not None:
                 arrays["dim_scale"] = self._dim_scale
@@ -286,9 +284,13 @@ class TokenVectorStore:
             store._codes, store._scales = codes, scales.astype(np.float32)
             store._n_rows = store._live_rows = len(codes)
             store._dim_scale = arrays.get("dim_scale")
-            ends = np.cumsum(lengths).tolist()
-            starts = [0, *ends[:-1]]
-            store._spans = dict(zip(meta["ids"], zip(starts, ends)))
+            store._spans = _packed_spans(meta["ids"], lengths)
         except (KeyError, ValueError, TypeError, ConfigurationError) as exc:
             raise CorruptIndexError(path, f"inconsistent contents: {exc}") from exc
         return store
+
+
+def _packed_spans(ids: Sequence[str], lengths: npt.NDArray[np.int64]) -> dict[str, tuple[int, int]]:
+    """Each document's rows when documents lie one after another from row 0."""
+    ends = np.cumsum(lengths).tolist()
+    return dict(zip(ids, zip([0, *ends[:-1]], ends)))
