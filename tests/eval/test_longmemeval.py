@@ -97,3 +97,17 @@ def test_turns_carry_their_session_date_as_words(data_file, tmp_path):
     # the haystack says "(Wed)" for every date: the weekday comes from the date itself
     assert texts["s_gardening:0"] == "Wednesday 10 May 2023, user: tell me about gardening"
     assert texts["s_astronomy:1"].startswith("Thursday 11 May 2023, assistant: astronomy")
+
+
+def test_evidence_dated_after_the_question_is_still_recalled(tmp_path):
+    # LongMemEval-S dates some haystack sessions, evidence among them, after the question
+    topics = ["gardening", "astronomy", "cooking"]
+    raw = _question("q1", "temporal-reasoning", "tell me about cooking", ["cooking"], topics)
+    raw["question_date"] = "2023/05/11 (Thu) 12:00"  # the cooking session is on 12 May
+    path = tmp_path / "late.json"
+    path.write_text(json.dumps([raw]), encoding="utf-8")
+    options = {"deduplicate": False, "same_subject": None}
+    with Memory(tmp_path / "m", embedder=HashingEmbedder(64), **options) as memory:
+        result = evaluate(memory, load_questions(path), ks=[1])
+    assert result["recall_any@1"] == 1.0
+    assert result["questions"][0]["ranked_session_ids"][0] == "s_cooking"
