@@ -215,5 +215,9 @@ class MemoryIndex:
     def search(self, query: str, k: int, where: Filter) -> list[Hit]:
         """Relevance-ranked hits (ids and scores; the caller fills text and metadata)."""
         return self.recall.search(
-            query, k, where, neighbors_of=lambda ids: self.neighbors(ids, where)
+            query,
+            k,
+            where,
+            neighbors_of=lambda ids: self.neighbors(ids, where),
+            roles_of=lambda ids: [self._meta[i].get("role") for i in ids],
         )

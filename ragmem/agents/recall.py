@@ -10,6 +10,7 @@ answers a question often sits next to the turn that names its subject.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from ragmem.embedders.base import Embedder, TokenEmbedder
+from ragmem.errors import ConfigurationError
 from ragmem.filters import Filter
 from ragmem.retrievers.analysis import ENGLISH_STOPWORDS
 from ragmem.retrievers.bm25 import BM25Retriever
@@ -57,6 +59,10 @@ class RecallWeights:
         neighbors: share of a memory's score taken from its best neighbour in the
             same session (0 disables smoothing).
         depth: candidates fetched from each first-stage index.
+        assistant: factor on the relevance of memories an assistant said (metadata
+            ``role`` "assistant", as ``Memory.add`` stores chat messages). A reply
+            restates the user's topic at length and outranks the user's own short
+            statement of the fact; 1 treats both speakers alike.
     """
 
     dense: float = 0.1
@@ -64,6 +70,19 @@ class RecallWeights:
     late: float = 0.6
     neighbors: float = 0.4
     depth: int = 100
+    assistant: float = 0.6
+
+    def __post_init__(self) -> None:
+        for name in ("dense", "lexical", "late", "neighbors", "assistant"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigurationError(f"RecallWeights.{name} must be a number, got {value!r}")
+            if not 0.0 <= value <= (1.0 if name in ("neighbors", "assistant") else math.inf):
+                raise ConfigurationError(f"RecallWeights.{name} is out of range: {value!r}")
+        if isinstance(self.depth, bool) or not isinstance(self.depth, int) or self.depth < 1:
+            raise ConfigurationError(
+                f"RecallWeights.depth must be a positive int, got {self.depth!r}"
+            )
 
 
 @dataclass
@@ -104,8 +123,10 @@ class Recall:
         k: int,
         where: Filter,
         neighbors_of: Callable[[list[str]], dict[str, list[str]]] | None = None,
+        roles_of: Callable[[list[str]], list[object]] | None = None,
     ) -> list[Hit]:
-        """The best ``k`` memories for ``query`` among those matching ``where``."""
+        """The best ``k`` memories for ``query`` among those matching ``where``
+        (``roles_of`` gives each candidate's speaker role, if any)."""
         w = self.weights
         depth = max(k, w.depth)
         query_vector, query_tokens = self._embed_query(query)
@@ -134,6 +155,9 @@ class Recall:
                 relevance += (mix[name] / total) * np.asarray(normalize(list(values), "minmax"))
         if neighbors and w.neighbors > 0:
             relevance = self._smooth(ids, relevance, neighbors, w.neighbors)
+        if roles_of is not None and w.assistant != 1.0:
+            said = np.array([role == "assistant" for role in roles_of(ids)])
+            relevance = np.where(said, w.assistant * relevance, relevance)
         # min-max ranks the candidates of one query; the absolute match of the best one
         # sets the scale, so a weak query's hits score low and scores compare across queries
         match = self._match(dense, lexical, late, mix)
