@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 def data_dir() -> Path:
     """SciFact's folder: ``$RAGMEM_DATA/beir/scifact``, or the shared data beside the repo."""
     candidates = [os.environ.get("RAGMEM_DATA"), REPO.parent / "shared" / "data"]
-    candidates.append(REPO.parent.parent / "shared" / "data")  # a worktree under /work/wt
+    candidates.append(REPO.parent.parent / "shared" / "data")  # a git worktree one level deeper
     for root in candidates:
         if root and (Path(root) / "beir" / "scifact" / "corpus.jsonl.gz").exists():
             return Path(root) / "beir" / "scifact"

@@ -31,12 +31,12 @@ also by ``--soak-minutes`` when given.
 Loopback only. With ``--embedder hashing`` (the default) query embedding costs well
 under a millisecond; ``--embedder local`` uses the bundled model. The full goals:
 
-    flock /work/wt/bench.lock python benchmarks/serve.py --index /tmp/scifact-serve
+    python benchmarks/serve.py --index /tmp/scifact-serve
     # = --clients 1,8,32 --queries 600 --mixed-seconds 60 --soak 50000
 
 A short run while iterating:
 
-    flock /work/wt/bench.lock python benchmarks/serve.py --index /tmp/scifact-serve \\
+    python benchmarks/serve.py --index /tmp/scifact-serve \\
         --queries 200 --mixed-seconds 5 --soak 2000
 """
 
