@@ -83,7 +83,7 @@ def _ranked(weights: RecallWeights) -> list[str]:
         )
     )
     memory.add_many(inputs, user_id="ana")
-    return [h.text for h in memory.search(QUERY, user_id="ana", k=10)]
+    return [str(h.text) for h in memory.search(QUERY, user_id="ana", k=10)]
 
 
 def test_the_users_fact_outranks_long_replies_on_other_topics():
