@@ -32,7 +32,8 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     beir.add_argument(
         "--cache-dir",
         default=str(cache_root()),
-        help="where corpus vectors are cached (default $RAGMEM_CACHE_DIR or ~/.cache/ragmem)",
+        help="where corpus vectors are cached (default %(default)s: $RAGMEM_CACHE_DIR, else "
+        "$XDG_CACHE_HOME/ragmem, else ~/.cache/ragmem)",
     )
     beir.add_argument("--no-cache", action="store_true", help="embed the corpus every run")
     beir.add_argument("--json", action="store_true", help="one JSON object per configuration")

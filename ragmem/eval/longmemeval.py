@@ -218,8 +218,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cache-dir",
         default=None,
-        help="the memory reused between runs (default $RAGMEM_CACHE_DIR/longmemeval or "
-        "~/.cache/ragmem/longmemeval)",
+        help="the memory reused between runs (default longmemeval in $RAGMEM_CACHE_DIR, "
+        "else $XDG_CACHE_HOME/ragmem, else ~/.cache/ragmem)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=_main)
